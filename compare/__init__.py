@@ -1,0 +1,1 @@
+"""Where the two backends meet: the cross-check, the figures and the command line."""

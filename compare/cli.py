@@ -1,0 +1,59 @@
+"""The ``lenet-deconv`` command line: one subcommand per module in ``compare.commands``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Subcommand name -> module in compare.commands. Each module defines
+# ``register(subparsers) -> argparse.ArgumentParser`` and ``run(args) -> int``.
+COMMANDS: dict[str, str] = {
+    "init-weights": "init_weights",
+    "project": "project",
+    "train": "train",
+    "evaluate": "evaluate",
+    "compare": "compare",
+    "visualize": "visualize",
+    "all": "all_steps",
+}
+
+
+class UsageError(ValueError):
+    """A command-line request that cannot be carried out as given."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="lenet-deconv",
+        description=(
+            "Train LeNet-5 on MNIST and look inside it with Zeiler & Fergus's deconvnet, "
+            "computed both in NumPy and in PyTorch."
+        ),
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"compare.commands.{module_name}")
+        sub = module.register(subparsers)
+        sub.set_defaults(func=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, run the subcommand, turn input errors into one clear line."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        print(f"lenet-deconv {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lenet-deconv {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

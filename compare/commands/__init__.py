@@ -1,0 +1,1 @@
+"""Subcommands of ``lenet-deconv``, one module each."""

@@ -1,0 +1,1 @@
+"""LeNet-5 and its deconvnet from scratch in NumPy (this package never imports torch)."""

@@ -1,0 +1,119 @@
+"""The LeNet-5 variant as data: layer names, shapes, parameters, receptive fields.
+
+Both backends and the command line read these tables, so the architecture is
+written down exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+INPUT_SHAPE: tuple[int, int, int] = (1, 28, 28)
+
+#: The recorded layers, bottom to top. Conv/fc names hold post-ReLU values
+#: (``fc3`` holds the logits: it has no ReLU); pool names hold pooled maps.
+LAYER_NAMES: tuple[str, ...] = ("conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "fc3")
+
+#: The pooling layers, whose switches the forward pass records.
+POOL_NAMES: tuple[str, ...] = ("pool1", "pool2")
+
+LAYER_SHAPES: dict[str, tuple[int, ...]] = {
+    "conv1": (6, 28, 28),
+    "pool1": (6, 14, 14),
+    "conv2": (16, 10, 10),
+    "pool2": (16, 5, 5),
+    "fc1": (120,),
+    "fc2": (84,),
+    "fc3": (10,),
+}
+
+#: PyTorch state_dict names and shapes; a weight file holds exactly these.
+PARAM_SHAPES: dict[str, tuple[int, ...]] = {
+    "conv1.weight": (6, 1, 5, 5),
+    "conv1.bias": (6,),
+    "conv2.weight": (16, 6, 5, 5),
+    "conv2.bias": (16,),
+    "fc1.weight": (120, 400),
+    "fc1.bias": (120,),
+    "fc2.weight": (84, 120),
+    "fc2.bias": (84,),
+    "fc3.weight": (10, 84),
+    "fc3.bias": (10,),
+}
+
+CONV1_PADDING = 2
+CONV2_PADDING = 0
+POOL_KERNEL = 2
+POOL_STRIDE = 2
+
+SELECTION_MODES: tuple[str, ...] = ("map", "max", "unit")
+
+
+@dataclass(frozen=True)
+class _Spatial:
+    """One spatial step of the forward pass: kernel, stride and padding."""
+
+    name: str
+    kernel: int
+    stride: int
+    padding: int
+
+
+# The spatial steps up to each spatial layer, bottom to top.
+_SPATIAL_STEPS: tuple[_Spatial, ...] = (
+    _Spatial("conv1", 5, 1, CONV1_PADDING),
+    _Spatial("pool1", POOL_KERNEL, POOL_STRIDE, 0),
+    _Spatial("conv2", 5, 1, CONV2_PADDING),
+    _Spatial("pool2", POOL_KERNEL, POOL_STRIDE, 0),
+)
+
+
+def is_spatial(layer: str) -> bool:
+    """Whether a layer holds feature maps (C, H, W) rather than a vector of units."""
+    check_layer(layer)
+    return len(LAYER_SHAPES[layer]) == 3
+
+
+def num_channels(layer: str) -> int:
+    """The number of channels (feature maps, or units for an fc layer) of a layer."""
+    check_layer(layer)
+    return LAYER_SHAPES[layer][0]
+
+
+def check_layer(layer: str) -> None:
+    """Raise ValueError unless ``layer`` is one of LAYER_NAMES."""
+    if layer not in LAYER_SHAPES:
+        raise ValueError(f"unknown layer {layer!r}; expected one of {', '.join(LAYER_NAMES)}")
+
+
+def receptive_field_geometry(layer: str) -> tuple[int, int, int]:
+    """(size, jump, start) of a spatial layer's units in input pixels.
+
+    A unit at row y sees input rows ``start + y * jump`` to
+    ``start + y * jump + size - 1`` (before clipping to the image).
+    Derived by composing kernel, stride and padding of every step below.
+    """
+    check_layer(layer)
+    if not is_spatial(layer):
+        raise ValueError(f"layer {layer!r} is fully connected: it sees the whole image")
+    size, jump, start = 1, 1, 0
+    for step in _SPATIAL_STEPS:
+        size += (step.kernel - 1) * jump
+        start -= step.padding * jump
+        jump *= step.stride
+        if step.name == layer:
+            return size, jump, start
+    raise AssertionError("unreachable")  # every spatial layer is in _SPATIAL_STEPS
+
+
+def receptive_field(layer: str, y: int, x: int) -> tuple[int, int, int, int]:
+    """Input window (top, left, bottom, right), exclusive ends, clipped, seen by unit (y, x).
+
+    Fully connected layers see the whole image whatever (y, x).
+    """
+    height, width = INPUT_SHAPE[1:]
+    if not is_spatial(layer):
+        return 0, 0, height, width
+    size, jump, start = receptive_field_geometry(layer)
+    top, left = start + y * jump, start + x * jump
+    return max(top, 0), max(left, 0), min(top + size, height), min(left + size, width)

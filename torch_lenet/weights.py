@@ -1,0 +1,68 @@
+"""The weight bridge: a LeNet5's state_dict to and from the ``.npz`` weight file."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from numpy_lenet.params import Params, WeightError, load_npz, save_npz, validate_params
+
+from .model import LeNet5
+
+
+def state_dict_to_params(state_dict: Mapping[str, torch.Tensor]) -> Params:
+    """The state_dict as validated float32 NumPy arrays with the spec's keys."""
+    arrays = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in state_dict.items()}
+    return validate_params(arrays, source="state_dict")
+
+
+def params_to_state_dict(params: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Validated parameters as float32 tensors, ready for ``load_state_dict``."""
+    checked = validate_params(params)
+    return {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in checked.items()}
+
+
+def model_from_params(params: Mapping[str, np.ndarray]) -> LeNet5:
+    """A LeNet5 (float32, CPU, eval mode) holding these parameters."""
+    model = LeNet5()
+    model.load_state_dict(params_to_state_dict(params))
+    return model.eval()
+
+
+def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Read a ``.pt`` state_dict without unpickling code (``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weight file not found: {path}")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        raise WeightError(f"{path}: not a readable PyTorch weight file ({exc})") from exc
+    if not isinstance(loaded, Mapping):
+        raise WeightError(f"{path}: holds a {type(loaded).__name__}, expected a state_dict")
+    validate_params({k: v.detach().numpy() for k, v in loaded.items()}, source=str(path))
+    return dict(loaded)
+
+
+def load_params(path: str | os.PathLike[str]) -> Params:
+    """Read a weight file, ``.npz`` or ``.pt``, as validated NumPy parameters."""
+    path = Path(path)
+    if path.suffix == ".pt":
+        return state_dict_to_params(load_state_dict(path))
+    return load_npz(path)
+
+
+def load_model(path: str | os.PathLike[str]) -> LeNet5:
+    """A LeNet5 in eval mode from a ``.npz`` or ``.pt`` weight file."""
+    return model_from_params(load_params(path))
+
+
+def save_params_from_model(model: LeNet5, path: str | os.PathLike[str]) -> Path:
+    """Write a model's weights as a float32 ``.npz`` weight file, atomically."""
+    return save_npz(path, state_dict_to_params(model.state_dict()))
