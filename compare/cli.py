@@ -7,17 +7,17 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-# Subcommand name -> module in compare.commands. Each module defines
+# Modules of compare.commands, in the order `--help` lists them. Each defines
 # ``register(subparsers) -> argparse.ArgumentParser`` and ``run(args) -> int``.
-COMMANDS: dict[str, str] = {
-    "init-weights": "init_weights",
-    "project": "project",
-    "train": "train",
-    "evaluate": "evaluate",
-    "compare": "compare",
-    "visualize": "visualize",
-    "all": "all_steps",
-}
+COMMANDS: tuple[str, ...] = (
+    "all_steps",
+    "train",
+    "evaluate",
+    "project",
+    "compare",
+    "visualize",
+    "init_weights",
+)
 
 
 class UsageError(ValueError):
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module_name in COMMANDS.items():
+    for module_name in COMMANDS:
         module = importlib.import_module(f"compare.commands.{module_name}")
         sub = module.register(subparsers)
         sub.set_defaults(func=module.run)

@@ -1,15 +1,35 @@
-"""`lenet-deconv init-weights`: not written yet."""
+"""`lenet-deconv init-weights`: a freshly initialised (untrained) network's weight file."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+import torch
+
+from torch_lenet.model import LeNet5
+from torch_lenet.weights import save_params_from_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `init-weights` subcommand."""
-    return subparsers.add_parser("init-weights", help="(not written yet)")
+    parser = subparsers.add_parser(
+        "init-weights",
+        help="write PyTorch's default initialisation of LeNet-5 as a .npz weight file",
+        description=(
+            "Seed torch, build LeNet-5 with PyTorch's default initialisation and write its "
+            "weights (float32, the spec's keys) to a .npz file: an untrained network for "
+            "studies and tests."
+        ),
+    )
+    parser.add_argument("--seed", type=int, default=0, help="torch seed (default: 0)")
+    parser.add_argument("--out", type=Path, required=True, help="the .npz file to write")
+    return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the `init-weights` subcommand."""
-    raise NotImplementedError("init-weights")
+    """Write the initialised weights and say where."""
+    torch.manual_seed(args.seed)
+    path = save_params_from_model(LeNet5(), args.out)
+    print(f"wrote {path} (seed {args.seed})")
+    return 0

@@ -1,0 +1,121 @@
+"""Zeiler & Fergus's deconvnet on LeNet-5, in NumPy: project chosen activations to pixels.
+
+Each forward block "filter -> [ReLU] -> [pool]" has a mirror block
+"[unpool with the switches] -> [ReLU] -> transposed filter" (same weights, no
+bias). The mirror ReLU rectifies the reconstruction itself, not a mask of the
+forward pass. A projection from layer L enters the mirror at L's own step and
+runs down to pixel space.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from .architecture import (
+    CONV1_PADDING,
+    CONV2_PADDING,
+    INPUT_SHAPE,
+    LAYER_SHAPES,
+    POOL_KERNEL,
+    POOL_STRIDE,
+)
+from .conv import conv_transpose2d
+from .functional import linear, relu
+from .model import Trace
+from .params import cast_params, validate_params
+from .pool import max_unpool2d
+from .selection import plan_selection, select
+
+#: Projections (images x selections) computed at once: bounds the transposed-conv buffers.
+DEFAULT_BATCH_SIZE = 1024
+
+Step = Callable[[np.ndarray], np.ndarray]
+
+
+def _mirror_steps(
+    w: Mapping[str, np.ndarray], switches: Mapping[str, np.ndarray]
+) -> list[tuple[str, Step]]:
+    """(layer, step) pairs from the top down; step maps layer's signal to the next one down.
+
+    Signals are (n, S, *shape): n images, S selections each. Switches are
+    (n, C, h, w) and broadcast over S, so one image's switches serve all its
+    selections without copies.
+    """
+
+    def conv_t(weight: np.ndarray, padding: int) -> Step:
+        def step(v: np.ndarray) -> np.ndarray:
+            n, s = v.shape[:2]
+            out = conv_transpose2d(relu(v).reshape(n * s, *v.shape[2:]), weight, padding=padding)
+            return out.reshape(n, s, *out.shape[1:])
+
+        return step
+
+    def unpool(pool: str, below: str) -> Step:
+        indices = switches[pool][:, None]
+        size = LAYER_SHAPES[below][1:]
+        return lambda v: max_unpool2d(v, indices, POOL_KERNEL, POOL_STRIDE, output_size=size)
+
+    pooled = LAYER_SHAPES["pool2"]
+    # linear(v, W.T) applies W^T: the transposed fc filter.
+    return [
+        ("fc3", lambda v: linear(v, w["fc3.weight"].T)),
+        ("fc2", lambda v: linear(relu(v), w["fc2.weight"].T)),
+        ("fc1", lambda v: linear(relu(v), w["fc1.weight"].T).reshape(*v.shape[:2], *pooled)),
+        ("pool2", unpool("pool2", "conv2")),
+        ("conv2", conv_t(w["conv2.weight"], CONV2_PADDING)),
+        ("pool1", unpool("pool1", "conv1")),
+        ("conv1", conv_t(w["conv1.weight"], CONV1_PADDING)),
+    ]
+
+
+def backproject(
+    weights: Mapping[str, np.ndarray],
+    layer: str,
+    signal: np.ndarray,
+    switches: Mapping[str, np.ndarray],
+) -> np.ndarray:
+    """Run the mirror blocks from ``layer`` down: signal (n, S, *shape) -> (n, S, 1, 28, 28).
+
+    ``weights`` must already be validated and in the signal's dtype.
+    """
+    if signal.shape[2:] != LAYER_SHAPES[layer]:
+        raise ValueError(
+            f"signal of {layer} must be (n, S, *{LAYER_SHAPES[layer]}), got {signal.shape}"
+        )
+    steps = _mirror_steps(weights, switches)
+    start = [name for name, _ in steps].index(layer)
+    for _, step in steps[start:]:
+        signal = step(signal)
+    return signal
+
+
+def project(
+    params: Mapping[str, np.ndarray],
+    trace: Trace,
+    layer: str,
+    mode: str = "max",
+    channels: Sequence[int] | None = None,
+    units: Sequence[Sequence[int]] | None = None,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> np.ndarray:
+    """Deconvnet projections (N, S, 1, 28, 28) of S selections on ``layer`` for every image.
+
+    ``channels=None`` in ``map``/``max`` mode selects every channel; ``unit``
+    mode takes ``units`` as (c, y, x) for conv/pool layers or (j,) for fc ones.
+    Computed in the trace's dtype.
+    """
+    plan = plan_selection(layer, mode, channels, units)
+    activations = trace.activations[layer]
+    weights = cast_params(validate_params(params), activations.dtype)
+    n = len(activations)
+    out = np.empty((n, len(plan), *INPUT_SHAPE), dtype=activations.dtype)
+    per_chunk = max(1, batch_size // len(plan))
+    for start in range(0, n, per_chunk):
+        chunk = slice(start, start + per_chunk)
+        signal = select(activations[chunk], plan)
+        switches = {k: v[chunk] for k, v in trace.switches.items()}
+        out[chunk] = backproject(weights, layer, signal, switches)
+    return out

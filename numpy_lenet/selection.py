@@ -1,0 +1,106 @@
+"""Which activations of a layer a projection keeps: the ``map``, ``max`` and ``unit`` modes.
+
+``plan_selection`` turns a request (layer, mode, channels or units) into a
+checked plan; ``select`` applies it to recorded activations. The plan is plain
+Python so that the PyTorch deconvnet reads the very same one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .architecture import LAYER_SHAPES, SELECTION_MODES, check_layer, is_spatial
+
+
+@dataclass(frozen=True)
+class SelectionPlan:
+    """S selections on one layer: the channel of each, and for ``unit`` its flat position.
+
+    ``positions[s]`` is the row-major index y * W + x inside channel
+    ``channels[s]``; it is None except in ``unit`` mode. For fc layers each
+    channel is one unit, so the modes coincide and positions are all 0.
+    """
+
+    layer: str
+    mode: str
+    channels: tuple[int, ...]
+    positions: tuple[int, ...] | None
+
+    def __len__(self) -> int:
+        return len(self.channels)
+
+
+def plan_selection(
+    layer: str,
+    mode: str,
+    channels: Sequence[int] | None = None,
+    units: Sequence[Sequence[int]] | None = None,
+) -> SelectionPlan:
+    """Check a selection request; ``channels=None`` in map/max mode means every channel."""
+    check_layer(layer)
+    if mode not in SELECTION_MODES:
+        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(SELECTION_MODES)}")
+    shape = LAYER_SHAPES[layer]
+    if mode == "unit":
+        if channels is not None:
+            raise ValueError("mode 'unit' takes units, not channels")
+        if not units:
+            raise ValueError(f"mode 'unit' needs at least one unit of layer {layer}")
+        coords = [_check_unit(layer, tuple(int(i) for i in unit)) for unit in units]
+        if not is_spatial(layer):
+            return SelectionPlan(layer, mode, tuple(c[0] for c in coords), (0,) * len(coords))
+        width = shape[2]
+        return SelectionPlan(
+            layer, mode, tuple(c for c, _, _ in coords), tuple(y * width + x for _, y, x in coords)
+        )
+    if units is not None:
+        raise ValueError(f"mode {mode!r} takes channels, not units")
+    if channels is None:
+        channels = range(shape[0])
+    channels = tuple(int(c) for c in channels)
+    if not channels:
+        raise ValueError("no channel selected")
+    for c in channels:
+        if not 0 <= c < shape[0]:
+            raise ValueError(f"channel {c} out of range for layer {layer} (0..{shape[0] - 1})")
+    return SelectionPlan(layer, mode, channels, None)
+
+
+def _check_unit(layer: str, unit: tuple[int, ...]) -> tuple[int, ...]:
+    shape = LAYER_SHAPES[layer]
+    if len(unit) != len(shape):
+        want = "(c, y, x)" if is_spatial(layer) else "(j,)"
+        raise ValueError(f"a unit of layer {layer} is {want}, got {unit}")
+    for i, n, axis in zip(unit, shape, ("channel", "y", "x"), strict=False):
+        if not 0 <= i < n:
+            raise ValueError(f"unit {unit} out of range for layer {layer} {shape}: {axis} {i}")
+    return unit
+
+
+def select(activations: np.ndarray, plan: SelectionPlan) -> np.ndarray:
+    """Activations (N, *shape) -> (N, S, *shape): selection s keeps its entries, zeros the rest."""
+    shape = LAYER_SHAPES[plan.layer]
+    if activations.shape[1:] != shape:
+        raise ValueError(
+            f"activations of {plan.layer} must be (N, *{shape}), got {activations.shape}"
+        )
+    n, size = len(activations), len(plan)
+    # Treat fc layers as C channels of one position each: one code path for both.
+    flat = activations.reshape(n, shape[0], -1)
+    out = np.zeros((n, size, *flat.shape[1:]), dtype=activations.dtype)
+    sel = np.arange(size)
+    chan = np.asarray(plan.channels)
+    if plan.mode == "map" or flat.shape[2] == 1:
+        out[:, sel, chan, :] = flat[:, chan, :]
+    else:
+        if plan.mode == "max":
+            # np.argmax returns the first maximum: row-major tie-breaking, as the spec asks.
+            pos = np.argmax(flat[:, chan, :], axis=2)
+        else:
+            pos = np.broadcast_to(np.asarray(plan.positions), (n, size))
+        images = np.arange(n)[:, None]
+        out[images, sel, chan, pos] = flat[images, chan, pos]
+    return out.reshape(n, size, *shape)
