@@ -1,0 +1,26 @@
+"""numpy_lenet is usable where torch is not installed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+SCRIPT = """
+import sys
+sys.modules["torch"] = None  # any 'import torch' now raises ImportError
+import numpy as np
+import numpy_lenet
+from numpy_lenet import architecture, conv, deconv, functional, im2col
+from numpy_lenet import model, params, pool, selection
+w = {k: np.zeros(s) for k, s in architecture.PARAM_SHAPES.items()}
+t = model.forward(w, np.zeros((1, 1, 28, 28)))
+deconv.project(w, t, "fc1", "max")
+assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules if sys.modules[m])
+print("ok")
+"""
+
+
+def test_numpy_lenet_never_imports_torch():
+    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
