@@ -19,8 +19,7 @@ DTYPES: dict[str, type] = {"float32": np.float32, "float64": np.float64}
 
 def torch_model(params: Mapping[str, np.ndarray], dtype: type) -> LeNet5:
     """A CPU LeNet5 holding ``params`` in ``dtype`` (float32 or float64)."""
-    model = model_from_params(params)
-    return model.double() if dtype == np.float64 else model
+    return model_from_params(params, torch.float64 if dtype == np.float64 else torch.float32)
 
 
 def torch_trace(model: LeNet5, images: np.ndarray) -> Trace:

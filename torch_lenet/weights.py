@@ -22,16 +22,20 @@ def state_dict_to_params(state_dict: Mapping[str, torch.Tensor]) -> Params:
     return validate_params(arrays, source="state_dict")
 
 
-def params_to_state_dict(params: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    """Validated parameters as float32 tensors, ready for ``load_state_dict``."""
+def params_to_state_dict(
+    params: Mapping[str, np.ndarray], dtype: torch.dtype = torch.float32
+) -> dict[str, torch.Tensor]:
+    """Validated parameters as tensors of ``dtype``, ready for ``load_state_dict``."""
     checked = validate_params(params)
-    return {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in checked.items()}
+    return {k: torch.from_numpy(np.array(v)).to(dtype) for k, v in checked.items()}
 
 
-def model_from_params(params: Mapping[str, np.ndarray]) -> LeNet5:
-    """A LeNet5 (float32, CPU, eval mode) holding these parameters."""
-    model = LeNet5()
-    model.load_state_dict(params_to_state_dict(params))
+def model_from_params(
+    params: Mapping[str, np.ndarray], dtype: torch.dtype = torch.float32
+) -> LeNet5:
+    """A LeNet5 (CPU, eval mode, ``dtype``) holding these parameters without rounding."""
+    model = LeNet5().to(dtype)
+    model.load_state_dict(params_to_state_dict(params, dtype))
     return model.eval()
 
 
