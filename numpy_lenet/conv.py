@@ -1,0 +1,129 @@
+"""2-D convolution and transposed convolution, equal to torch.nn.functional's.
+
+Both are one BLAS matrix product per block of images: conv2d multiplies the
+weight matrix by im2col columns, conv_transpose2d multiplies the transposed
+weight matrix by the input and scatters the product back with col2im.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._checks import check_bias, check_float_array, check_same_dtype, nonnegative_pair
+from .im2col import Pair, conv_geometry, conv_transpose_output_size, fold_add, unfold_into
+
+# Images are processed in blocks whose column matrix is about this big: large
+# enough that the per-block Python and BLAS-call overhead is negligible, small
+# enough that the columns written by im2col are still in cache when the matrix
+# product reads them (measured fastest on LeNet shapes; see benchmarks/bench_ops.py).
+_BLOCK_BYTES = 4 * 2**20
+
+
+def conv2d(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: int | Pair = 1,
+    padding: int | Pair = 0,
+) -> np.ndarray:
+    """Cross-correlate x (N, Cin, H, W) with weight (Cout, Cin, kh, kw), like F.conv2d."""
+    check_float_array(x, "x", ndim=4)
+    check_float_array(weight, "weight", ndim=4)
+    check_same_dtype(x, "x", weight, "weight")
+    n, c_in, h, w = x.shape
+    c_out = weight.shape[0]
+    if weight.shape[1] != c_in:
+        raise ValueError(
+            f"weight has shape {weight.shape}: expected {c_in} input channels "
+            f"(dim 1) to match x of shape {x.shape}"
+        )
+    bias = check_bias(bias, x, c_out)
+    kernel, stride_hw, pad, (ho, wo) = conv_geometry((h, w), weight.shape[2:], stride, padding)
+    kh, kw = kernel
+    k = c_in * kh * kw
+    out = np.empty((n, c_out, ho, wo), dtype=x.dtype)
+    if n == 0:
+        return out
+    w2d = np.ascontiguousarray(weight.reshape(c_out, k))
+    block = _block_size(k * ho * wo * x.itemsize, n)
+    cols = np.empty((block, c_in, kh, kw, ho, wo), dtype=x.dtype)
+    if pad != (0, 0):
+        # Only the interior is rewritten per block; the zero border stays.
+        padded = np.zeros((block, c_in, h + 2 * pad[0], w + 2 * pad[1]), dtype=x.dtype)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        m = stop - start
+        if pad != (0, 0):
+            padded[:m, :, pad[0] : pad[0] + h, pad[1] : pad[1] + w] = x[start:stop]
+            source = padded[:m]
+        else:
+            source = x[start:stop]
+        unfold_into(source, cols[:m], stride_hw)
+        target = out[start:stop].reshape(m, c_out, ho * wo)
+        np.matmul(w2d, cols[:m].reshape(m, k, ho * wo), out=target)
+        if bias is not None:
+            target += bias[:, None]
+    return out
+
+
+def conv_transpose2d(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: int | Pair = 1,
+    padding: int | Pair = 0,
+    output_padding: int | Pair = 0,
+) -> np.ndarray:
+    """Transposed conv of x (N, Cin, H, W) by weight (Cin, Cout, kh, kw): F.conv_transpose2d."""
+    check_float_array(x, "x", ndim=4)
+    check_float_array(weight, "weight", ndim=4)
+    check_same_dtype(x, "x", weight, "weight")
+    n, c_in, h, w = x.shape
+    if weight.shape[0] != c_in:
+        raise ValueError(
+            f"weight has shape {weight.shape}: expected {c_in} input channels "
+            f"(dim 0) to match x of shape {x.shape}"
+        )
+    c_out, kh, kw = weight.shape[1:]
+    bias = check_bias(bias, x, c_out)
+    # conv_geometry validates kernel/stride/padding; the transposed op has no
+    # "kernel fits the input" constraint, so it gets an input it always fits.
+    kernel, stride_hw, pad, _ = conv_geometry((kh, kw), (kh, kw), stride, padding, "weight")
+    out_pad = nonnegative_pair(output_padding, "output_padding")
+    if out_pad[0] >= stride_hw[0] or out_pad[1] >= stride_hw[1]:
+        raise ValueError(f"output_padding {out_pad} must be smaller than stride {stride_hw}")
+    ho = conv_transpose_output_size(h, kh, stride_hw[0], pad[0], out_pad[0])
+    wo = conv_transpose_output_size(w, kw, stride_hw[1], pad[1], out_pad[1])
+    if ho < 1 or wo < 1:
+        raise ValueError(
+            f"output size ({ho}, {wo}) is not positive for x of shape {x.shape}, "
+            f"kernel_size {kernel}, stride {stride_hw}, padding {pad}, "
+            f"output_padding {out_pad}"
+        )
+    out = np.empty((n, c_out, ho, wo), dtype=x.dtype)
+    if n == 0:
+        return out
+    k = c_out * kh * kw
+    # A transposed view: matmul hands it to BLAS as a transposed operand, no copy.
+    w2d_t = weight.reshape(c_in, k).T
+    block = _block_size(k * h * w * x.itemsize, n)
+    cols = np.empty((block, k, h * w), dtype=x.dtype)
+    if pad != (0, 0):
+        padded = np.empty((block, c_out, ho + 2 * pad[0], wo + 2 * pad[1]), dtype=x.dtype)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        m = stop - start
+        np.matmul(w2d_t, x[start:stop].reshape(m, c_in, h * w), out=cols[:m])
+        target = padded[:m] if pad != (0, 0) else out[start:stop]
+        target.fill(0)
+        fold_add(cols[:m].reshape(m, c_out, kh, kw, h, w), target, stride_hw)
+        if pad != (0, 0):
+            out[start:stop] = target[:, :, pad[0] : pad[0] + ho, pad[1] : pad[1] + wo]
+        if bias is not None:
+            out[start:stop] += bias[:, None, None]
+    return out
+
+
+def _block_size(bytes_per_image: int, n: int) -> int:
+    """How many images one block holds (at least 1, at most n)."""
+    return max(1, min(n, _BLOCK_BYTES // max(bytes_per_image, 1)))
