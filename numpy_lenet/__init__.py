@@ -1,1 +1,43 @@
-"""LeNet-5 and its deconvnet from scratch in NumPy (this package never imports torch)."""
+"""LeNet-5 and its deconvnet from scratch in NumPy (this package never imports torch).
+
+    >>> from numpy_lenet import load_npz, forward, project
+    >>> params = load_npz("weights/lenet5-mnist.npz")
+    >>> trace = forward(params, images)            # images: (N, 1, 28, 28) in [0, 1]
+    >>> pictures = project(params, trace, "conv2", "max")   # (N, 16, 1, 28, 28)
+"""
+
+from .architecture import LAYER_NAMES, LAYER_SHAPES, PARAM_SHAPES, receptive_field
+from .conv import conv2d, conv_transpose2d
+from .deconv import backproject, project
+from .functional import linear, log_softmax, relu
+from .im2col import col2im, im2col
+from .model import Trace, forward
+from .params import WeightError, load_npz, save_npz, validate_params
+from .pool import max_pool2d, max_unpool2d
+from .selection import plan_selection, select
+
+__all__ = [
+    "LAYER_NAMES",
+    "LAYER_SHAPES",
+    "PARAM_SHAPES",
+    "Trace",
+    "WeightError",
+    "backproject",
+    "col2im",
+    "conv2d",
+    "conv_transpose2d",
+    "forward",
+    "im2col",
+    "linear",
+    "load_npz",
+    "log_softmax",
+    "max_pool2d",
+    "max_unpool2d",
+    "plan_selection",
+    "project",
+    "receptive_field",
+    "relu",
+    "save_npz",
+    "select",
+    "validate_params",
+]
