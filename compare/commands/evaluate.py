@@ -1,15 +1,116 @@
-"""`lenet-deconv evaluate`: not written yet."""
+"""`lenet-deconv evaluate`: loss, accuracy and confusion matrix of a weight file on MNIST."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from torch_lenet.data import DATA_ENV_VAR, SPLITS
+from torch_lenet.evaluate import BACKENDS, DEVICES, DTYPES, EvalResult
+
+DESCRIPTION = """\
+Score a weight file (.npz or .pt) on an MNIST split with the NumPy or the PyTorch
+backend: mean negative log-likelihood (what CrossEntropyLoss reports on the
+model's log-probabilities), accuracy and the 10x10 confusion matrix (rows: true
+class, columns: predicted class). Both backends share everything after the
+forward pass, so any difference between them is a difference in the network's
+numbers.
+"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `evaluate` subcommand."""
-    return subparsers.add_parser("evaluate", help="(not written yet)")
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="loss, accuracy and confusion matrix of a weight file on MNIST",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--weights", type=Path, required=True, help="weight file (.npz or .pt)")
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=f"MNIST root holding MNIST/raw/ (default: ${DATA_ENV_VAR}, then the per-user cache)",
+    )
+    parser.add_argument("--split", choices=SPLITS, default="test", help="default: test")
+    parser.add_argument("--backend", choices=BACKENDS, default="numpy", help="default: numpy")
+    parser.add_argument(
+        "--dtype", choices=tuple(DTYPES), default="float32", help="default: float32"
+    )
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="cpu",
+        help="for --backend torch: cpu, cuda, or auto (CUDA when present); default: cpu",
+    )
+    parser.add_argument(
+        "--normalize",
+        action="store_true",
+        help="feed (pixel/255 - 0.1307) / 0.3081, for weights trained with train --normalize",
+    )
+    parser.add_argument(
+        "--no-download",
+        action="store_true",
+        help="never download MNIST: fail with a clear error if the files are missing",
+    )
+    parser.add_argument(
+        "--predictions",
+        type=Path,
+        metavar="FILE",
+        help="also write the predicted class of every image to this .npy (int64)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the `evaluate` subcommand."""
-    raise NotImplementedError("evaluate")
+    """Evaluate and print the report."""
+    from numpy_lenet.params import atomic_path
+    from torch_lenet.data import resolve_data_dir
+    from torch_lenet.evaluate import evaluate_weights
+
+    if not args.weights.is_file():
+        raise FileNotFoundError(f"weight file {args.weights} does not exist")
+    result = evaluate_weights(
+        args.weights,
+        resolve_data_dir(args.data_dir),
+        args.backend,
+        split=args.split,
+        normalize=args.normalize,
+        dtype=args.dtype,
+        device=args.device,
+        download=not args.no_download,
+    )
+    if args.predictions is not None:
+        with atomic_path(args.predictions) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, result.predictions.astype(np.int64))
+    if args.json:
+        report = {
+            "weights": str(args.weights),
+            "split": args.split,
+            "backend": args.backend,
+            "dtype": args.dtype,
+            **result.as_dict(),
+        }
+        print(json.dumps(report))
+    else:
+        print(format_report(result, args.split, args.backend, args.dtype))
+    return 0
+
+
+def format_report(result: EvalResult, split: str, backend: str, dtype: str) -> str:
+    """A human-readable summary with the confusion matrix."""
+    lines = [
+        f"{split} set, {backend} backend ({dtype}): {result.n} images",
+        f"loss     {result.loss:.4f}",
+        f"accuracy {100 * result.accuracy:.2f}% ({result.correct}/{result.n})",
+        "confusion matrix (rows: true class, columns: predicted):",
+        "       " + "".join(f"{c:>6}" for c in range(result.confusion.shape[1])),
+    ]
+    lines += [
+        f"  {r:>3}  " + "".join(f"{v:>6}" for v in row) for r, row in enumerate(result.confusion)
+    ]
+    return "\n".join(lines)

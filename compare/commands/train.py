@@ -1,15 +1,182 @@
-"""`lenet-deconv train`: not written yet."""
+"""`lenet-deconv train`: train LeNet-5 on MNIST with the mission's recipe into a run directory."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from torch_lenet.batches import LOADERS
+from torch_lenet.data import DATA_ENV_VAR
+from torch_lenet.evaluate import DEVICES
+from torch_lenet.train import TrainConfig
+
+# The options that go into TrainConfig. They default to None on the command line so
+# that --resume can tell an option the user gave from one left at its default.
+CONFIG_OPTIONS: tuple[str, ...] = (
+    "seed",
+    "epochs",
+    "batch_size",
+    "lr",
+    "loader",
+    "normalize",
+    "train_limit",
+    "test_limit",
+    "device",
+    "threads",
+)
+
+DESCRIPTION = """\
+Train LeNet-5 on MNIST: seed 42, Adam (lr 0.001), batch size 128, 15 epochs,
+CrossEntropyLoss, pixels in [0, 1]. Writes OUT/model.pt, OUT/model.npz,
+OUT/metrics.json, OUT/config.json, OUT/checkpoint.pt (after every epoch) and
+OUT/epochs/epoch-NN.npz. Two runs with the same options on the same CPU give
+bit-identical weights; --resume continues an interrupted run to the same weights.
+"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `train` subcommand."""
-    return subparsers.add_parser("train", help="(not written yet)")
+    parser = subparsers.add_parser(
+        "train",
+        help="train LeNet-5 on MNIST into a run directory",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="run directory to write (e.g. runs/ref); created if missing",
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=(
+            "MNIST root holding MNIST/raw/ (default: $"
+            f"{DATA_ENV_VAR}, else $XDG_CACHE_HOME/lenet-deconvnet/data, "
+            "else ~/.cache/lenet-deconvnet/data); downloaded there if missing"
+        ),
+    )
+    parser.add_argument(
+        "--no-download",
+        action="store_true",
+        help="never download MNIST: fail with a clear error if the files are missing",
+    )
+    recipe = parser.add_argument_group("recipe (defaults are the mission's)")
+    recipe.add_argument(
+        "--seed",
+        type=int,
+        help=f"seed for Python, NumPy and torch (default: {TrainConfig.seed})",
+    )
+    recipe.add_argument(
+        "--epochs", type=int, help=f"number of epochs (default: {TrainConfig.epochs})"
+    )
+    recipe.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"images per training step (default: {TrainConfig.batch_size})",
+    )
+    recipe.add_argument("--lr", type=float, help=f"Adam learning rate (default: {TrainConfig.lr})")
+    recipe.add_argument(
+        "--normalize",
+        action="store_true",
+        default=None,
+        help=(
+            "feed (pixel/255 - 0.1307) / 0.3081 instead of pixel/255 (default: off, so the "
+            "deconvnet's pixel space is the image's own); evaluate then needs --normalize too"
+        ),
+    )
+    run = parser.add_argument_group("how to run")
+    run.add_argument(
+        "--loader",
+        choices=LOADERS,
+        help=(
+            "tensor: batch from the whole training set held as one tensor (fast, default); "
+            "dataloader: the plain torchvision Dataset + DataLoader path (same batches, slower)"
+        ),
+    )
+    run.add_argument(
+        "--device",
+        choices=DEVICES,
+        help=f"where to train; auto picks CUDA when present (default: {TrainConfig.device})",
+    )
+    run.add_argument(
+        "--threads",
+        type=int,
+        help=(
+            "torch CPU threads (default: every CPU this process may use); bit-identical "
+            "results need the same thread count"
+        ),
+    )
+    run.add_argument(
+        "--train-limit",
+        type=int,
+        metavar="N",
+        help="train on the first N training images only (for quick tests; default: all 60,000)",
+    )
+    run.add_argument(
+        "--test-limit",
+        type=int,
+        metavar="N",
+        help="score each epoch on the first N test images only (default: all 10,000)",
+    )
+    existing = run.add_mutually_exclusive_group()
+    existing.add_argument(
+        "--resume",
+        action="store_true",
+        help=(
+            "continue the run in --out from its last checkpoint (ends with the same weights as "
+            "an uninterrupted run); --epochs may be raised, recipe options must match"
+        ),
+    )
+    existing.add_argument(
+        "--force",
+        action="store_true",
+        help="start over in a --out that already holds a run, deleting its old files",
+    )
+    run.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar or per-epoch lines (errors still go to stderr)",
+    )
+    return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the `train` subcommand."""
-    raise NotImplementedError("train")
+    from torch_lenet.data import resolve_data_dir
+    from torch_lenet.progress import Progress
+    from torch_lenet.train import resume, train
+
+    given: dict[str, Any] = {
+        name: getattr(args, name) for name in CONFIG_OPTIONS if getattr(args, name) is not None
+    }
+    data_dir = resolve_data_dir(args.data_dir)
+    download = not args.no_download
+    if args.resume:
+        result = resume(
+            args.out,
+            data_dir,
+            given,
+            progress=Progress(quiet=args.quiet),
+            download=download,
+        )
+    else:
+        config = TrainConfig(**given)
+        result = train(
+            config,
+            data_dir,
+            args.out,
+            force=args.force,
+            progress=Progress(quiet=args.quiet),
+            download=download,
+        )
+    if not args.quiet:
+        final = result.final
+        total = sum(m["seconds"] for m in result.metrics)
+        print(
+            f"{result.run_dir.root}: {final['epoch']} epochs, test accuracy "
+            f"{100 * final['test_accuracy']:.2f}% (loss {final['test_loss']:.4f}), "
+            f"{total:.1f} s of training"
+        )
+    return 0

@@ -1,0 +1,90 @@
+"""MNIST loading: the data-directory order, the files, and clear errors when they are missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from compare.cli import main
+from torch_lenet import data
+from torch_lenet.data import MNIST_FILES, DataError, load_mnist, resolve_data_dir
+
+
+def test_data_dir_order_flag_then_env_then_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("LENET_DECONV_DATA", str(tmp_path / "env"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert resolve_data_dir(tmp_path / "flag") == tmp_path / "flag"
+    assert resolve_data_dir(None) == tmp_path / "env"
+    monkeypatch.delenv("LENET_DECONV_DATA")
+    assert resolve_data_dir(None) == tmp_path / "cache" / "lenet-deconvnet" / "data"
+
+
+def test_load_mnist_reads_both_splits(data_dir):
+    for split, size in (("train", 60_000), ("test", 10_000)):
+        images, labels = load_mnist(data_dir, split, download=False)
+        assert images.shape == (size, 28, 28) and images.dtype == np.uint8
+        assert labels.shape == (size,) and set(np.unique(labels)) == set(range(10))
+    # The first test image of MNIST is a 7.
+    assert load_mnist(data_dir, "test", download=False)[1][0] == 7
+
+
+def test_images_to_float_matches_to_tensor_rounding(data_dir):
+    images, _ = load_mnist(data_dir, "test", download=False)
+    for dtype in (np.float32, np.float64):
+        floats = data.images_to_float(images[:5], dtype)
+        assert floats.shape == (5, 1, 28, 28) and floats.dtype == dtype
+        assert floats.min() >= 0 and floats.max() <= 1
+        np.testing.assert_array_equal(floats[:, 0] * dtype(255), images[:5].astype(dtype))
+
+
+def test_missing_files_offline_names_the_four_files(tmp_path):
+    with pytest.raises(DataError) as info:
+        load_mnist(tmp_path, "test", download=False)
+    message = str(info.value)
+    for name in MNIST_FILES:
+        assert name in message
+    assert str(tmp_path / "MNIST" / "raw") in message
+
+
+def test_failed_download_is_one_clear_error(monkeypatch, tmp_path):
+    # Point torchvision at a port nothing listens on: the download fails at once,
+    # online or not, and must surface as a DataError, not a library traceback.
+    from torchvision.datasets import MNIST
+
+    monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    with pytest.raises(DataError) as info:
+        load_mnist(tmp_path / "root", "train", download=True)
+    assert "download failed" in str(info.value)
+    assert "train-images-idx3-ubyte" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_pointing_at_the_raw_folder_suggests_the_root(data_dir):
+    raw = data_dir / "MNIST" / "raw"
+    with pytest.raises(DataError, match=r"pass .* instead"):
+        load_mnist(raw, "test", download=False)
+
+
+def test_cli_reports_missing_data_without_traceback(tmp_path, capsys):
+    code = main(
+        [
+            "evaluate",
+            "--weights",
+            str(_weights(tmp_path)),
+            "--data-dir",
+            str(tmp_path / "none"),
+            "--no-download",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("lenet-deconv evaluate: error: MNIST not found")
+    assert "Traceback" not in err
+
+
+def _weights(tmp_path: Path) -> Path:
+    out = tmp_path / "w.npz"
+    assert main(["init-weights", "--seed", "0", "--out", str(out)]) == 0
+    return out

@@ -1,0 +1,156 @@
+"""What a training run keeps on disk: the run directory's layout, its JSON files, checkpoints.
+
+Every file is written atomically (a temporary file beside it, then a rename), so
+an interrupted run never leaves a half-written file under a real name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from numpy_lenet.params import WeightError, atomic_path, validate_params
+
+CHECKPOINT_FORMAT = "lenet-deconvnet-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is missing, corrupt, truncated or from another run."""
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The files of one training run under ``root``."""
+
+    root: Path
+
+    @property
+    def model_pt(self) -> Path:
+        """The final state_dict."""
+        return self.root / "model.pt"
+
+    @property
+    def model_npz(self) -> Path:
+        """The final weights in the spec's .npz format (float32)."""
+        return self.root / "model.npz"
+
+    @property
+    def metrics(self) -> Path:
+        """Per-epoch losses, accuracies and timings."""
+        return self.root / "metrics.json"
+
+    @property
+    def config(self) -> Path:
+        """Hyperparameters, seed, device and library versions."""
+        return self.root / "config.json"
+
+    @property
+    def checkpoint(self) -> Path:
+        """The latest end-of-epoch checkpoint, which ``--resume`` continues from."""
+        return self.root / "checkpoint.pt"
+
+    @property
+    def epochs_dir(self) -> Path:
+        """Every epoch's weights, ``epoch-NN.npz``."""
+        return self.root / "epochs"
+
+    def epoch_npz(self, epoch: int) -> Path:
+        """The weights after ``epoch`` (1-based)."""
+        return self.epochs_dir / f"epoch-{epoch:02d}.npz"
+
+    def existing_outputs(self) -> list[Path]:
+        """The run files already present: what a fresh run would overwrite."""
+        files = [self.model_pt, self.model_npz, self.metrics, self.config, self.checkpoint]
+        found = [path for path in files if path.exists()]
+        if self.epochs_dir.is_dir():
+            found += sorted(self.epochs_dir.glob("epoch-*.npz"))
+        return found
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write ``data`` as indented JSON, atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> Path:
+    """Write a checkpoint dict (see ``load_checkpoint`` for its keys), atomically."""
+    path = Path(path)
+    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check a checkpoint; raise CheckpointError naming the file if it is unusable.
+
+    A checkpoint holds ``epoch`` (completed epochs), ``config`` (TrainConfig as a
+    dict), ``model`` (state_dict), ``optimizer`` (its state_dict), ``rng`` (see
+    torch_lenet.seeding) and ``metrics`` (one dict per completed epoch).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint to resume from: {path} does not exist")
+    try:
+        # weights_only: a checkpoint is data, never code to run.
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+    ) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CheckpointError(
+            f"{path}: corrupt or truncated checkpoint, cannot resume "
+            f"({type(exc).__name__}: {first_line})"
+        ) from exc
+    _check_structure(path, state)
+    return state
+
+
+def _check_structure(path: Path, state: Any) -> None:
+    """Raise CheckpointError unless ``state`` has every part a resume needs."""
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a lenet-deconvnet training checkpoint")
+    if state.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint version {state.get('version')!r}, "
+            f"this code reads version {CHECKPOINT_VERSION}"
+        )
+    expected = {
+        "epoch": int,
+        "config": dict,
+        "model": Mapping,
+        "optimizer": dict,
+        "rng": dict,
+        "metrics": list,
+    }
+    for key, kind in expected.items():
+        if not isinstance(state.get(key), kind):
+            raise CheckpointError(f"{path}: checkpoint lacks a valid {key!r} entry")
+    if state["epoch"] < 1 or len(state["metrics"]) != state["epoch"]:
+        raise CheckpointError(
+            f"{path}: checkpoint says epoch {state['epoch']} "
+            f"but holds metrics for {len(state['metrics'])} epoch(s)"
+        )
+    try:
+        validate_params({k: v.detach().numpy() for k, v in state["model"].items()}, source="model")
+    except (WeightError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: checkpoint model weights are unusable: {exc}") from exc

@@ -1,0 +1,350 @@
+"""Training LeNet-5 on MNIST with the mission's recipe, reproducibly, into a run directory.
+
+The recipe: seed 42 (Python, NumPy, torch), Adam with learning rate 0.001,
+batch size 128, 15 epochs, CrossEntropyLoss on the model's log_softmax output,
+pixels in [0, 1]. The batches come from torch_lenet.batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from numpy_lenet.params import atomic_path
+
+from .batches import LOADERS, float_split, train_batches
+from .checkpoint import CheckpointError, RunDir, load_checkpoint, save_checkpoint, write_json
+from .evaluate import DEVICES, EVAL_BATCH_SIZE, resolve_device, summarize, torch_log_probs
+from .model import LeNet5
+from .progress import Progress
+from .seeding import capture_rng_states, restore_rng_states, seed_everything
+from .weights import save_params_from_model
+
+#: Fields a resumed run may change: they do not alter which numbers are computed
+#: (on one device and thread count the result stays bit-identical; see docs/training.md).
+RESUME_OVERRIDABLE: tuple[str, ...] = ("epochs", "loader", "device", "threads")
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters and run options; the defaults are the mission's recipe."""
+
+    seed: int = 42
+    epochs: int = 15
+    batch_size: int = 128
+    lr: float = 0.001
+    loader: str = "tensor"
+    normalize: bool = False
+    train_limit: int | None = None
+    test_limit: int | None = None
+    device: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("train_limit", "test_limit", "threads"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if not self.lr > 0:
+            raise ValueError(f"learning rate must be positive, got {self.lr}")
+        if self.loader not in LOADERS:
+            raise ValueError(
+                f"unknown loader {self.loader!r}; expected one of {', '.join(LOADERS)}"
+            )
+        if self.device not in DEVICES:
+            raise ValueError(
+                f"unknown device {self.device!r}; expected one of {', '.join(DEVICES)}"
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """A config from ``as_dict`` output; ValueError on unknown or bad fields."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown training option(s) {', '.join(unknown)}")
+        return cls(**data)
+
+    def resumed_with(self, overrides: Mapping[str, Any]) -> TrainConfig:
+        """This (stored) config with a resume's overrides; ValueError if one changes the recipe."""
+        changed = {k: v for k, v in overrides.items() if v is not None and getattr(self, k) != v}
+        refused = sorted(k for k in changed if k not in RESUME_OVERRIDABLE)
+        if refused:
+            detail = ", ".join(
+                f"{k}: run has {getattr(self, k)!r}, asked {changed[k]!r}" for k in refused
+            )
+            raise ValueError(
+                f"--resume continues the run as it was configured; these options differ ({detail})"
+            )
+        return dataclasses.replace(self, **changed)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished ``train`` or ``resume`` call produced."""
+
+    run_dir: RunDir
+    config: TrainConfig
+    metrics: list[dict[str, float]]
+    resumed_from: int
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The last epoch's metrics."""
+        return self.metrics[-1]
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (respects affinity masks and container limits)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def train(
+    config: TrainConfig,
+    data_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    download: bool = True,
+) -> TrainResult:
+    """Train from scratch into the run directory ``out``; never over a run unless ``force``."""
+    run = RunDir(Path(out))
+    existing = run.existing_outputs()
+    if existing and not force:
+        names = ", ".join(str(p.relative_to(run.root)) for p in existing[:5])
+        raise FileExistsError(
+            f"{run.root} already holds a training run ({names}); "
+            "pass --resume to continue it or --force to start over"
+        )
+    return _run(config, run, data_dir, None, progress, download, stale=existing)
+
+
+def resume(
+    out: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str],
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    progress: Progress | None = None,
+    download: bool = True,
+) -> TrainResult:
+    """Continue the run in ``out`` from its last checkpoint; the result matches an unbroken run."""
+    run = RunDir(Path(out))
+    # Everything is read and checked before anything is written: a bad checkpoint
+    # leaves the run directory exactly as it was.
+    state = load_checkpoint(run.checkpoint)
+    try:
+        stored = TrainConfig.from_dict(state["config"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{run.checkpoint}: checkpoint config is unusable: {exc}") from exc
+    config = stored.resumed_with(overrides or {})
+    if state["epoch"] > config.epochs:
+        raise ValueError(
+            f"{run.checkpoint} is at epoch {state['epoch']}, beyond --epochs {config.epochs}"
+        )
+    return _run(config, run, data_dir, state, progress, download, stale=[])
+
+
+def _run(
+    config: TrainConfig,
+    run: RunDir,
+    data_dir: str | os.PathLike[str],
+    state: Mapping[str, Any] | None,
+    progress: Progress | None,
+    download: bool,
+    stale: list[Path],
+) -> TrainResult:
+    """Set up (or restore) model, optimiser and generators, then train the remaining epochs."""
+    threads = config.threads or available_cpus()
+    torch.set_num_threads(threads)
+    device = resolve_device(config.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+    shuffle = seed_everything(config.seed)
+    model = LeNet5().to(device)  # initialised from the freshly seeded global generator
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    metrics: list[dict[str, float]] = []
+    start = 0
+    if state is not None:
+        start, metrics = _restore(run.checkpoint, state, model, optimizer, shuffle)
+
+    batches = train_batches(
+        data_dir,
+        config.loader,
+        batch_size=config.batch_size,
+        shuffle=shuffle,
+        device=device,
+        limit=config.train_limit,
+        normalize=config.normalize,
+        download=download,
+    )
+    test_images, test_labels = float_split(
+        data_dir, "test", config.test_limit, config.normalize, download
+    )
+    test_x = torch.from_numpy(test_images).to(device)
+    progress = progress or Progress()
+    progress.total_epochs = config.epochs
+
+    for path in stale:  # --force: drop the old run's files so none outlive it
+        path.unlink(missing_ok=True)
+    write_json(run.config, _config_record(config, device, threads, data_dir, start))
+    if start:
+        progress.message(f"resuming {run.root} after epoch {start}/{config.epochs}")
+
+    loss_fn = nn.CrossEntropyLoss()
+    for epoch in range(start + 1, config.epochs + 1):
+        began = time.perf_counter()
+        with progress.epoch(epoch, len(batches)) as tick:
+            train_loss, train_acc = _train_epoch(model, optimizer, loss_fn, batches, tick)
+        test = summarize(torch_log_probs(model, test_x, EVAL_BATCH_SIZE), test_labels)
+        metrics.append(
+            {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "train_accuracy": train_acc,
+                "test_loss": test.loss,
+                "test_accuracy": test.accuracy,
+                "seconds": time.perf_counter() - began,
+            }
+        )
+        # The checkpoint goes last: it is the commit point a resume starts from.
+        save_params_from_model(model, run.epoch_npz(epoch))
+        write_json(run.metrics, _metrics_record(config, metrics))
+        save_checkpoint(
+            run.checkpoint,
+            {
+                "epoch": epoch,
+                "config": config.as_dict(),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": capture_rng_states(shuffle),
+                "metrics": metrics,
+            },
+        )
+        progress.summary(metrics[-1])
+
+    _write_final(model, run)
+    return TrainResult(run, config, metrics, start)
+
+
+def _restore(
+    path: Path,
+    state: Mapping[str, Any],
+    model: LeNet5,
+    optimizer: torch.optim.Optimizer,
+    shuffle: torch.Generator,
+) -> tuple[int, list[dict[str, float]]]:
+    """Load a checked checkpoint into the live objects; CheckpointError if any part does not fit."""
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        restore_rng_states(state["rng"], shuffle)
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: checkpoint does not fit this model ({exc})") from exc
+    return int(state["epoch"]), [dict(m) for m in state["metrics"]]
+
+
+def _train_epoch(
+    model: LeNet5,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    batches: Batches,
+    tick: Callable[[torch.Tensor], None],
+) -> tuple[float, float]:
+    """One pass over the batches; the running mean loss and accuracy while the model learnt."""
+    model.train()
+    device = next(model.parameters()).device
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
+    for images, labels in batches:
+        log_probs = model(images)
+        # CrossEntropyLoss applies log_softmax itself; on log-probabilities that is a
+        # no-op (log_softmax is idempotent), so this is exactly NLL of the model's output.
+        loss = loss_fn(log_probs, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        # Accumulated as tensors on the device: no host round trip in the hot loop.
+        loss_sum += loss.detach().double() * len(labels)
+        correct += (log_probs.detach().argmax(dim=1) == labels).sum()
+        seen += len(labels)
+        tick(loss)
+    return loss_sum.item() / seen, correct.item() / seen
+
+
+def _write_final(model: LeNet5, run: RunDir) -> None:
+    """The final weights: a CPU state_dict (model.pt) and the spec's .npz (model.npz)."""
+    state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(run.model_pt) as tmp:
+        torch.save(state_dict, tmp)
+    save_params_from_model(model, run.model_npz)
+
+
+def _config_record(
+    config: TrainConfig,
+    device: torch.device,
+    threads: int,
+    data_dir: str | os.PathLike[str],
+    resumed_from: int,
+) -> dict[str, Any]:
+    """Everything needed to reproduce the run: config.json."""
+    import torchvision
+
+    device_name = str(device)
+    if device.type == "cuda":
+        device_name += f" ({torch.cuda.get_device_name(device)})"
+    return {
+        "config": config.as_dict(),
+        "recipe": {
+            "optimizer": "Adam",
+            "optimizer_options": {"lr": config.lr, "betas": [0.9, 0.999], "eps": 1e-8},
+            "loss": "CrossEntropyLoss on the model's log_softmax output",
+            "input": "pixel/255" + (", then (x - 0.1307) / 0.3081" if config.normalize else ""),
+        },
+        "device": device_name,
+        "threads": threads,
+        "data_dir": str(Path(data_dir).resolve()),
+        "resumed_from_epoch": resumed_from,
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "numpy": np.__version__,
+        },
+        "platform": platform.platform(),
+    }
+
+
+def _metrics_record(config: TrainConfig, metrics: list[dict[str, float]]) -> dict[str, Any]:
+    """metrics.json: one entry per epoch, and the config that produced them."""
+    return {
+        "config": config.as_dict(),
+        "epochs": metrics,
+        "final": metrics[-1],
+        "total_seconds": sum(m["seconds"] for m in metrics),
+    }
