@@ -73,6 +73,11 @@ def max_unpool2d(
     pad = nonnegative_pair(padding, "padding")
     h, w = x.shape[-2:]
     ho, wo = _unpool_output_size((h, w), kernel, stride_hw, pad, output_size, x.ndim)
+    lead = x.shape[:-2]
+    if ho * wo == 0:
+        # An empty plane has nowhere to put a value; torch returns it without
+        # looking at the switches, and so do we.
+        return np.zeros((*lead, ho, wo), dtype=x.dtype)
     if indices.size:
         low, high = int(indices.min()), int(indices.max())
         if low < 0 or high >= ho * wo:
@@ -83,7 +88,6 @@ def max_unpool2d(
     # Range-checked above, so int64 holds them; unsigned dtypes would turn
     # the window arithmetic below into float.
     indices = indices.astype(np.int64, copy=False)
-    lead = x.shape[:-2]
     if stride_hw == kernel and pad == (0, 0) and ho >= h * kernel[0] and wo >= w * kernel[1]:
         out = _unpool_disjoint(x, indices, kernel, (ho, wo))
         if out is not None:
@@ -106,8 +110,8 @@ def _unpool_output_size(
     """torch's _unpool_output_size: the default size, or a checked explicit one."""
     default = tuple((in_hw[d] - 1) * stride[d] - 2 * pad[d] + kernel[d] for d in range(2))
     if output_size is None:
-        if min(default) < 1:
-            raise ValueError(f"output size {default} is not positive")
+        if min(default) < 0:
+            raise ValueError(f"output size {default} is negative")
         return default  # type: ignore[return-value]
     size = tuple(int(s) for s in output_size)
     if len(size) in (4, ndim):  # torch also takes a full (N, C, H, W) size
@@ -118,7 +122,7 @@ def _unpool_output_size(
         )
     for d in range(2):
         low, high = default[d] - stride[d], default[d] + stride[d]
-        if not low < size[d] < high or size[d] < 1:
+        if not low < size[d] < high or size[d] < 0:
             raise ValueError(
                 f"output_size {size} is invalid: each size must lie strictly between "
                 f"{(default[0] - stride[0], default[1] - stride[1])} and "

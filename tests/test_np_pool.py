@@ -243,3 +243,14 @@ SW = np.zeros((2, 3, 3, 3), dtype=np.int64)
 def test_bad_arguments_are_refused_clearly(call, error, words):
     with pytest.raises(error, match=words):
         call()
+
+
+def test_max_unpool2d_empty_output_plane_like_torch():
+    # (1 - 1) * 3 - 2 * 1 + 2 = 0 rows: torch returns an empty plane without
+    # checking the switches; a negative size is an error on both sides.
+    values, indices = np.array([[[[0.5]]]]), np.array([[[[0]]]])
+    out = max_unpool2d(values, indices, (2, 1), 3, (1, 0))
+    expected = torch_unpool(values, indices, (2, 1), 3, (1, 0), None)
+    assert out.shape == expected.shape == (1, 1, 0, 1)
+    with pytest.raises(ValueError, match="negative"):
+        max_unpool2d(values, indices, 1, 1, 2)
