@@ -1,9 +1,9 @@
 """LeNet-5 and its deconvnet from scratch in NumPy (this package never imports torch).
 
-    >>> from numpy_lenet import load_npz, forward, project
-    >>> params = load_npz("weights/lenet5-mnist.npz")
-    >>> trace = forward(params, images)            # images: (N, 1, 28, 28) in [0, 1]
-    >>> pictures = project(params, trace, "conv2", "max")   # (N, 16, 1, 28, 28)
+>>> from numpy_lenet import load_npz, forward, project
+>>> params = load_npz("weights/lenet5-mnist.npz")
+>>> trace = forward(params, images)            # images: (N, 1, 28, 28) in [0, 1]
+>>> pictures = project(params, trace, "conv2", "max")   # (N, 16, 1, 28, 28)
 """
 
 from .architecture import LAYER_NAMES, LAYER_SHAPES, PARAM_SHAPES, receptive_field
