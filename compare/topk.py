@@ -1,0 +1,149 @@
+"""Streaming top-k search: the k images that excite each channel of each layer the most.
+
+An image's activation of a channel is the channel's largest value in that
+image (for fc layers, the unit's value); its position is where that largest
+value sits, the first one in row-major order on ties (what ``max`` mode
+projects). The search runs over the data set batch by batch and keeps, per
+(layer, channel), only a running top k, merged with each new batch:
+
+    ranking rule: higher activation first; equal activations -> lower image index first.
+
+So memory holds one batch of activations plus k entries per channel, whatever
+the set's size, and the result equals sorting every (activation, index) pair
+of the whole set by that rule and keeping the first k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES, check_layer
+from numpy_lenet.model import Trace
+
+TOP_K = 9
+
+
+@dataclass(frozen=True)
+class TopK:
+    """The running top-k of every channel of one layer, best first.
+
+    ``values``, ``images`` and ``positions`` are (k, C): entry [r, c] is the
+    r-th strongest image for channel c, its activation, and the flat row-major
+    position (y * W + x; 0 for fc units) of that activation. Fewer than k
+    rows while fewer than k images have been seen.
+    """
+
+    values: np.ndarray
+    images: np.ndarray
+    positions: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def unit(self, layer: str, rank: int, channel: int) -> tuple[int, ...]:
+        """The (c, y, x) or (j,) unit of entry [rank, channel], as ``unit`` mode takes it."""
+        if len(LAYER_SHAPES[layer]) == 1:
+            return (channel,)
+        y, x = divmod(int(self.positions[rank, channel]), LAYER_SHAPES[layer][2])
+        return (channel, y, x)
+
+
+def channel_maxima(activations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per image and channel: the largest activation and its first row-major position (N, C)."""
+    flat = activations.reshape(activations.shape[0], activations.shape[1], -1)
+    # np.argmax returns the first maximum: the same tie rule as ``max`` mode.
+    positions = np.argmax(flat, axis=2)
+    values = np.take_along_axis(flat, positions[:, :, None], axis=2)[:, :, 0]
+    return values, positions
+
+
+def empty_topk(channels: int, dtype: np.dtype | type = np.float64) -> TopK:
+    """A top-k with no entries yet, for ``channels`` channels."""
+    return TopK(
+        np.zeros((0, channels), dtype=dtype),
+        np.zeros((0, channels), dtype=np.int64),
+        np.zeros((0, channels), dtype=np.int64),
+    )
+
+
+def merge_topk(
+    running: TopK, values: np.ndarray, positions: np.ndarray, first_index: int, k: int = TOP_K
+) -> TopK:
+    """Merge one batch's (N, C) maxima, images first_index.., into ``running``; keep the best k."""
+    if values.shape != positions.shape or values.shape[1:] != running.values.shape[1:]:
+        raise ValueError(
+            f"batch maxima {values.shape} and positions {positions.shape} do not fit a "
+            f"top-k of {running.values.shape[1]} channels"
+        )
+    n, channels = values.shape
+    images = np.broadcast_to(np.arange(first_index, first_index + n)[:, None], (n, channels))
+    all_values = np.concatenate([running.values, values.astype(running.values.dtype)])
+    all_images = np.concatenate([running.images, images])
+    all_positions = np.concatenate([running.positions, positions])
+    # lexsort sorts by the last key first: activation descending, then image index ascending.
+    order = np.lexsort((all_images, -all_values), axis=0)[:k]
+    return TopK(
+        np.take_along_axis(all_values, order, axis=0),
+        np.take_along_axis(all_images, order, axis=0),
+        np.take_along_axis(all_positions, order, axis=0),
+    )
+
+
+def top_activations(
+    batches: Iterable[np.ndarray],
+    trace_fn: Callable[[np.ndarray], Trace],
+    *,
+    k: int = TOP_K,
+    layers: Iterable[str] = LAYER_NAMES,
+) -> dict[str, TopK]:
+    """The top-k images of every channel of ``layers`` over image batches taken in order.
+
+    ``batches`` yields float image arrays (n, 1, 28, 28); image indices count
+    from 0 across batches. ``trace_fn`` runs the forward pass of one batch.
+    Only one batch's trace is alive at a time.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    layers = tuple(layers)
+    if not layers:
+        raise ValueError("no layer to search")
+    for layer in layers:
+        check_layer(layer)  # a typo fails now, not after the first forward pass
+    result: dict[str, TopK] = {}
+    seen = 0
+    for images in batches:
+        trace = trace_fn(images)
+        for layer in layers:
+            values, positions = channel_maxima(trace.activations[layer])
+            if layer not in result:
+                result[layer] = empty_topk(values.shape[1], values.dtype)
+            result[layer] = merge_topk(result[layer], values, positions, seen, k)
+        seen += len(images)
+        del trace  # drop this batch's activations before the next batch is traced
+    if seen == 0:
+        raise ValueError("no images to search: the data set is empty")
+    return result
+
+
+def image_batches(
+    images_uint8: np.ndarray, batch_size: int, dtype: np.dtype | type = np.float64
+) -> Iterator[np.ndarray]:
+    """Float (n, 1, 28, 28) pixel/255 batches of uint8 images (N, 28, 28), converted one by one."""
+    from torch_lenet.data import images_to_float
+
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    for start in range(0, len(images_uint8), batch_size):
+        yield images_to_float(images_uint8[start : start + batch_size], dtype)
+
+
+def most_active_units(topk: TopK, count: int) -> np.ndarray:
+    """The ``count`` channels with the highest best activation over the set, strongest first.
+
+    Ties go to the lower channel index.
+    """
+    best = topk.values[0]
+    return np.lexsort((np.arange(len(best)), -best))[:count]
