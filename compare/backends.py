@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from numpy_lenet import deconv as np_deconv
+from numpy_lenet.architecture import LAYER_SHAPES, is_spatial
 from numpy_lenet.model import Trace, check_images, forward
+from numpy_lenet.params import Params, cast_params, validate_params
 from torch_lenet import deconv as torch_deconv
-from torch_lenet.model import LeNet5
+from torch_lenet.model import LeNet5, TorchTrace
 from torch_lenet.weights import model_from_params
 
 BACKENDS: tuple[str, ...] = ("numpy", "torch")
@@ -22,10 +25,8 @@ def torch_model(params: Mapping[str, np.ndarray], dtype: type) -> LeNet5:
     return model_from_params(params, torch.float64 if dtype == np.float64 else torch.float32)
 
 
-def torch_trace(model: LeNet5, images: np.ndarray) -> Trace:
-    """The PyTorch forward trace of NumPy images, converted to a NumPy ``Trace``."""
-    with torch.inference_mode():
-        trace = model.trace(torch.from_numpy(check_images(images)))
+def trace_to_numpy(trace: TorchTrace) -> Trace:
+    """A CPU TorchTrace as a NumPy ``Trace`` (shared memory, no copies)."""
     return Trace(
         {k: v.numpy() for k, v in trace.activations.items()},
         {k: v.numpy() for k, v in trace.switches.items()},
@@ -33,16 +34,108 @@ def torch_trace(model: LeNet5, images: np.ndarray) -> Trace:
     )
 
 
+def trace_to_torch(trace: Trace) -> TorchTrace:
+    """A NumPy ``Trace`` as a CPU TorchTrace (shared memory, no copies)."""
+    return TorchTrace(
+        {k: torch.from_numpy(v) for k, v in trace.activations.items()},
+        {k: torch.from_numpy(v) for k, v in trace.switches.items()},
+        torch.from_numpy(trace.log_probs),
+    )
+
+
+def torch_trace(model: LeNet5, images: np.ndarray) -> Trace:
+    """The PyTorch forward trace of NumPy images, converted to a NumPy ``Trace``."""
+    with torch.inference_mode():
+        return trace_to_numpy(model.trace(torch.from_numpy(check_images(images))))
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One backend in one dtype: traces and projections of NumPy images, as NumPy arrays."""
+
+    backend: str
+    dtype: type
+    params: Params  # validated and cast to ``dtype``
+    model: LeNet5 | None  # the PyTorch model, for the torch backend
+
+    def trace(self, images: np.ndarray) -> Trace:
+        """The forward trace of ``images`` (N, 1, 28, 28) or (N, 28, 28)."""
+        images = check_images(images).astype(self.dtype, copy=False)
+        if self.model is None:
+            return forward(self.params, images)
+        return torch_trace(self.model, images)
+
+    def project(
+        self,
+        trace: Trace,
+        layer: str,
+        mode: str,
+        channels: Sequence[int] | None = None,
+        units: Sequence[Sequence[int]] | None = None,
+    ) -> np.ndarray:
+        """Projections (N, S, 1, 28, 28) of the same S selections for every traced image."""
+        if self.model is None:
+            return np_deconv.project(self.params, trace, layer, mode, channels, units)
+        with torch.inference_mode():
+            projected = torch_deconv.project(
+                self.model, trace_to_torch(trace), layer, mode, channels, units
+            )
+        return projected.numpy()
+
+    def project_each(self, trace: Trace, layer: str, units: Sequence[Sequence[int]]) -> np.ndarray:
+        """One projection (N, 1, 28, 28) per traced image: image i keeps only ``units[i]``.
+
+        A unit is (c, y, x) for a conv/pool layer and (j,) for an fc layer, as
+        in ``unit`` mode; unlike ``project``, every image has its own.
+        """
+        signal = _single_units(trace.activations[layer], layer, units)[:, None]
+        if self.model is None:
+            out = np_deconv.backproject(self.params, layer, signal, trace.switches)
+        else:
+            with torch.inference_mode():
+                switches = {k: torch.from_numpy(v) for k, v in trace.switches.items()}
+                out = torch_deconv.backproject(
+                    self.model, layer, torch.from_numpy(signal), switches
+                ).numpy()
+        return out[:, 0]
+
+
+def make_engine(params: Mapping[str, np.ndarray], backend: str, dtype: type) -> Engine:
+    """An Engine for ``backend`` (numpy or torch) computing in ``dtype``."""
+    checked = cast_params(validate_params(params), dtype)
+    if backend == "numpy":
+        return Engine(backend, dtype, checked, None)
+    if backend == "torch":
+        return Engine(backend, dtype, checked, torch_model(checked, dtype))
+    raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+
+
+def _single_units(
+    activations: np.ndarray, layer: str, units: Sequence[Sequence[int]]
+) -> np.ndarray:
+    """Activations (N, *shape) with all but unit i of image i set to zero."""
+    shape = LAYER_SHAPES[layer]
+    index = np.asarray(units, dtype=np.int64).reshape(len(units), -1)
+    if len(index) != len(activations):
+        raise ValueError(f"{len(units)} units for {len(activations)} images: give one per image")
+    if index.shape[1] != len(shape):
+        kind = "(c, y, x)" if is_spatial(layer) else "(j,)"
+        raise ValueError(f"units of {layer} are {kind}, got {index.shape[1]} coordinate(s)")
+    bad = (index < 0) | (index >= np.asarray(shape))
+    if bad.any():
+        row = int(np.argwhere(bad)[0, 0])
+        raise ValueError(f"unit {tuple(index[row].tolist())} lies outside {layer} {shape}")
+    out = np.zeros_like(activations)
+    where = (np.arange(len(index)), *index.T)
+    out[where] = activations[where]
+    return out
+
+
 def trace_images(
     params: Mapping[str, np.ndarray], images: np.ndarray, backend: str, dtype: type
 ) -> Trace:
     """The forward trace of ``images`` by ``backend`` in ``dtype``, as NumPy arrays."""
-    images = check_images(images).astype(dtype, copy=False)
-    if backend == "numpy":
-        return forward(params, images)
-    if backend == "torch":
-        return torch_trace(torch_model(params, dtype), images)
-    raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    return make_engine(params, backend, dtype).trace(images)
 
 
 def project_images(
@@ -57,13 +150,5 @@ def project_images(
     units: Sequence[Sequence[int]] | None = None,
 ) -> np.ndarray:
     """Deconvnet projections (N, S, 1, 28, 28) of ``images`` computed by ``backend``."""
-    images = check_images(images).astype(dtype, copy=False)
-    if backend == "numpy":
-        trace = forward(params, images)
-        return np_deconv.project(params, trace, layer, mode, channels, units)
-    if backend == "torch":
-        model = torch_model(params, dtype)
-        with torch.inference_mode():
-            trace = model.trace(torch.from_numpy(images))
-            return torch_deconv.project(model, trace, layer, mode, channels, units).numpy()
-    raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    engine = make_engine(params, backend, dtype)
+    return engine.project(engine.trace(images), layer, mode, channels, units)

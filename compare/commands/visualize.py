@@ -1,15 +1,129 @@
-"""`lenet-deconv visualize`: not written yet."""
+"""`lenet-deconv visualize`: a gallery of PNG figures and an index.html that shows them."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+from torch_lenet.weights import load_params
+
+from ..backends import BACKENDS
+from ..inputs import parse_int_list
+
+#: A run writes metrics.json beside its weights; the gallery picks it up unless told otherwise.
+METRICS_NAME = "metrics.json"
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `visualize` subcommand."""
-    return subparsers.add_parser("visualize", help="(not written yet)")
+    parser = subparsers.add_parser(
+        "visualize",
+        help="write figures (filters, activations, deconvnet projections, top-9) and index.html",
+        description=(
+            "Draw the network and its deconvnet as PNG figures with an index.html that shows "
+            "them with captions: conv filters; every layer's activations and map/max "
+            "projections of a few chosen images; Zeiler & Fergus's Figure 2 for every layer "
+            "(the 9 images of the set that excite each channel most, projected and cropped to "
+            "the receptive field), found by one streaming pass over the set; NumPy vs PyTorch "
+            "projections of one image; and training curves when a metrics.json is given or "
+            "sits beside the weight file."
+        ),
+    )
+    parser.add_argument("--weights", type=Path, required=True, help="weight file (.npz or .pt)")
+    parser.add_argument(
+        "--data-dir",
+        help="MNIST torchvision root (default: $LENET_DECONV_DATA, then the per-user cache folder)",
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, help="folder for the PNGs and index.html"
+    )
+    parser.add_argument(
+        "--images",
+        help="indices (in the set) of the images shown one by one, e.g. 0,7,42 "
+        "(default: the first three images of the set)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="numpy",
+        help="which implementation computes traces and projections (default: numpy); the "
+        "NumPy vs PyTorch figure always uses both",
+    )
+    parser.add_argument(
+        "--metrics",
+        type=Path,
+        help=f"a run's metrics.json for the training curves (default: {METRICS_NAME} beside "
+        "the weight file, if there is one)",
+    )
+    parser.add_argument(
+        "--all-units",
+        action="store_true",
+        help="top-9 figures of fc1/fc2 with every unit, not only the 16 most active",
+    )
+    parser.add_argument(
+        "--split", choices=("test", "train"), default="test", help="MNIST split (default: test)"
+    )
+    parser.add_argument(
+        "--limit", type=int, help="use only the first N images of the split (default: all)"
+    )
+    return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the `visualize` subcommand."""
-    raise NotImplementedError("visualize")
+    """Check every argument, load weights and data, then write the gallery."""
+    from torch_lenet.data import load_mnist, resolve_data_dir
+
+    from ..figures import make_gallery
+    from ..figures.gallery import check_chosen
+
+    # Cheap checks first, so that a typo costs nothing and writes nothing.
+    chosen = None if args.images is None else parse_int_list(args.images, "--images")
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be at least 1, got {args.limit}")
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} exists and is not a folder")
+    params = load_params(args.weights)
+    metrics = _metrics_path(args)
+    images, labels = load_mnist(resolve_data_dir(args.data_dir), args.split)
+    if args.limit is not None and args.limit < len(images):
+        set_name = f"the first {args.limit} MNIST {args.split} images"
+        images, labels = images[: args.limit], labels[: args.limit]
+    else:
+        set_name = f"the {len(images)} MNIST {args.split} images"
+    if chosen is not None:
+        check_chosen(chosen, len(images), set_name)
+    index = make_gallery(
+        params,
+        images,
+        labels,
+        args.out,
+        chosen=chosen,
+        backend=args.backend,
+        metrics_path=metrics,
+        all_units=args.all_units,
+        progress=lambda message: print(f"visualize: {message}", file=sys.stderr),
+        set_name=set_name,
+        image_name=f"{args.split} image",
+    )
+    print(f"wrote {index}")
+    return 0
+
+
+def _metrics_path(args: argparse.Namespace) -> Path | None:
+    """--metrics if given (checked now), else a readable metrics.json beside the weights."""
+    from ..figures.curves import load_metrics
+
+    if args.metrics is not None:
+        load_metrics(args.metrics)  # a clear error now, not after minutes of work
+        return args.metrics
+    beside = args.weights.parent / METRICS_NAME
+    if not beside.is_file():
+        return None
+    try:
+        load_metrics(beside)
+    except ValueError as exc:
+        # Not asked for by name: a broken file only costs the curves, not the gallery.
+        print(f"visualize: warning: no training curves: {exc}", file=sys.stderr)
+        return None
+    return beside

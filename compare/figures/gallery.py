@@ -1,0 +1,239 @@
+"""The whole gallery: compute what each figure needs, draw it, and write index.html."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from numpy_lenet.architecture import LAYER_NAMES, is_spatial
+from numpy_lenet.model import Trace
+from torch_lenet.data import images_to_float
+
+from ..agreement import relative_error
+from ..backends import Engine, make_engine
+from ..topk import TOP_K, TopK, image_batches, most_active_units, top_activations
+from .activations import plot_activations
+from .curves import load_metrics, plot_curves
+from .filters import plot_filters
+from .page import Entry, write_index
+from .projections import plot_backend_difference, plot_projections
+from .tiles import crop_fields
+from .top9 import plot_top9
+
+#: fc1 and fc2 in the top-9 figures: this many of the most active units, unless all are asked for.
+TOP_UNITS = 16
+#: fc units shown in an image's projection figure: its most active ones.
+FC_UNITS_SHOWN = 8
+#: Images per batch of the streaming top-9 search: bounds memory whatever the set's size.
+SEARCH_BATCH = 1000
+DEFAULT_CHOSEN = (0, 1, 2)
+PROJECTION_MODES = ("map", "max")
+
+Progress = Callable[[str], None]
+
+
+def check_chosen(chosen: Sequence[int], count: int, set_name: str) -> None:
+    """Raise ValueError unless every chosen index picks an image of a set of ``count``."""
+    bad = [i for i in chosen if not 0 <= i < count]
+    if bad:
+        raise ValueError(f"image index {bad[0]} is out of range for {set_name} (0..{count - 1})")
+
+
+def make_gallery(
+    params: Mapping[str, np.ndarray],
+    images: np.ndarray,
+    labels: np.ndarray,
+    out: Path,
+    *,
+    chosen: Sequence[int] | None = None,
+    backend: str = "numpy",
+    metrics_path: Path | None = None,
+    all_units: bool = False,
+    progress: Progress | None = None,
+    set_name: str = "the images",
+    image_name: str = "image",
+) -> Path:
+    """Write every figure for uint8 ``images`` (N, 28, 28) into ``out``; return index.html."""
+    say = progress or (lambda message: None)
+    chosen = list(DEFAULT_CHOSEN[: len(images)] if chosen is None else chosen)
+    check_chosen(chosen, len(images), set_name)
+    engine = make_engine(params, backend, np.float32)
+    epochs = None if metrics_path is None else load_metrics(metrics_path)
+    out.mkdir(parents=True, exist_ok=True)
+    entries: list[Entry] = []
+
+    if epochs is not None:
+        plot_curves(epochs, out / "curves.png")
+        entries.append(
+            Entry(
+                "Training",
+                "curves.png",
+                f"Loss and accuracy after each of the {len(epochs)} epochs, on the training set "
+                "(mean over the epoch's batches) and on the test set (after the epoch).",
+            )
+        )
+    say("filters")
+    entries += _filters(params, out)
+    say(f"activations and projections of {len(chosen)} chosen image(s)")
+    picked = images_to_float(images[chosen], np.float32)
+    trace = engine.trace(picked)
+    for row, index in enumerate(chosen):
+        name = f"{image_name} {index} (label {labels[index]})"
+        entries += _one_image(engine, trace, row, index, picked[row], name, out)
+    say(f"top-{TOP_K} search over {set_name}")
+    topk = top_activations(image_batches(images, SEARCH_BATCH, np.float32), engine.trace)
+    for layer in LAYER_NAMES:
+        say(f"top-{TOP_K} figure of {layer}")
+        entries.append(_top9(engine, images, topk[layer], layer, all_units, set_name, out))
+    say("NumPy against PyTorch")
+    entries.append(_backends(params, picked[0], f"{image_name} {chosen[0]}", out))
+    title = "LeNet-5 through the deconvnet"
+    intro = (
+        f"Figures of the {backend} backend for {set_name}. Projections are deconvnet "
+        "reconstructions in pixel space: red pixels push the selected activation up, blue "
+        "ones down; each projection is scaled to its own largest value."
+    )
+    return write_index(out, title, intro, entries)
+
+
+def _filters(params: Mapping[str, np.ndarray], out: Path) -> list[Entry]:
+    """The two conv layers' weights."""
+    plot_filters(params, "conv1", out / "filters-conv1.png")
+    plot_filters(params, "conv2", out / "filters-conv2.png")
+    return [
+        Entry(
+            "Filters",
+            "filters-conv1.png",
+            "conv1's six 5x5 filters, applied to the raw pixels: red weights reward ink, blue "
+            "ones penalise it, so most filters read as oriented stroke or edge detectors.",
+        ),
+        Entry(
+            "Filters",
+            "filters-conv2.png",
+            "conv2's 16 filters, each 6 slices of 5x5 (one per conv1 map): a row is one conv2 "
+            "channel, a column the conv1 map it reads. One colour scale for the whole layer.",
+        ),
+    ]
+
+
+def _one_image(
+    engine: Engine, trace: Trace, row: int, index: int, image: np.ndarray, name: str, out: Path
+) -> list[Entry]:
+    """Activations of one chosen image, and its projections in each mode."""
+    one = trace.subset([row])
+    predicted = int(np.argmax(one.log_probs[0]))
+    title = f"{name}, predicted {predicted}"
+    file = f"activations-{index}.png"
+    plot_activations(one, 0, image, title, out / file)
+    entries = [
+        Entry(
+            "Activations",
+            file,
+            f"{title}: every conv and pool map after ReLU on one scale per layer, then the fc "
+            "units (fc3: the logits).",
+        )
+    ]
+    for mode in PROJECTION_MODES:
+        rows = {}
+        for layer in LAYER_NAMES:
+            values = one.activations[layer][0]
+            # fc layers have too many units to show: keep this image's most active ones.
+            shown = (
+                list(range(len(values)))
+                if is_spatial(layer)
+                else [int(j) for j in np.argsort(-values, kind="stable")[:FC_UNITS_SHOWN]]
+            )
+            rows[layer] = (shown, engine.project(one, layer, mode, shown)[0, :, 0])
+        file = f"projections-{index}-{mode}.png"
+        plot_projections(rows, image, f"{title}: deconvnet projections, {mode} mode", out / file)
+        what = (
+            "each whole feature map (map mode)"
+            if mode == "map"
+            else "only the strongest activation of each feature map (max mode)"
+        )
+        entries.append(
+            Entry(
+                "Deconvnet projections",
+                file,
+                f"{title}. Each tile projects {what} back to pixel space; conv/pool rows show "
+                f"every channel, fc rows the image's {FC_UNITS_SHOWN} most active units "
+                "(the modes coincide there).",
+            )
+        )
+    return entries
+
+
+def _top9(
+    engine: Engine,
+    images: np.ndarray,
+    topk: TopK,
+    layer: str,
+    all_units: bool,
+    set_name: str,
+    out: Path,
+) -> Entry:
+    """Zeiler & Fergus's Figure 2 for one layer, from the streaming search's result."""
+    count = topk.values.shape[1]
+    if layer in ("fc1", "fc2") and not all_units:
+        channels = [int(c) for c in most_active_units(topk, min(TOP_UNITS, count))]
+    else:
+        channels = list(range(count))
+    k = len(topk)
+    # Channel-major: entries [c * k + r] are rank r of channel c.
+    picks = topk.images[:, channels].T.ravel()
+    units = [topk.unit(layer, r, c) for c in channels for r in range(k)]
+    pixels = images_to_float(images[picks], np.float32)
+    projected = engine.project_each(engine.trace(pixels), layer, units)[:, 0]
+    unit_array = np.asarray(units)
+    crops = crop_fields(projected, layer, unit_array)
+    patches = crop_fields(pixels[:, 0], layer, unit_array)
+    shape = (len(channels), k, *crops.shape[1:])
+    file = f"top9-{layer}.png"
+    plot_top9(
+        layer,
+        channels,
+        crops.reshape(shape),
+        patches.reshape(shape),
+        topk.values[:, channels],
+        out / file,
+    )
+    which = (
+        f"the {len(channels)} units with the highest activation over the set"
+        if len(channels) < count
+        else f"all {count} {'channels' if is_spatial(layer) else 'units'}"
+    )
+    return Entry(
+        f"Top {k} images per channel (Zeiler & Fergus, Figure 2)",
+        file,
+        f"{layer}, {which}: the {k} images of {set_name} that drive each one hardest, each "
+        "projected on its own from its strongest activation (max mode), beside the input "
+        "patch under that activation's receptive field. The title gives the strongest and "
+        "the 9th activation.",
+    )
+
+
+def _backends(params: Mapping[str, np.ndarray], image: np.ndarray, name: str, out: Path) -> Entry:
+    """One image's max-mode projections from each layer's most active channel, by both backends."""
+    reference = make_engine(params, "numpy", np.float64)
+    other = make_engine(params, "torch", np.float32)
+    mine, theirs = reference.trace(image[None]), other.trace(image[None])
+    rows = []
+    for layer in LAYER_NAMES:
+        values = mine.activations[layer][0]
+        channel = int(np.argmax(values.reshape(len(values), -1).max(axis=1)))
+        a = reference.project(mine, layer, "max", [channel])[0, 0, 0]
+        b = other.project(theirs, layer, "max", [channel])[0, 0, 0]
+        rows.append((layer, channel, a, b))
+    worst = max(relative_error(b, a) for _, _, a, b in rows)
+    file = "numpy-vs-torch.png"
+    title = f"{name}: NumPy (float64) against PyTorch (float32)"
+    plot_backend_difference(rows, image, title, out / file)
+    return Entry(
+        "NumPy against PyTorch",
+        file,
+        f"{name}: for every layer, its most active channel projected in max mode by the NumPy "
+        "backend in float64 and by PyTorch in float32, and their difference on its own scale. "
+        f"The largest relative error here is {worst:.1e} (the bound is 1e-5).",
+    )

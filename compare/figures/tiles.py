@@ -1,0 +1,90 @@
+"""Arrays of small pictures made into one: tiling, colouring and receptive-field crops.
+
+Figures here draw one ``imshow`` per panel of a whole mosaic rather than one
+axes per tile: matplotlib's cost grows with the number of axes, not pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib import colormaps
+
+from numpy_lenet.architecture import INPUT_SHAPE, receptive_field_geometry
+
+#: Signed pictures (filters, projections): blue negative, white zero, red positive.
+DIVERGING = "RdBu_r"
+#: Non-negative pictures (activations): dark low, bright high.
+SEQUENTIAL = "viridis"
+#: Where a tile has no data (a gap, or a crop beyond the image's border).
+BACKGROUND = (0.85, 0.85, 0.85)
+
+
+def mosaic(tiles: np.ndarray, gap: int = 1, fill: float = np.nan) -> np.ndarray:
+    """Tiles (rows, cols, h, w, *rest) as one (rows*(h+gap)-gap, cols*(w+gap)-gap, *rest) array."""
+    rows, cols, h, w = tiles.shape[:4]
+    rest = tiles.shape[4:]
+    padded = np.full((rows, cols, h + gap, w + gap, *rest), fill, dtype=np.result_type(tiles, fill))
+    padded[:, :, :h, :w] = tiles
+    joined = padded.transpose(0, 2, 1, 3, *range(4, padded.ndim))
+    joined = joined.reshape(rows * (h + gap), cols * (w + gap), *rest)
+    return joined[: rows * (h + gap) - gap, : cols * (w + gap) - gap]
+
+
+def grid(tiles: np.ndarray, cols: int, fill: float = np.nan) -> np.ndarray:
+    """Tiles (n, h, w, *rest) laid out row by row on ``cols`` columns: (rows, cols, h, w, *rest)."""
+    n = tiles.shape[0]
+    rows = -(-n // cols)
+    out = np.full((rows * cols, *tiles.shape[1:]), fill, dtype=np.result_type(tiles, fill))
+    out[:n] = tiles
+    return out.reshape(rows, cols, *tiles.shape[1:])
+
+
+def signed_rgb(tiles: np.ndarray, cmap: str = DIVERGING) -> np.ndarray:
+    """RGB (..., h, w, 3) of signed tiles (..., h, w), each scaled to its own largest |value|.
+
+    Zero is always the colour map's middle; NaN (no data) is BACKGROUND.
+    """
+    with np.errstate(invalid="ignore"):
+        scale = np.nanmax(np.abs(tiles), axis=(-2, -1), keepdims=True)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    return _colour(0.5 + 0.5 * tiles / scale, cmap)
+
+
+def gray_rgb(tiles: np.ndarray) -> np.ndarray:
+    """RGB (..., h, w, 3) of pixels in [0, 1] shown as they are (white ink on black)."""
+    return _colour(tiles, "gray")
+
+
+def _colour(unit_values: np.ndarray, cmap: str) -> np.ndarray:
+    """Colour map applied to values in [0, 1]; NaN becomes BACKGROUND."""
+    rgb = colormaps[cmap](np.nan_to_num(np.clip(unit_values, 0.0, 1.0)))[..., :3]
+    rgb[np.isnan(unit_values)] = BACKGROUND
+    return rgb
+
+
+def field_origin(layer: str, units: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """(size, tops, lefts): the unclipped input window each (c, y, x) unit of a layer sees.
+
+    fc units (j,) see the whole image: size 28, origin (0, 0).
+    """
+    units = np.asarray(units, dtype=np.int64).reshape(len(units), -1)
+    if units.shape[1] == 1:
+        zeros = np.zeros(len(units), dtype=np.int64)
+        return INPUT_SHAPE[1], zeros, zeros
+    size, jump, start = receptive_field_geometry(layer)
+    return size, start + units[:, 1] * jump, start + units[:, 2] * jump
+
+
+def crop_fields(planes: np.ndarray, layer: str, units: np.ndarray) -> np.ndarray:
+    """Crops (M, size, size) of planes (M, 28, 28) to the receptive field of unit m of ``layer``.
+
+    A field that reaches past the image's border is filled with NaN there, so
+    every crop has the field's full size and the image sits where the unit sees it.
+    """
+    size, tops, lefts = field_origin(layer, units)
+    planes = np.asarray(planes, dtype=np.float64)
+    padded = np.pad(planes, ((0, 0), (size, size), (size, size)), constant_values=np.nan)
+    offsets = np.arange(size)
+    rows = (tops + size)[:, None, None] + offsets[None, :, None]
+    cols = (lefts + size)[:, None, None] + offsets[None, None, :]
+    return padded[np.arange(len(planes))[:, None, None], rows, cols]
