@@ -1,15 +1,165 @@
-"""`lenet-deconv all`: not written yet."""
+"""`lenet-deconv all`: the main job - train (or take weights), evaluate, compare, visualize."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from torch_lenet.data import DATA_ENV_VAR
+
+from ..inputs import parse_int_list
+
+DESCRIPTION = """\
+Everything in one go, each step's results in a folder of OUT:
+  1. train        with the mission's recipe into OUT/run/ (skipped with --weights);
+  2. evaluate     the weights on the test set with both backends -> OUT/evaluation.json
+                  (loss, accuracy, confusion matrix; do the two predict the same classes?);
+  3. compare      NumPy float64 against PyTorch float32 over the test set, every layer,
+                  mode and channel (the spec's end-to-end check) -> OUT/compare.json;
+  4. visualize    the gallery -> OUT/gallery/index.html.
+With the shipped weights (weights/lenet5-mnist.npz) nothing is trained. The exit
+status is 1 when the backends disagree (step 2 or 3), after the gallery is written.
+"""
+
+#: Images per batch of the compare step.
+COMPARE_BATCH = 500
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `all` subcommand."""
-    return subparsers.add_parser("all", help="(not written yet)")
+    parser = subparsers.add_parser(
+        "all",
+        help="the main job: train (or take --weights), evaluate, compare, visualize",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        help="use this weight file (.npz or .pt) instead of training one",
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=f"MNIST root holding MNIST/raw/ (default: ${DATA_ENV_VAR}, then the per-user cache)",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder for every result")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        help="when training: the number of epochs (default: the mission's 15)",
+    )
+    parser.add_argument(
+        "--images",
+        help="test images shown one by one in the gallery, e.g. 0,7,42 (default: 0,1,2)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="compare and visualize over the first N test images only (default: all 10,000)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="only the final summary")
+    return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the `all` subcommand."""
-    raise NotImplementedError("all")
+    """Run the four steps and print where their results are."""
+    from torch_lenet.checkpoint import write_json
+    from torch_lenet.data import images_to_float, load_mnist, resolve_data_dir
+    from torch_lenet.evaluate import evaluate_params
+    from torch_lenet.progress import Progress
+    from torch_lenet.train import TrainConfig, train
+    from torch_lenet.weights import load_params
+
+    from ..crosscheck import crosscheck
+    from ..figures import make_gallery
+    from ..figures.gallery import check_chosen
+    from ..topk import image_batches
+
+    chosen = None if args.images is None else parse_int_list(args.images, "--images")
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be at least 1, got {args.limit}")
+    if args.epochs is not None and args.weights is not None:
+        raise ValueError("--epochs only applies when training: drop it or drop --weights")
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} exists and is not a folder")
+    run_dir = args.out / "run"
+    if args.weights is None and run_dir.exists():
+        raise FileExistsError(
+            f"{run_dir} already exists: pass --weights {run_dir / 'model.npz'} to use its "
+            "weights, `lenet-deconv train --resume` to finish it, or another --out"
+        )
+    say = (lambda message: None) if args.quiet else _stderr
+    data_dir = resolve_data_dir(args.data_dir)
+    images, labels = load_mnist(data_dir, "test")
+    if chosen is not None:
+        check_chosen(chosen, min(len(images), args.limit or len(images)), "the test images")
+    if args.weights is None:
+        say("step 1/4: train")
+        given = {} if args.epochs is None else {"epochs": args.epochs}
+        result = train(TrainConfig(**given), data_dir, run_dir, progress=Progress(quiet=args.quiet))
+        weights = result.run_dir.model_npz
+    else:
+        say("step 1/4: train (skipped: using --weights)")
+        weights = args.weights
+    params = load_params(weights)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    say("step 2/4: evaluate with both backends")
+    pixels = images_to_float(images, np.float32)
+    results = {b: evaluate_params(params, pixels, labels, b) for b in ("numpy", "torch")}
+    differ = np.flatnonzero(results["numpy"].predictions != results["torch"].predictions)
+    evaluation = {
+        "weights": str(weights),
+        "split": "test",
+        **{backend: result.as_dict() for backend, result in results.items()},
+        "same_predictions": not len(differ),
+        "differing_images": differ.tolist(),
+    }
+    evaluation_path = write_json(args.out / "evaluation.json", evaluation)
+
+    subset = images if args.limit is None else images[: args.limit]
+    say(f"step 3/4: compare the backends over {len(subset)} test images")
+    report = crosscheck(params, image_batches(subset, COMPARE_BATCH, np.float64))
+    compare_path = write_json(args.out / "compare.json", report.as_dict())
+
+    say("step 4/4: visualize")
+    metrics = Path(weights).parent / "metrics.json"
+    set_name = (
+        f"the {len(subset)} MNIST test images"
+        if args.limit is None or args.limit >= len(images)
+        else f"the first {len(subset)} MNIST test images"
+    )
+    index = make_gallery(
+        params,
+        subset,
+        labels[: len(subset)],
+        args.out / "gallery",
+        chosen=chosen,
+        metrics_path=metrics if metrics.is_file() else None,
+        progress=say,
+        set_name=set_name,
+        image_name="test image",
+    )
+
+    numpy_acc = 100 * results["numpy"].accuracy
+    lines = [
+        f"weights      {weights}",
+        f"evaluation   {evaluation_path}: test accuracy {numpy_acc:.2f}% (NumPy) / "
+        f"{100 * results['torch'].accuracy:.2f}% (PyTorch), "
+        + ("same prediction for every image" if not len(differ) else f"{len(differ)} differ"),
+        f"agreement    {compare_path}: "
+        + ("within the spec" if report.passed else "OUTSIDE the spec")
+        + f" over {report.images} images, {len(report.flips)} flipped switch(es)",
+        f"gallery      {index}",
+    ]
+    print("\n".join(lines))
+    return 0 if report.passed and not len(differ) else 1
+
+
+def _stderr(message: str) -> None:
+    print(f"all: {message}", file=sys.stderr)

@@ -1,0 +1,49 @@
+"""`lenet-deconv all`: every step's result where the summary says, and clear refusals."""
+
+from __future__ import annotations
+
+import json
+
+from compare.cli import main
+
+from .conftest import SHIPPED_WEIGHTS
+
+
+def test_all_with_the_shipped_weights_trains_nothing(tmp_path, data_dir, capsys):
+    out = tmp_path / "out"
+    args = ["all", "--weights", str(SHIPPED_WEIGHTS), "--data-dir", str(data_dir)]
+    assert main([*args, "--out", str(out), "--limit", "40", "--images", "3", "--quiet"]) == 0
+    summary = capsys.readouterr().out
+    assert not (out / "run").exists()
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    assert evaluation["same_predictions"] and evaluation["differing_images"] == []
+    assert evaluation["numpy"]["n"] == evaluation["torch"]["n"] == 10_000
+    assert evaluation["numpy"]["correct"] == evaluation["torch"]["correct"]
+    report = json.loads((out / "compare.json").read_text())
+    assert report["passed"] and report["images"] == 40
+    assert (out / "gallery" / "index.html").is_file()
+    assert (out / "gallery" / "activations-3.png").is_file()
+    assert (out / "gallery" / "curves.png").is_file()  # metrics.json sits beside the weights
+    for name in ("evaluation.json", "compare.json", "index.html"):
+        assert name in summary
+    assert f"{100 * evaluation['numpy']['correct'] / 10_000:.2f}%" in summary
+
+
+def test_all_refuses_to_train_over_an_existing_run(tmp_path, data_dir, capsys):
+    (tmp_path / "out" / "run").mkdir(parents=True)
+    code = main(["all", "--data-dir", str(data_dir), "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert "already exists: pass --weights" in capsys.readouterr().err
+
+
+def test_all_bad_arguments(tmp_path, data_dir, capsys):
+    base = ["all", "--data-dir", str(data_dir), "--out", str(tmp_path / "out")]
+    assert main([*base, "--weights", str(SHIPPED_WEIGHTS), "--epochs", "2"]) == 2
+    assert "--epochs only applies when training" in capsys.readouterr().err
+    assert main([*base, "--weights", str(SHIPPED_WEIGHTS), "--limit", "0"]) == 2
+    assert "--limit must be at least 1" in capsys.readouterr().err
+    assert main([*base, "--weights", str(SHIPPED_WEIGHTS), "--limit", "5", "--images", "5"]) == 2
+    assert "image index 5 is out of range" in capsys.readouterr().err
+    assert main([*base, "--weights", str(tmp_path / "missing.npz")]) == 2
+    assert "missing.npz" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
