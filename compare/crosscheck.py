@@ -23,8 +23,11 @@ and the layer is projected once (reported as mode ``fc``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import functools
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,33 +36,35 @@ import torch
 
 from numpy_lenet import deconv as np_deconv
 from numpy_lenet.architecture import (
+    INPUT_SHAPE,
     LAYER_NAMES,
     LAYER_SHAPES,
     POOL_NAMES,
     SELECTION_MODES,
+    check_layer,
     is_spatial,
 )
 from numpy_lenet.model import Trace, forward
 from numpy_lenet.params import cast_params, validate_params
+from numpy_lenet.selection import plan_selection
+from numpy_lenet.selection import select as np_select
 from torch_lenet import deconv as torch_deconv
+from torch_lenet.deconv import select as torch_select
 
-from .agreement import switch_flips
-from .backends import torch_model
+from .agreement import relative_error, switch_flips
+from .backends import torch_model, torch_trace
 
+try:  # holds the BLAS thread pool to one thread while the workers run (_one_thread_per_job)
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover - an optional speed-up
+    threadpool_limits = None
+
+#: Projections per call of a backend's mirror blocks: bounds the transposed-conv buffers.
+ROWS_PER_CALL = 256
 #: The spec's end-to-end bound: NumPy float64 against PyTorch float32.
 TOLERANCE = 1e-5
 #: Pool name -> the pre-pool layer whose values the pool compares.
 PRE_POOL = {"pool1": "conv1", "pool2": "conv2"}
-#: Pools each layer's projections pass through on the way down.
-POOLS_BELOW = {
-    "conv1": (),
-    "pool1": ("pool1",),
-    "conv2": ("pool1",),
-    "pool2": ("pool2", "pool1"),
-    "fc1": ("pool2", "pool1"),
-    "fc2": ("pool2", "pool1"),
-    "fc3": ("pool2", "pool1"),
-}
 FC_MODE = "fc"
 
 
@@ -199,21 +204,35 @@ def crosscheck(
     modes: Sequence[str] = SELECTION_MODES,
     tolerance: float = TOLERANCE,
     on_batch: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> CrossCheck:
-    """Run both backends on every batch of float64 images (n, 1, 28, 28) and gather the report."""
+    """Run both backends on every batch of float64 images (n, 1, 28, 28) and gather the report.
+
+    The projections of a batch are independent jobs, one per (layer, mode) and
+    backend, run by ``workers`` threads (default: one per CPU core, at least 2).
+    Each result is folded into the report in a fixed order, so the report does
+    not depend on ``workers`` or on which job finishes first.
+    """
     for mode in modes:
         if mode not in SELECTION_MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(SELECTION_MODES)}")
+    for layer in layers:
+        check_layer(layer)
+    if workers is None:
+        workers = max(2, os.cpu_count() or 1)
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     params64 = cast_params(validate_params(params), np.float64)
     model32 = torch_model(params, np.float32)
     report = CrossCheck(tolerance)
     for layer in layers:
         for mode in modes_for(layer, modes):
             report.projections[(layer, mode)] = ProjectionStats(layer, mode, LAYER_SHAPES[layer][0])
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    jobs = _by_cost(list(report.projections))
+    with _one_thread_per_job(), ThreadPoolExecutor(max_workers=workers) as pool:
         for images in batches:
             first = report.images
-            _check_batch(params64, model32, images, first, layers, modes, report, pool)
+            _check_batch(params64, model32, images, first, jobs, report, pool)
             report.images += len(images)
             if on_batch is not None:
                 on_batch(len(images))
@@ -222,75 +241,175 @@ def crosscheck(
     return report
 
 
+def _by_cost(jobs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (layer, mode) jobs, the costliest first so that the workers end together.
+
+    A projection from above pool1 runs through both transposed convolutions
+    (most of the work); one from conv1 or pool1 through the small one only.
+    """
+
+    def cost(job: tuple[str, str]) -> int:
+        layer = job[0]
+        return LAYER_SHAPES[layer][0] * (1 if layer in ("conv1", "pool1") else 4)
+
+    return sorted(jobs, key=cost, reverse=True)
+
+
+@contextmanager
+def _one_thread_per_job() -> Iterator[None]:
+    """PyTorch's and the BLAS library's thread pools held to one thread for the block.
+
+    The cross-check already runs one projection per core; each of them also
+    spreading over every core only oversubscribes the machine (OpenBLAS's
+    threads spin between calls: twice the wall time measured on 2 cores).
+    The BLAS limit needs threadpoolctl; without it BLAS keeps its own setting.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if threadpool_limits is None:
+            yield
+        else:
+            with threadpool_limits(limits=1, user_api="blas"):
+                yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _check_batch(
     params64: dict[str, np.ndarray],
     model32: torch.nn.Module,
     images: np.ndarray,
     first: int,
-    layers: Sequence[str],
-    modes: Sequence[str],
+    jobs: Sequence[tuple[str, str]],
     report: CrossCheck,
     pool: ThreadPoolExecutor,
 ) -> None:
     """Forward, switches and every projection for one batch."""
     ref = forward(params64, images.astype(np.float64, copy=False))
-    with torch.inference_mode():
-        t_trace = model32.trace(torch.from_numpy(images.astype(np.float32)))
-    other = torch_trace_numpy(t_trace)
+    other = torch_trace(model32, images.astype(np.float32))
     for layer in LAYER_NAMES:
-        error = _relative_error(ref.activations[layer], other.activations[layer])
+        # Relative to the NumPy float64 reference: ||torch - numpy|| / ||numpy||.
+        error = relative_error(other.activations[layer], ref.activations[layer])
         report.forward_error[layer] = max(report.forward_error.get(layer, 0.0), error)
     flipped = _flips(ref, other, first, report)
-    for layer in layers:
-        for mode in modes_for(layer, modes):
-            mode_arg = "max" if mode == FC_MODE else mode
-            units = unit_selections(layer) if mode == "unit" else None
-            crossed = np.zeros((len(images), LAYER_SHAPES[layer][0]), dtype=bool)
-
-            def observe(chunk: slice, name: str, signal: np.ndarray, crossed=crossed) -> None:
-                # The signal entering an unpool block, at a window whose switch flipped.
-                if name in flipped:
-                    mask = flipped[name][chunk][:, None]
-                    crossed[chunk] |= np.any((signal != 0) & mask, axis=(2, 3, 4))
-
-            # PyTorch runs in a worker thread while NumPy runs here: NumPy's element-wise
-            # steps use one core, so the two backends together keep both cores busy.
-            theirs = pool.submit(_torch_project, model32, t_trace, layer, mode_arg, units)
-            mine = np_deconv.project(params64, ref, layer, mode_arg, units=units, observe=observe)
-            diff, norm = _squared_norms(theirs.result().numpy(), mine)
+    t_activations = {k: torch.from_numpy(v) for k, v in other.activations.items()}
+    pending = []
+    for layer, mode in jobs:
+        mode_arg = "max" if mode == FC_MODE else mode
+        units = unit_selections(layer) if mode == "unit" else None
+        plan = plan_selection(layer, mode_arg, None, units)
+        mine_signal = np_select(ref.activations[layer], plan)
+        with torch.inference_mode():
+            their_signal = torch_select(t_activations[layer], plan).numpy()
+        # A selection that keeps only zeros on both sides projects to exact zeros on
+        # both (every mirror step maps 0 to 0): it agrees by construction, so only
+        # the others are computed. Most fc units are zero after ReLU for any image.
+        live = _nonzero(mine_signal) | _nonzero(their_signal)
+        rows = np.nonzero(live)
+        crossed = np.zeros(len(rows[0]), dtype=bool)
+        theirs = pool.submit(
+            _project_rows, _torch_rows(model32), layer, their_signal[rows], other.switches, rows[0]
+        )
+        mine = pool.submit(
+            _project_rows,
+            _numpy_rows(params64),
+            layer,
+            mine_signal[rows],
+            ref.switches,
+            rows[0],
+            _crossing_observer(flipped, rows[0], crossed),
+        )
+        pending.append((layer, mode, live.shape, rows, theirs, mine, crossed))
+    try:
+        for layer, mode, shape, rows, theirs, mine, crossed_rows in pending:
+            diff, norm, crossed = np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=bool)
+            diff[rows], norm[rows] = _squared_norms(theirs.result(), mine.result())
+            crossed[rows] = crossed_rows
             report.projections[(layer, mode)].add(diff, norm, crossed)
+    finally:
+        for *_, theirs, mine, _crossed in pending:
+            theirs.cancel()
+            mine.cancel()
 
 
-def _torch_project(
-    model: torch.nn.Module,
-    trace: Any,
+#: (layer, signal (m, 1, *shape), switches (m, ...), observe) -> projections (m, 1, 1, 28, 28).
+Backproject = Callable[..., np.ndarray]
+
+
+def _numpy_rows(params64: dict[str, np.ndarray]) -> Backproject:
+    """NumPy's mirror blocks on signals (m, 1, *shape) with switches (m, ...)."""
+
+    def run(layer, signal, switches, observe=None):
+        return np_deconv.backproject(params64, layer, signal, switches, observe)
+
+    return run
+
+
+def _torch_rows(model: torch.nn.Module) -> Backproject:
+    """PyTorch's mirror blocks on the same, run on tensors that share the arrays' memory."""
+
+    def run(layer, signal, switches, observe=None):
+        with torch.inference_mode():
+            tensors = {k: torch.from_numpy(v) for k, v in switches.items()}
+            return torch_deconv.backproject(model, layer, torch.from_numpy(signal), tensors).numpy()
+
+    return run
+
+
+def _project_rows(
+    backproject: Backproject,
     layer: str,
-    mode: str,
-    units: list[tuple[int, ...]] | None,
-) -> torch.Tensor:
-    """PyTorch's projections of every channel (run in the worker thread)."""
-    with torch.inference_mode():
-        return torch_deconv.project(model, trace, layer, mode, units=units)
+    signals: np.ndarray,
+    switches: dict[str, np.ndarray],
+    images: np.ndarray,
+    observe: Callable[[slice, str, np.ndarray], None] | None = None,
+) -> np.ndarray:
+    """Projections (m, 28, 28) of single-selection signals (m, *shape) of images ``images``.
+
+    Row r is projected through the switches of image ``images[r]``, ROWS_PER_CALL
+    rows at a time (bounds the transposed-convolution buffers).
+    """
+    out = np.empty((len(signals), *INPUT_SHAPE[1:]), dtype=signals.dtype)
+    for start in range(0, len(signals), ROWS_PER_CALL):
+        chunk = slice(start, start + ROWS_PER_CALL)
+        picked = {k: v[images[chunk]] for k, v in switches.items()}
+        watch = None if observe is None else functools.partial(observe, chunk)
+        out[chunk] = backproject(layer, signals[chunk][:, None], picked, watch)[:, 0, 0]
+    return out
 
 
-def torch_trace_numpy(trace: Any) -> Trace:
-    """A TorchTrace as a NumPy Trace (shared memory, no copies)."""
-    return Trace(
-        {k: v.numpy() for k, v in trace.activations.items()},
-        {k: v.numpy() for k, v in trace.switches.items()},
-        trace.log_probs.numpy(),
-    )
+def _nonzero(signal: np.ndarray) -> np.ndarray:
+    """(n, S): whether selection s of image i keeps any non-zero value."""
+    return np.any(signal.reshape(*signal.shape[:2], -1) != 0, axis=2)
+
+
+def _crossing_observer(
+    flipped: dict[str, np.ndarray], images: np.ndarray, crossed: np.ndarray
+) -> Callable[[slice, str, np.ndarray], None] | None:
+    """An ``observe`` that marks in ``crossed`` (m,) the rows whose signal enters a flipped
+    unpool window non-zero; None when no switch flipped."""
+    if not flipped:
+        return None
+
+    def observe(chunk: slice, name: str, signal: np.ndarray) -> None:
+        if name in flipped:
+            mask = flipped[name][images[chunk]]
+            crossed[chunk] |= np.any((signal[:, 0] != 0) & mask, axis=(1, 2, 3))
+
+    return observe
 
 
 def _flips(ref: Trace, other: Trace, first: int, report: CrossCheck) -> dict[str, np.ndarray]:
-    """Record every flipped switch; return per pool the (n, C, h, w) mask of flipped windows."""
+    """Record every flipped switch; return the (n, C, h, w) mask of flipped windows of each
+    pool that has any."""
     masks = {}
     for pool in POOL_NAMES:
         pre = ref.activations[PRE_POOL[pool]]
         flips = switch_flips(pre, ref.switches[pool], other.switches[pool])
-        masks[pool] = ref.switches[pool] != other.switches[pool]
         if not len(flips):
             continue
+        masks[pool] = ref.switches[pool] != other.switches[pool]
         # float32 rounds each value to 2^-24 of itself; the two summation orders can
         # each be off by a few ulps of the largest partial sum, bounded by 1e-5 * max|x|.
         scale = np.abs(pre.reshape(len(pre), pre.shape[1], -1)).max(axis=2)
@@ -315,18 +434,10 @@ def _flips(ref: Trace, other: Trace, first: int, report: CrossCheck) -> dict[str
     return masks
 
 
-def _relative_error(reference: np.ndarray, other: np.ndarray) -> float:
-    """||other - reference|| / ||reference|| over the whole array (0 when both are zero)."""
-    ref = reference.astype(np.float64, copy=False)
-    diff = np.linalg.norm(other.astype(np.float64) - ref)
-    norm = np.linalg.norm(ref)
-    if norm == 0:
-        return 0.0 if diff == 0 else float("inf")
-    return float(diff / norm)
-
-
 def _squared_norms(other: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(n, S) squared norms of the difference and of the reference, per projection."""
-    axes = (2, 3, 4)
-    diff = np.sum(np.square(other.astype(np.float64) - reference), axis=axes)
-    return diff, np.sum(np.square(reference), axis=axes)
+    """Squared norms of the difference and of the reference, per projection (leading axis)."""
+    axes = tuple(range(1, reference.ndim))
+    diff = other.astype(np.float64)
+    diff -= reference
+    np.square(diff, out=diff)
+    return np.sum(diff, axis=axes), np.sum(np.square(reference), axis=axes)

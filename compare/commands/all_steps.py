@@ -24,10 +24,6 @@ With the shipped weights (weights/lenet5-mnist.npz) nothing is trained. The exit
 status is 1 when the backends disagree (step 2 or 3), after the gallery is written.
 """
 
-#: Images per batch of the compare step.
-COMPARE_BATCH = 500
-
-
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `all` subcommand."""
     parser = subparsers.add_parser(
@@ -76,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from torch_lenet.weights import load_params
 
     from ..crosscheck import crosscheck
+    from .compare import DEFAULT_BATCH_SIZE as COMPARE_BATCH_SIZE
     from ..figures import make_gallery
     from ..figures.gallery import check_chosen
     from ..topk import image_batches
@@ -124,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
 
     subset = images if args.limit is None else images[: args.limit]
     say(f"step 3/4: compare the backends over {len(subset)} test images")
-    report = crosscheck(params, image_batches(subset, COMPARE_BATCH, np.float64))
+    report = crosscheck(params, image_batches(subset, COMPARE_BATCH_SIZE, np.float64))
     compare_path = write_json(args.out / "compare.json", report.as_dict())
 
     say("step 4/4: visualize")
