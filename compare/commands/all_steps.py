@@ -24,6 +24,7 @@ With the shipped weights (weights/lenet5-mnist.npz) nothing is trained. The exit
 status is 1 when the backends disagree (step 2 or 3), after the gallery is written.
 """
 
+
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `all` subcommand."""
     parser = subparsers.add_parser(
@@ -72,10 +73,10 @@ def run(args: argparse.Namespace) -> int:
     from torch_lenet.weights import load_params
 
     from ..crosscheck import crosscheck
-    from .compare import DEFAULT_BATCH_SIZE as COMPARE_BATCH_SIZE
     from ..figures import make_gallery
     from ..figures.gallery import check_chosen
     from ..topk import image_batches
+    from .compare import DEFAULT_BATCH_SIZE as COMPARE_BATCH_SIZE
 
     chosen = None if args.images is None else parse_int_list(args.images, "--images")
     if args.limit is not None and args.limit < 1:
