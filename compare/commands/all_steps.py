@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from torch_lenet.data import DATA_ENV_VAR
-
 from ..inputs import parse_int_list
+from .options import add_data_dir
 
 DESCRIPTION = """\
 Everything in one go, each step's results in a folder of OUT:
@@ -38,11 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         type=Path,
         help="use this weight file (.npz or .pt) instead of training one",
     )
-    parser.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        help=f"MNIST root holding MNIST/raw/ (default: ${DATA_ENV_VAR}, then the per-user cache)",
-    )
+    add_data_dir(parser)
     parser.add_argument("--out", type=Path, required=True, help="folder for every result")
     parser.add_argument(
         "--epochs",

@@ -11,9 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from torch_lenet.data import DATA_ENV_VAR, SPLITS
+from torch_lenet.data import SPLITS
 
 from ..crosscheck import TOLERANCE, CrossCheck, crosscheck
+from .options import add_data_dir
 
 #: Images per batch: about 2 GB of memory at the peak (fc1's 120 projections per image).
 DEFAULT_BATCH_SIZE = 200
@@ -51,11 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--weights", type=Path, required=True, help="weight file (.npz or .pt)")
-    parser.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        help=f"MNIST root holding MNIST/raw/ (default: ${DATA_ENV_VAR}, then the per-user cache)",
-    )
+    add_data_dir(parser)
     parser.add_argument("--split", choices=SPLITS, default="test", help="default: test")
     parser.add_argument(
         "--limit",

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from torch_lenet.data import DATA_ENV_VAR, SPLITS
+from torch_lenet.data import SPLITS
 from torch_lenet.evaluate import BACKENDS, DEVICES, DTYPES, EvalResult
+
+from .options import add_data_dir
 
 DESCRIPTION = """\
 Score a weight file (.npz or .pt) on an MNIST split with the NumPy or the PyTorch
@@ -30,11 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--weights", type=Path, required=True, help="weight file (.npz or .pt)")
-    parser.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        help=f"MNIST root holding MNIST/raw/ (default: ${DATA_ENV_VAR}, then the per-user cache)",
-    )
+    add_data_dir(parser)
     parser.add_argument("--split", choices=SPLITS, default="test", help="default: test")
     parser.add_argument("--backend", choices=BACKENDS, default="numpy", help="default: numpy")
     parser.add_argument(

@@ -13,6 +13,7 @@ from torch_lenet.weights import load_params
 
 from ..backends import BACKENDS, DTYPES, project_images
 from ..inputs import load_images_npy, load_mnist_images, parse_int_list
+from .options import add_data_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -35,11 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--input", type=Path, help="a .npy of (N, 1, 28, 28) or (N, 28, 28) pixels in [0, 1]"
     )
     source.add_argument("--index", help="MNIST image indices instead, e.g. 0 or 0,7,42")
-    parser.add_argument(
-        "--data-dir",
-        help="MNIST torchvision root for --index (default: $LENET_DECONV_DATA, then the "
-        "per-user cache folder)",
-    )
+    add_data_dir(parser, "; used with --index")
     parser.add_argument("--split", choices=("test", "train"), default="test", help="MNIST split")
     parser.add_argument("--layer", required=True, choices=LAYER_NAMES, help="layer to project from")
     which = parser.add_mutually_exclusive_group(required=True)

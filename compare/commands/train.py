@@ -6,9 +6,10 @@ import argparse
 from typing import Any
 
 from torch_lenet.batches import LOADERS
-from torch_lenet.data import DATA_ENV_VAR
 from torch_lenet.evaluate import DEVICES
 from torch_lenet.train import TrainConfig
+
+from .options import add_data_dir
 
 # The options that go into TrainConfig. They default to None on the command line so
 # that --resume can tell an option the user gave from one left at its default.
@@ -48,15 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="DIR",
         help="run directory to write (e.g. runs/ref); created if missing",
     )
-    parser.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        help=(
-            "MNIST root holding MNIST/raw/ (default: $"
-            f"{DATA_ENV_VAR}, else $XDG_CACHE_HOME/lenet-deconvnet/data, "
-            "else ~/.cache/lenet-deconvnet/data); downloaded there if missing"
-        ),
-    )
+    add_data_dir(parser, "; downloaded there if missing")
     parser.add_argument(
         "--no-download",
         action="store_true",

@@ -10,6 +10,7 @@ from torch_lenet.weights import load_params
 
 from ..backends import BACKENDS
 from ..inputs import parse_int_list
+from .options import add_data_dir
 
 #: A run writes metrics.json beside its weights; the gallery picks it up unless told otherwise.
 METRICS_NAME = "metrics.json"
@@ -31,10 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--weights", type=Path, required=True, help="weight file (.npz or .pt)")
-    parser.add_argument(
-        "--data-dir",
-        help="MNIST torchvision root (default: $LENET_DECONV_DATA, then the per-user cache folder)",
-    )
+    add_data_dir(parser)
     parser.add_argument(
         "--out", type=Path, required=True, help="folder for the PNGs and index.html"
     )
