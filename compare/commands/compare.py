@@ -38,7 +38,7 @@ error, counted, and measured on their own, as the spec allows.
 Exit status: 0 when everything is within the tolerance and every flip is a
 near-tie; 1 when the backends disagree (what failed goes to stderr); 2 for bad
 input (missing or corrupt weights, unreadable MNIST, bad option values).
-The whole test set takes about 20 minutes on 2 CPU cores; --limit N checks the
+The whole test set takes about 6.5 minutes on 2 CPU cores; --limit N checks the
 first N images only.
 """
 
