@@ -1,15 +1,18 @@
 """Time the NumPy and PyTorch backends on the jobs the README quotes; print a table.
 
     python benchmarks/bench_backends.py [--images 10000] [--project-images 1000] [--repeat 3]
+                                        [--workers N]
 
 Float32 throughout, weights from a seeded PyTorch initialisation (timing does
 not depend on training), random sparse images. Reports the best of
-``--repeat`` runs of each job.
+``--repeat`` interleaved runs of each job, and the load average at the start:
+other processes on the machine slow both backends, torch's threads most.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -25,15 +28,22 @@ from torch_lenet import deconv as torch_deconv
 from torch_lenet.model import LeNet5
 from torch_lenet.weights import state_dict_to_params
 
+Job = Callable[[], object]
 
-def best_time(job: Callable[[], object], repeat: int) -> float:
-    """The fastest of ``repeat`` wall-clock timings of ``job``, in seconds."""
-    times = []
+
+def best_times(numpy_job: Job, torch_job: Job, repeat: int) -> tuple[float, float]:
+    """The fastest of ``repeat`` interleaved wall-clock timings of each job, in seconds.
+
+    NumPy and torch runs alternate, so that load from other processes (this
+    benchmark often shares a small machine) hurts both alike.
+    """
+    best = [float("inf"), float("inf")]
     for _ in range(repeat):
-        start = time.perf_counter()
-        job()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for i, job in enumerate((numpy_job, torch_job)):
+            start = time.perf_counter()
+            job()
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best[0], best[1]
 
 
 def main() -> None:
@@ -42,6 +52,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=10_000, help="images for the forward pass")
     parser.add_argument("--project-images", type=int, default=1_000, help="images to project")
     parser.add_argument("--repeat", type=int, default=3, help="timings per job; the best counts")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="NumPy threads (default: one per CPU)"
+    )
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -53,7 +66,7 @@ def main() -> None:
     tensor = torch.from_numpy(images)
 
     def numpy_forward() -> object:
-        return forward(params, images)
+        return forward(params, images, workers=args.workers)
 
     def torch_forward() -> object:
         with torch.inference_mode():
@@ -65,15 +78,21 @@ def main() -> None:
         t_trace = model.trace(torch.from_numpy(few))
 
     def numpy_project() -> object:
-        return [np_deconv.project(params, np_trace, layer, "max") for layer in LAYER_NAMES]
+        return [
+            np_deconv.project(params, np_trace, layer, "max", workers=args.workers)
+            for layer in LAYER_NAMES
+        ]
 
     def torch_project() -> object:
         with torch.inference_mode():
             return [torch_deconv.project(model, t_trace, layer, "max") for layer in LAYER_NAMES]
 
     print(
-        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"numpy {np.__version__}, torch threads {torch.get_num_threads()}, float32"
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"torch {torch.__version__}, numpy {np.__version__}, "
+        f"torch threads {torch.get_num_threads()}, numpy workers {args.workers or 'all'}, "
+        f"float32, best of {args.repeat}, "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
     print(f"{'job':<48} {'numpy s':>9} {'torch s':>9} {'numpy/torch':>12}")
     jobs = [
@@ -85,8 +104,8 @@ def main() -> None:
         ),
     ]
     for name, np_job, torch_job in jobs:
-        np_s, torch_s = best_time(np_job, args.repeat), best_time(torch_job, args.repeat)
-        print(f"{name:<48} {np_s:>9.3f} {torch_s:>9.3f} {np_s / torch_s:>12.2f}")
+        np_s, torch_s = best_times(np_job, torch_job, args.repeat)
+        print(f"{name:<48} {np_s:>9.3f} {torch_s:>9.3f} {np_s / torch_s:>12.2f}", flush=True)
 
 
 if __name__ == "__main__":

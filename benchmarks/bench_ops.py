@@ -100,6 +100,7 @@ def main() -> None:
     n_c1, n_p1, n_c2 = c1.numpy(), p1.numpy(), c2.numpy()
 
     m = args.signals
+    sig_fc1 = normal(m, 120)
     sig2 = normal(m, 16, 5, 5)
     sig1 = normal(m, 6, 14, 14)
     up2 = normal(m, 16, 10, 10)
@@ -107,7 +108,9 @@ def main() -> None:
     one_s2, one_s1 = s2[:1].numpy(), s1[:1].numpy()
     full_s2 = s2[np.arange(m) % len(s2)].numpy()
     full_s1 = s1[np.arange(m) % len(s1)].numpy()
-    ts = {k: torch.from_numpy(v) for k, v in dict(sig2=sig2, sig1=sig1, up2=up2, up1=up1).items()}
+    n_p2 = F.max_pool2d(c2, 2, 2).flatten(1).numpy()
+    signals = dict(sig_fc1=sig_fc1, sig2=sig2, sig1=sig1, up2=up2, up1=up1)
+    ts = {k: torch.from_numpy(v) for k, v in signals.items()}
     tsw = {
         k: torch.from_numpy(v)
         for k, v in dict(o2=one_s2, o1=one_s1, f2=full_s2, f1=full_s1).items()
@@ -151,7 +154,11 @@ def main() -> None:
          lambda: conv2d(n_p1, w2, b2), tm(F.conv2d, p1, t["w2"], t["b2"])),
         (f"pool2 {n}x16x10x10 2x2/2 + switches",
          lambda: max_pool2d(n_c2, 2, 2), tm(F.max_pool2d, c2, 2, 2, return_indices=True)),
+        (f"fc1 fwd {n}x400 -> 120",
+         lambda: linear(n_p2, fw[0], fb[0]), tm(F.linear, torch.from_numpy(n_p2), tfw[0], tfb[0])),
         (f"FORWARD {n} images (conv..fc3, log_softmax)", numpy_forward, torch_forward),
+        (f"fc1^T {m}x120 -> 400 (deconv, W^T)",
+         lambda: linear(sig_fc1, fw[0].T), tm(F.linear, ts["sig_fc1"], tfw[0].t())),
         (f"unpool2 bcast {m}x16x5x5",
          lambda: max_unpool2d(sig2, one_s2, 2, 2),
          tm(F.max_unpool2d, ts["sig2"], tsw["o2"].expand(m, -1, -1, -1), 2, 2)),

@@ -2,7 +2,9 @@
 
 Both are one BLAS matrix product per block of images: conv2d multiplies the
 weight matrix by im2col columns, conv_transpose2d multiplies the transposed
-weight matrix by the input and scatters the product back with col2im.
+weight matrix by the input and scatters the product back with col2im (with
+stride 1, as a few long shifted adds). For LeNet's shapes every product is small
+enough that OpenBLAS runs it on the calling thread (functional.py says why it matters).
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import check_bias, check_float_array, check_same_dtype, nonnegative_pair
-from .im2col import Pair, conv_geometry, conv_transpose_output_size, fold_add, unfold_into
+from .im2col import Pair, conv_geometry, conv_transpose_output_size, fold_add, patches
 
-# Images are processed in blocks whose column matrix is about this big: large
-# enough that the per-block Python and BLAS-call overhead is negligible, small
-# enough that the columns written by im2col are still in cache when the matrix
-# product reads them (measured fastest on LeNet shapes; see benchmarks/bench_ops.py).
-_BLOCK_BYTES = 4 * 2**20
+# Images are processed in blocks whose column (or product) matrix is about this
+# big: large enough that the per-block Python and BLAS-call overhead is small,
+# small enough that what im2col writes is still in the L2 cache when the matrix
+# product reads it (measured fastest on LeNet shapes; see benchmarks/bench_ops.py).
+_BLOCK_BYTES = 2 * 2**20
 
 
 def conv2d(
@@ -50,15 +52,16 @@ def conv2d(
     if pad != (0, 0):
         # Only the interior is rewritten per block; the zero border stays.
         padded = np.zeros((block, c_in, h + 2 * pad[0], w + 2 * pad[1]), dtype=x.dtype)
+    # The window view is built once (~0.1 ms) and sliced per block (im2col).
+    windows = patches(padded if pad != (0, 0) else x, kernel, stride_hw, (ho, wo))
     for start in range(0, n, block):
         stop = min(start + block, n)
         m = stop - start
         if pad != (0, 0):
             padded[:m, :, pad[0] : pad[0] + h, pad[1] : pad[1] + w] = x[start:stop]
-            source = padded[:m]
+            np.copyto(cols[:m], windows[:m])
         else:
-            source = x[start:stop]
-        unfold_into(source, cols[:m], stride_hw)
+            np.copyto(cols[:m], windows[start:stop])
         target = out[start:stop].reshape(m, c_out, ho * wo)
         np.matmul(w2d, cols[:m].reshape(m, k, ho * wo), out=target)
         if bias is not None:
@@ -103,6 +106,9 @@ def conv_transpose2d(
     out = np.empty((n, c_out, ho, wo), dtype=x.dtype)
     if n == 0:
         return out
+    if stride_hw == (1, 1):
+        _conv_transpose_unit_stride(x, weight, bias, pad, out)
+        return out
     k = c_out * kh * kw
     # A transposed view: matmul hands it to BLAS as a transposed operand, no copy.
     w2d_t = weight.reshape(c_in, k).T
@@ -122,6 +128,59 @@ def conv_transpose2d(
         if bias is not None:
             out[start:stop] += bias[:, None, None]
     return out
+
+
+def _conv_transpose_unit_stride(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, pad: Pair, out: np.ndarray
+) -> None:
+    """conv_transpose2d with stride 1 into ``out``: the products scatter as whole-block shifts.
+
+    Each input row is widened with zeros to the full (uncropped) output width
+    fw, so kernel offset (dy, dx) moves every product by one flat distance,
+    dy * fw + dx. Products are laid out per output channel and offset as one
+    long row over all images of a block, each image taking one full output
+    plane (the part past its input stays zero): then col2im is kh*kw adds of
+    long contiguous rows, 3x faster than adding Wo-element rows one by one.
+    """
+    n, c_in, h, w = x.shape
+    c_out, kh, kw = weight.shape[1:]
+    ho, wo = out.shape[2:]
+    full_h, full_w = h + kh - 1, w + kw - 1
+    span, plane = h * full_w, full_h * full_w
+    k = c_out * kh * kw
+    w2d_t = weight.reshape(c_in, k).T
+    block = _block_size(k * plane * x.itemsize, n)
+    widened = np.zeros((block, c_in, h, full_w), dtype=x.dtype)
+    products = np.zeros((k, block, plane), dtype=x.dtype)
+    # Zero products past each image's input spill into the next plane (harmless)
+    # and, after the last image, into this tail.
+    tail = (kh - 1) * full_w + kw - 1
+    acc = np.empty((c_out, block * plane + tail), dtype=x.dtype)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        m = stop - start
+        length = m * plane
+        widened[:m, :, :, :w] = x[start:stop]
+        # One small GEMM per image, writing its rows straight into the strided layout.
+        np.matmul(
+            w2d_t,
+            widened[:m].reshape(m, c_in, span),
+            out=products[:, :m, :span].transpose(1, 0, 2),
+        )
+        rows = products.reshape(c_out, kh, kw, block * plane)
+        acc[:, :length] = rows[:, 0, 0, :length]
+        acc[:, length : length + tail] = 0
+        for dy in range(kh):
+            for dx in range(kw):
+                if dy or dx:
+                    shift = dy * full_w + dx
+                    acc[:, shift : shift + length] += rows[:, dy, dx, :length]
+        planes = acc[:, :length].reshape(c_out, m, full_h, full_w)
+        cropped = planes[:, :, pad[0] : pad[0] + ho, pad[1] : pad[1] + wo].transpose(1, 0, 2, 3)
+        if bias is None:
+            np.copyto(out[start:stop], cropped)
+        else:
+            np.add(cropped, bias[:, None, None], out=out[start:stop])
 
 
 def _block_size(bytes_per_image: int, n: int) -> int:

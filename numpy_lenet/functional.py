@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._checks import check_bias, check_float_array, check_same_dtype
+
+# OpenBLAS splits a matrix product of more than about 2**20 multiply-adds over
+# its threads. On a small machine shared with other work (2 cores here) a split
+# product then waits for a time slice: measured 12-16 ms for any (24..256 x 120)
+# @ (120 x 400) product (the deconvnet's fc1 step), which takes 0.03-0.25 ms on
+# the calling thread, and the threads left spinning slowed the next ops 2x. Products
+# of matrices up to _SMALL_PRODUCT multiply-adds (a few ms of work; LeNet's are
+# all smaller) gain little from threads, so such matrices run as stacks of row
+# blocks of at most _ONE_THREAD multiply-adds each, kept on the calling thread.
+_ONE_THREAD = 2**19
+_SMALL_PRODUCT = 2**26
 
 
 def relu(x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
@@ -30,7 +43,14 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
             f"(dim 1) to match x of shape {x.shape}"
         )
     bias = check_bias(bias, x, weight.shape[0])
-    out = x @ weight.T
+    if x.ndim == 1:
+        out = x @ weight.T
+    else:
+        # A stack of matrices, each multiplied on its own as by ``x @ weight.T``:
+        # one matrix's result never depends on the others (the deconvnet relies
+        # on this: a projection is the same whatever else shares its batch).
+        stack = x.reshape(math.prod(x.shape[:-2]), *x.shape[-2:])
+        out = _stacked_matmul(stack, weight.T).reshape(*x.shape[:-1], weight.shape[0])
     if bias is not None:
         out += bias
     return out
@@ -47,3 +67,21 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     shifted = x - np.max(x, axis=axis, keepdims=True)
     shifted -= np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
     return shifted
+
+
+def _stacked_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a (s, r, k) @ b (k, o), small matrices of the stack in single-threaded row blocks."""
+    s, r, k = a.shape
+    o = b.shape[1]
+    rows = _ONE_THREAD // max(k * o, 1)
+    # Decided per matrix, never on the stack size: results do not depend on it.
+    if rows < 1 or r <= rows or r * k * o > _SMALL_PRODUCT:
+        return a @ b
+    out = np.empty((s, r, o), dtype=np.result_type(a, b))
+    # matmul makes one BLAS call per matrix of a stack: here, per row block.
+    whole = r - r % rows
+    blocks = a[:, :whole].reshape(s, whole // rows, rows, k)
+    np.matmul(blocks, b, out=out[:, :whole].reshape(s, whole // rows, rows, o))
+    if whole < r:
+        np.matmul(a[:, whole:], b, out=out[:, whole:])
+    return out

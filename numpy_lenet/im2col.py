@@ -6,13 +6,16 @@ input channel c at kernel offset (dy, dx), column ``oy*Wo + ox`` is output
 position (oy, ox). This is the fastest layout for ``conv2d``: the rows are
 ordered like ``weight.reshape(Cout, Cin*kh*kw)``, so ``weight2d @ cols`` is
 directly (N, Cout, Ho*Wo), i.e. NCHW, with no transpose of the (large)
-output; and filling it copies, per kernel offset, whole output planes
-(Ho*Wo runs) in the input's own N, C order.
+output; and it is filled by one strided copy in the input's own N, C order.
+(Widening each row to the padded input width, so that an offset is one flat
+shift and the copies are long runs, was measured no faster for LeNet's conv2:
+the 40% wider product costs what the copy saves.)
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ._checks import check_float_array, nonnegative_pair, positive_pair
 
@@ -112,16 +115,21 @@ def pad_spatial(x: np.ndarray, padding: Pair, fill: float = 0.0) -> np.ndarray:
     return padded
 
 
+def patches(padded: np.ndarray, kernel: Pair, stride: Pair, out_hw: Pair) -> np.ndarray:
+    """Read-only view (N, C, kh, kw, Ho, Wo) of every window of a padded (N, C, Hp, Wp) input."""
+    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
+    windows = sliding_window_view(padded, (kh, kw), axis=(2, 3))
+    windows = windows[:, :, : sh * (ho - 1) + 1 : sh, : sw * (wo - 1) + 1 : sw]
+    return windows.transpose(0, 1, 4, 5, 2, 3)
+
+
 def unfold_into(padded: np.ndarray, cols: np.ndarray, stride: Pair) -> None:
     """Fill cols (N, C, kh, kw, Ho, Wo) from an already padded (N, C, Hp, Wp) input."""
     kh, kw, ho, wo = cols.shape[2:]
-    sh, sw = stride
-    # One strided copy per kernel offset: each moves whole output planes at once.
-    for dy in range(kh):
-        for dx in range(kw):
-            cols[:, :, dy, dx] = padded[
-                :, :, dy : dy + sh * (ho - 1) + 1 : sh, dx : dx + sw * (wo - 1) + 1 : sw
-            ]
+    # All kh*kw shifted planes as one strided view, copied by a single call: about
+    # 2x faster than one copy per kernel offset, whose many short rows (Wo
+    # elements each) cost more in per-row overhead than in copying.
+    np.copyto(cols, patches(padded, (kh, kw), stride, (ho, wo)))
 
 
 def fold_add(cols: np.ndarray, padded: np.ndarray, stride: Pair) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +14,7 @@ from .architecture import (
     CONV2_PADDING,
     INPUT_SHAPE,
     LAYER_NAMES,
+    LAYER_SHAPES,
     POOL_KERNEL,
     POOL_NAMES,
     POOL_STRIDE,
@@ -21,8 +24,34 @@ from .functional import linear, log_softmax, relu
 from .params import cast_params, validate_params
 from .pool import max_pool2d
 
-#: Images per chunk in ``forward``: bounds the im2col buffers (about 80 MB in float64).
+#: Images per chunk in ``forward``: bounds the per-chunk temporaries (conv1's
+#: output is 19 MB in float32); 512 or 2048 measured slower on 10,000 images.
 DEFAULT_BATCH_SIZE = 1024
+
+
+def run_chunks(job: Callable[[int], None], starts: Sequence[int], workers: int | None) -> None:
+    """Call ``job(start)`` for every start, on up to ``workers`` threads (None: one per CPU).
+
+    NumPy releases the GIL inside its loops and BLAS calls, and each job writes
+    only its own rows, so the chunks of a batch run in parallel with the same
+    results as one after another. On 2 cores: 1.8-2x faster for ``forward``,
+    ~1.4x for ``deconv.project`` (whose many short NumPy calls hand the GIL
+    back and forth). PyTorch uses every core as well.
+    """
+    if workers is None:
+        if hasattr(os, "sched_getaffinity"):  # the CPUs this process may use (Linux)
+            workers = len(os.sched_getaffinity(0))
+        else:
+            workers = os.cpu_count() or 1
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    if workers == 1 or len(starts) < 2:
+        for start in starts:
+            job(start)
+        return
+    with ThreadPoolExecutor(min(workers, len(starts))) as pool:
+        # list() waits for every chunk and re-raises the first error.
+        list(pool.map(job, starts))
 
 
 @dataclass(frozen=True)
@@ -75,39 +104,44 @@ def forward(
     images: np.ndarray,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int | None = None,
 ) -> Trace:
-    """Run LeNet-5 on images (N, 1, 28, 28) in their own dtype and record the trace."""
+    """Run LeNet-5 on images (N, 1, 28, 28) in their own dtype and record the trace.
+
+    Chunks of ``batch_size`` images run on ``workers`` threads (None: one per CPU).
+    """
     images = check_images(images)
     weights = cast_params(validate_params(params), images.dtype)
-    chunks = [
-        _forward_chunk(weights, images[start : start + batch_size])
-        for start in range(0, len(images), batch_size)
-    ]
-    if len(chunks) == 1:
-        return chunks[0]
-    return Trace(
-        {k: np.concatenate([c.activations[k] for c in chunks]) for k in LAYER_NAMES},
-        {k: np.concatenate([c.switches[k] for c in chunks]) for k in POOL_NAMES},
-        np.concatenate([c.log_probs for c in chunks]),
+    n = len(images)
+    # Every chunk writes its rows of these: no concatenation copies at the end.
+    trace = Trace(
+        {k: np.empty((n, *LAYER_SHAPES[k]), dtype=images.dtype) for k in LAYER_NAMES},
+        {k: np.empty((n, *LAYER_SHAPES[k]), dtype=np.int64) for k in POOL_NAMES},
+        np.empty((n, LAYER_SHAPES["fc3"][0]), dtype=images.dtype),
     )
 
+    def job(start: int) -> None:
+        rows = slice(start, start + batch_size)
+        _forward_chunk(weights, images[rows], trace, rows)
 
-def _forward_chunk(w: Mapping[str, np.ndarray], x: np.ndarray) -> Trace:
-    conv1 = relu(conv2d(x, w["conv1.weight"], w["conv1.bias"], padding=CONV1_PADDING))
-    pool1, switches1 = max_pool2d(conv1, POOL_KERNEL, POOL_STRIDE)
-    conv2 = relu(conv2d(pool1, w["conv2.weight"], w["conv2.bias"], padding=CONV2_PADDING))
-    pool2, switches2 = max_pool2d(conv2, POOL_KERNEL, POOL_STRIDE)
+    run_chunks(job, range(0, n, batch_size), workers)
+    return trace
+
+
+def _forward_chunk(w: Mapping[str, np.ndarray], x: np.ndarray, trace: Trace, rows: slice) -> None:
+    """Run the images x and write their activations, switches and log-probs into trace[rows]."""
+    act, switches = trace.activations, trace.switches
+    # relu(..., out=) rectifies each conv/fc output straight into the trace.
+    conv1 = conv2d(x, w["conv1.weight"], w["conv1.bias"], padding=CONV1_PADDING)
+    conv1 = relu(conv1, out=act["conv1"][rows])
+    act["pool1"][rows], switches["pool1"][rows] = max_pool2d(conv1, POOL_KERNEL, POOL_STRIDE)
+    conv2 = conv2d(act["pool1"][rows], w["conv2.weight"], w["conv2.bias"], padding=CONV2_PADDING)
+    conv2 = relu(conv2, out=act["conv2"][rows])
+    act["pool2"][rows], switches["pool2"][rows] = max_pool2d(conv2, POOL_KERNEL, POOL_STRIDE)
     # C, H, W order, as torch.flatten: fc1's weight columns expect exactly this.
-    fc1 = relu(linear(pool2.reshape(len(pool2), -1), w["fc1.weight"], w["fc1.bias"]))
-    fc2 = relu(linear(fc1, w["fc2.weight"], w["fc2.bias"]))
-    fc3 = linear(fc2, w["fc3.weight"], w["fc3.bias"])
-    activations = {
-        "conv1": conv1,
-        "pool1": pool1,
-        "conv2": conv2,
-        "pool2": pool2,
-        "fc1": fc1,
-        "fc2": fc2,
-        "fc3": fc3,
-    }
-    return Trace(activations, {"pool1": switches1, "pool2": switches2}, log_softmax(fc3, axis=1))
+    pool2 = act["pool2"][rows].reshape(len(x), -1)
+    fc1 = relu(linear(pool2, w["fc1.weight"], w["fc1.bias"]), out=act["fc1"][rows])
+    fc2 = relu(linear(fc1, w["fc2.weight"], w["fc2.bias"]), out=act["fc2"][rows])
+    fc3 = act["fc3"][rows]
+    fc3[...] = linear(fc2, w["fc3.weight"], w["fc3.bias"])
+    trace.log_probs[rows] = log_softmax(fc3, axis=1)
