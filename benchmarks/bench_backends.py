@@ -14,11 +14,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
+from timing import best_times
 
 from compare.backends import torch_model
 from numpy_lenet import deconv as np_deconv
@@ -27,23 +26,6 @@ from numpy_lenet.model import forward
 from torch_lenet import deconv as torch_deconv
 from torch_lenet.model import LeNet5
 from torch_lenet.weights import state_dict_to_params
-
-Job = Callable[[], object]
-
-
-def best_times(numpy_job: Job, torch_job: Job, repeat: int) -> tuple[float, float]:
-    """The fastest of ``repeat`` interleaved wall-clock timings of each job, in seconds.
-
-    NumPy and torch runs alternate, so that load from other processes (this
-    benchmark often shares a small machine) hurts both alike.
-    """
-    best = [float("inf"), float("inf")]
-    for _ in range(repeat):
-        for i, job in enumerate((numpy_job, torch_job)):
-            start = time.perf_counter()
-            job()
-            best[i] = min(best[i], time.perf_counter() - start)
-    return best[0], best[1]
 
 
 def main() -> None:

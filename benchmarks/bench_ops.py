@@ -15,30 +15,16 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from timing import Job, best_times
 
 from numpy_lenet.conv import conv2d, conv_transpose2d
 from numpy_lenet.functional import linear, log_softmax, relu
 from numpy_lenet.pool import max_pool2d, max_unpool2d
-
-Job = Callable[[], object]
-
-
-def best_times(numpy_job: Job, torch_job: Job, repeat: int) -> tuple[float, float]:
-    """The fastest of ``repeat`` interleaved wall-clock timings of each job, in seconds."""
-    numpy_job(), torch_job()  # warm up: first-touch page faults, thread pools
-    best = [float("inf"), float("inf")]
-    for _ in range(repeat):
-        for i, job in enumerate((numpy_job, torch_job)):
-            start = time.perf_counter()
-            job()
-            best[i] = min(best[i], time.perf_counter() - start)
-    return best[0], best[1]
 
 
 def main() -> None:
@@ -191,7 +177,7 @@ def main() -> None:
     for name, numpy_job, torch_job in jobs:
         if args.only and args.only not in name:
             continue
-        np_s, torch_s = best_times(numpy_job, torch_job, args.repeat)
+        np_s, torch_s = best_times(numpy_job, torch_job, args.repeat, warm_up=True)
         print(
             f"{name:<48} {np_s * 1e3:9.1f} {torch_s * 1e3:9.1f} {np_s / torch_s:6.2f}", flush=True
         )
