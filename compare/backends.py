@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,15 +89,28 @@ class Engine:
         in ``unit`` mode; unlike ``project``, every image has its own.
         """
         signal = _single_units(trace.activations[layer], layer, units)[:, None]
+        return self.backproject(layer, signal, trace.switches)[:, 0]
+
+    def backproject(
+        self,
+        layer: str,
+        signal: np.ndarray,
+        switches: Mapping[str, np.ndarray],
+        observe: Callable[[str, np.ndarray], None] | None = None,
+    ) -> np.ndarray:
+        """The mirror blocks from ``layer`` down: signal (n, S, *shape) -> (n, S, 1, 28, 28).
+
+        ``switches`` are (n, C, h, w) per pool. ``observe`` (NumPy backend only)
+        sees each mirror block's input, as in ``numpy_lenet.deconv.backproject``.
+        """
         if self.model is None:
-            out = np_deconv.backproject(self.params, layer, signal, trace.switches)
-        else:
-            with torch.inference_mode():
-                switches = {k: torch.from_numpy(v) for k, v in trace.switches.items()}
-                out = torch_deconv.backproject(
-                    self.model, layer, torch.from_numpy(signal), switches
-                ).numpy()
-        return out[:, 0]
+            return np_deconv.backproject(self.params, layer, signal, switches, observe)
+        if observe is not None:
+            raise ValueError("observe is only available on the numpy backend")
+        with torch.inference_mode():
+            tensors = {k: torch.from_numpy(v) for k, v in switches.items()}
+            out = torch_deconv.backproject(self.model, layer, torch.from_numpy(signal), tensors)
+        return out.numpy()
 
 
 def make_engine(params: Mapping[str, np.ndarray], backend: str, dtype: type) -> Engine:

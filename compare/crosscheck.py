@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from numpy_lenet import deconv as np_deconv
 from numpy_lenet.architecture import (
     INPUT_SHAPE,
     LAYER_NAMES,
@@ -44,15 +43,13 @@ from numpy_lenet.architecture import (
     check_layer,
     is_spatial,
 )
-from numpy_lenet.model import Trace, forward
-from numpy_lenet.params import cast_params, validate_params
+from numpy_lenet.model import Trace
 from numpy_lenet.selection import plan_selection
 from numpy_lenet.selection import select as np_select
-from torch_lenet import deconv as torch_deconv
 from torch_lenet.deconv import select as torch_select
 
 from .agreement import relative_error, switch_flips
-from .backends import torch_model, torch_trace
+from .backends import Engine, make_engine
 
 try:  # holds the BLAS thread pool to one thread while the workers run (_one_thread_per_job)
     from threadpoolctl import threadpool_limits
@@ -222,8 +219,8 @@ def crosscheck(
         workers = max(2, os.cpu_count() or 1)
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    params64 = cast_params(validate_params(params), np.float64)
-    model32 = torch_model(params, np.float32)
+    numpy_side = make_engine(params, "numpy", np.float64)
+    torch_side = make_engine(params, "torch", np.float32)
     report = CrossCheck(tolerance)
     for layer in layers:
         for mode in modes_for(layer, modes):
@@ -232,7 +229,7 @@ def crosscheck(
     with _one_thread_per_job(), ThreadPoolExecutor(max_workers=workers) as pool:
         for images in batches:
             first = report.images
-            _check_batch(params64, model32, images, first, jobs, report, pool)
+            _check_batch(numpy_side, torch_side, images, first, jobs, report, pool)
             report.images += len(images)
             if on_batch is not None:
                 on_batch(len(images))
@@ -277,8 +274,8 @@ def _one_thread_per_job() -> Iterator[None]:
 
 
 def _check_batch(
-    params64: dict[str, np.ndarray],
-    model32: torch.nn.Module,
+    numpy_side: Engine,
+    torch_side: Engine,
     images: np.ndarray,
     first: int,
     jobs: Sequence[tuple[str, str]],
@@ -286,8 +283,8 @@ def _check_batch(
     pool: ThreadPoolExecutor,
 ) -> None:
     """Forward, switches and every projection for one batch."""
-    ref = forward(params64, images.astype(np.float64, copy=False))
-    other = torch_trace(model32, images.astype(np.float32))
+    ref = numpy_side.trace(images)
+    other = torch_side.trace(images)
     for layer in LAYER_NAMES:
         # Relative to the NumPy float64 reference: ||torch - numpy|| / ||numpy||.
         error = relative_error(other.activations[layer], ref.activations[layer])
@@ -309,11 +306,11 @@ def _check_batch(
         rows = np.nonzero(live)
         crossed = np.zeros(len(rows[0]), dtype=bool)
         theirs = pool.submit(
-            _project_rows, _torch_rows(model32), layer, their_signal[rows], other.switches, rows[0]
+            _project_rows, torch_side, layer, their_signal[rows], other.switches, rows[0]
         )
         mine = pool.submit(
             _project_rows,
-            _numpy_rows(params64),
+            numpy_side,
             layer,
             mine_signal[rows],
             ref.switches,
@@ -333,32 +330,8 @@ def _check_batch(
             mine.cancel()
 
 
-#: (layer, signal (m, 1, *shape), switches (m, ...), observe) -> projections (m, 1, 1, 28, 28).
-Backproject = Callable[..., np.ndarray]
-
-
-def _numpy_rows(params64: dict[str, np.ndarray]) -> Backproject:
-    """NumPy's mirror blocks on signals (m, 1, *shape) with switches (m, ...)."""
-
-    def run(layer, signal, switches, observe=None):
-        return np_deconv.backproject(params64, layer, signal, switches, observe)
-
-    return run
-
-
-def _torch_rows(model: torch.nn.Module) -> Backproject:
-    """PyTorch's mirror blocks on the same, run on tensors that share the arrays' memory."""
-
-    def run(layer, signal, switches, observe=None):
-        with torch.inference_mode():
-            tensors = {k: torch.from_numpy(v) for k, v in switches.items()}
-            return torch_deconv.backproject(model, layer, torch.from_numpy(signal), tensors).numpy()
-
-    return run
-
-
 def _project_rows(
-    backproject: Backproject,
+    engine: Engine,
     layer: str,
     signals: np.ndarray,
     switches: dict[str, np.ndarray],
@@ -375,7 +348,7 @@ def _project_rows(
         chunk = slice(start, start + ROWS_PER_CALL)
         picked = {k: v[images[chunk]] for k, v in switches.items()}
         watch = None if observe is None else functools.partial(observe, chunk)
-        out[chunk] = backproject(layer, signals[chunk][:, None], picked, watch)[:, 0, 0]
+        out[chunk] = engine.backproject(layer, signals[chunk][:, None], picked, watch)[:, 0, 0]
     return out
 
 

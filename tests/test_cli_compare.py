@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from compare import crosscheck as crosscheck_module
+from compare import backends as backends_module
 from compare.backends import torch_model
 from compare.cli import main
 from compare.commands.compare import failures, format_flips, format_report, json_ready
@@ -80,7 +80,7 @@ def _perturbed_torch_model(params, dtype):
 
 
 def test_disagreeing_backends_exit_1(data_dir, capsys, monkeypatch):
-    monkeypatch.setattr(crosscheck_module, "torch_model", _perturbed_torch_model)
+    monkeypatch.setattr(backends_module, "torch_model", _perturbed_torch_model)
     assert compare(data_dir, "--limit", "2", "--json") == 1
     out, err = capsys.readouterr()
     report = json.loads(out)
