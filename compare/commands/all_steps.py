@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..inputs import parse_int_list
+from ..inputs import first_images, parse_int_list
 from .options import add_data_dir
 
 DESCRIPTION = """\
@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from ..figures.gallery import check_chosen
     from ..topk import image_batches
     from .compare import DEFAULT_BATCH_SIZE as COMPARE_BATCH_SIZE
+    from .visualize import metrics_beside
 
     chosen = None if args.images is None else parse_int_list(args.images, "--images")
     if args.limit is not None and args.limit < 1:
@@ -115,25 +116,19 @@ def run(args: argparse.Namespace) -> int:
     }
     evaluation_path = write_json(args.out / "evaluation.json", evaluation)
 
-    subset = images if args.limit is None else images[: args.limit]
+    subset, subset_labels, set_name = first_images(images, labels, "test", args.limit)
     say(f"step 3/4: compare the backends over {len(subset)} test images")
     report = crosscheck(params, image_batches(subset, COMPARE_BATCH_SIZE, np.float64))
     compare_path = write_json(args.out / "compare.json", report.as_dict())
 
     say("step 4/4: visualize")
-    metrics = Path(weights).parent / "metrics.json"
-    set_name = (
-        f"the {len(subset)} MNIST test images"
-        if args.limit is None or args.limit >= len(images)
-        else f"the first {len(subset)} MNIST test images"
-    )
     index = make_gallery(
         params,
         subset,
-        labels[: len(subset)],
+        subset_labels,
         args.out / "gallery",
         chosen=chosen,
-        metrics_path=metrics if metrics.is_file() else None,
+        metrics_path=metrics_beside(weights),
         progress=say,
         set_name=set_name,
         image_name="test image",

@@ -9,7 +9,7 @@ from pathlib import Path
 from torch_lenet.weights import load_params
 
 from ..backends import BACKENDS
-from ..inputs import parse_int_list
+from ..inputs import first_images, parse_int_list
 from .options import add_data_dir
 
 #: A run writes metrics.json beside its weights; the gallery picks it up unless told otherwise.
@@ -77,18 +77,14 @@ def run(args: argparse.Namespace) -> int:
 
     # Cheap checks first, so that a typo costs nothing and writes nothing.
     chosen = None if args.images is None else parse_int_list(args.images, "--images")
-    if args.limit is not None and args.limit < 1:
+    if args.limit is not None and args.limit < 1:  # checked again below; here before any I/O
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
     if args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {args.out} exists and is not a folder")
     params = load_params(args.weights)
     metrics = _metrics_path(args)
     images, labels = load_mnist(resolve_data_dir(args.data_dir), args.split)
-    if args.limit is not None and args.limit < len(images):
-        set_name = f"the first {args.limit} MNIST {args.split} images"
-        images, labels = images[: args.limit], labels[: args.limit]
-    else:
-        set_name = f"the {len(images)} MNIST {args.split} images"
+    images, labels, set_name = first_images(images, labels, args.split, args.limit)
     if chosen is not None:
         check_chosen(chosen, len(images), set_name)
     index = make_gallery(
@@ -115,7 +111,14 @@ def _metrics_path(args: argparse.Namespace) -> Path | None:
     if args.metrics is not None:
         load_metrics(args.metrics)  # a clear error now, not after minutes of work
         return args.metrics
-    beside = args.weights.parent / METRICS_NAME
+    return metrics_beside(args.weights)
+
+
+def metrics_beside(weights: Path) -> Path | None:
+    """A run's readable metrics.json beside its weight file; a warning if it is broken."""
+    from ..figures.curves import load_metrics
+
+    beside = Path(weights).parent / METRICS_NAME
     if not beside.is_file():
         return None
     try:
