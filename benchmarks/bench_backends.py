@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from timing import best_times
 
-from compare.backends import torch_model
+from lenet_deconv.backends import torch_model
 from numpy_lenet import deconv as np_deconv
 from numpy_lenet.architecture import LAYER_NAMES
 from numpy_lenet.model import forward

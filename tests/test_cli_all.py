@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from compare.cli import main
+from lenet_deconv.cli import main
 
 from .conftest import SHIPPED_WEIGHTS
 

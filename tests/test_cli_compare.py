@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from compare import backends as backends_module
-from compare.backends import torch_model
-from compare.cli import main
-from compare.commands.compare import failures, format_flips, format_report, json_ready
-from compare.crosscheck import CrossCheck, Flip, ProjectionStats, crosscheck, modes_for
-from compare.topk import image_batches
+from lenet_deconv import backends as backends_module
+from lenet_deconv.backends import torch_model
+from lenet_deconv.cli import main
+from lenet_deconv.cli.compare import failures, format_flips, format_report, json_ready
+from lenet_deconv.crosscheck.check import CrossCheck, Flip, ProjectionStats, crosscheck, modes_for
+from lenet_deconv.topk import image_batches
 from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES, SELECTION_MODES
 from numpy_lenet.params import load_npz
 from torch_lenet.data import load_mnist

@@ -7,8 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from compare.agreement import relative_error
-from compare.cli import main
+from lenet_deconv.cli import main
+from lenet_deconv.crosscheck.agreement import relative_error
 from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES
 from numpy_lenet.model import forward
 from numpy_lenet.params import load_npz, save_npz

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from compare.cli import main
+from lenet_deconv.cli import main
 from numpy_lenet.params import save_npz
 
 from .conftest import SHIPPED_WEIGHTS

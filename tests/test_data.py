@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compare.cli import main
+from lenet_deconv.cli import main
 from torch_lenet import data
 from torch_lenet.data import MNIST_FILES, DataError, load_mnist, resolve_data_dir
 

@@ -8,8 +8,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compare.agreement import near_tie_bound, relative_error, switch_flips
-from compare.backends import torch_model
+from lenet_deconv.backends import torch_model
+from lenet_deconv.crosscheck.agreement import near_tie_bound, relative_error, switch_flips
 from numpy_lenet import deconv as np_deconv
 from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES, POOL_NAMES, is_spatial
 from numpy_lenet.model import Trace, forward

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from compare.cli import main
+from lenet_deconv.cli import main
 from tests.conftest import SHIPPED_METRICS, SHIPPED_WEIGHTS
 from torch_lenet.evaluate import confusion_matrix, summarize
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from compare.backends import make_engine
-from compare.figures.curves import load_metrics
-from compare.figures.tiles import crop_fields, grid, mosaic, signed_rgb
+from lenet_deconv.backends import make_engine
+from lenet_deconv.figures.curves import load_metrics
+from lenet_deconv.figures.tiles import crop_fields, grid, mosaic, signed_rgb
 from numpy_lenet.architecture import LAYER_SHAPES, receptive_field
 
 from .conftest import SHIPPED_METRICS

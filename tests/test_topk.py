@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compare.backends import trace_images
-from compare.topk import (
+from lenet_deconv.backends import trace_images
+from lenet_deconv.topk import (
     TopK,
     empty_topk,
     image_batches,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from compare.cli import main
+from lenet_deconv.cli import main
 from numpy_lenet.params import load_npz
 from torch_lenet.checkpoint import CheckpointError, RunDir, load_checkpoint
 from torch_lenet.progress import Progress

@@ -13,7 +13,7 @@ from typing import Any
 
 from torch_lenet.data import SPLITS
 
-from ..crosscheck import TOLERANCE, CrossCheck, crosscheck
+from ..crosscheck.check import TOLERANCE, CrossCheck, crosscheck
 from .options import add_data_dir
 
 #: Images per batch: about 2 GB of memory at the peak (fc1's 120 projections per image).

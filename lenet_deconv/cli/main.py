@@ -1,4 +1,4 @@
-"""The ``lenet-deconv`` command line: one subcommand per module in ``compare.commands``."""
+"""The ``lenet-deconv`` command line: one subcommand per module of ``lenet_deconv.cli``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-# Modules of compare.commands, in the order `--help` lists them. Each defines
+# Modules of lenet_deconv.cli, in the order `--help` lists them. Each defines
 # ``register(subparsers) -> argparse.ArgumentParser`` and ``run(args) -> int``.
 COMMANDS: tuple[str, ...] = (
     "all_steps",
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMANDS:
-        module = importlib.import_module(f"compare.commands.{module_name}")
+        module = importlib.import_module(f"lenet_deconv.cli.{module_name}")
         sub = module.register(subparsers)
         sub.set_defaults(func=module.run)
     return parser

@@ -48,8 +48,8 @@ from numpy_lenet.selection import plan_selection
 from numpy_lenet.selection import select as np_select
 from torch_lenet.deconv import select as torch_select
 
+from ..backends import Engine, make_engine
 from .agreement import relative_error, switch_flips
-from .backends import Engine, make_engine
 
 try:  # holds the BLAS thread pool to one thread while the workers run (_one_thread_per_job)
     from threadpoolctl import threadpool_limits

@@ -11,8 +11,8 @@ from numpy_lenet.architecture import LAYER_NAMES, is_spatial
 from numpy_lenet.model import Trace
 from torch_lenet.data import images_to_float
 
-from ..agreement import relative_error
 from ..backends import Engine, make_engine
+from ..crosscheck.agreement import relative_error
 from ..topk import TOP_K, TopK, image_batches, most_active_units, top_activations
 from .activations import plot_activations
 from .curves import load_metrics, plot_curves

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib import colormaps
 
-from compare.agreement import relative_error
-
+from ..crosscheck.agreement import relative_error
 from .output import new_figure, save_png
 from .tiles import BACKGROUND, DIVERGING, gray_rgb, grid, mosaic, signed_rgb
 

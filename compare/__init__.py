@@ -1,1 +1,0 @@
-"""Where the two backends meet: the cross-check, the figures and the command line."""

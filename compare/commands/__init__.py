@@ -1,1 +1,0 @@
-"""Subcommands of ``lenet-deconv``, one module each."""
