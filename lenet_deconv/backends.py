@@ -12,6 +12,7 @@ from numpy_lenet import deconv as np_deconv
 from numpy_lenet.architecture import LAYER_SHAPES, is_spatial
 from numpy_lenet.model import Trace, check_images, forward
 from numpy_lenet.params import Params, cast_params, validate_params
+from numpy_lenet.rules import DEFAULT_RULE
 from torch_lenet import deconv as torch_deconv
 from torch_lenet.model import LeNet5, TorchTrace
 from torch_lenet.weights import model_from_params
@@ -72,24 +73,33 @@ class Engine:
         mode: str,
         channels: Sequence[int] | None = None,
         units: Sequence[Sequence[int]] | None = None,
+        rule: str = DEFAULT_RULE,
     ) -> np.ndarray:
         """Projections (N, S, 1, 28, 28) of the same S selections for every traced image."""
         if self.model is None:
-            return np_deconv.project(self.params, trace, layer, mode, channels, units)
+            return np_deconv.project(self.params, trace, layer, mode, channels, units, rule=rule)
         with torch.inference_mode():
             projected = torch_deconv.project(
-                self.model, trace_to_torch(trace), layer, mode, channels, units
+                self.model, trace_to_torch(trace), layer, mode, channels, units, rule=rule
             )
         return projected.numpy()
 
-    def project_each(self, trace: Trace, layer: str, units: Sequence[Sequence[int]]) -> np.ndarray:
+    def project_each(
+        self,
+        trace: Trace,
+        layer: str,
+        units: Sequence[Sequence[int]],
+        rule: str = DEFAULT_RULE,
+    ) -> np.ndarray:
         """One projection (N, 1, 28, 28) per traced image: image i keeps only ``units[i]``.
 
         A unit is (c, y, x) for a conv/pool layer and (j,) for an fc layer, as
         in ``unit`` mode; unlike ``project``, every image has its own.
         """
         signal = _single_units(trace.activations[layer], layer, units)[:, None]
-        return self.backproject(layer, signal, trace.switches)[:, 0]
+        return self.backproject(
+            layer, signal, trace.switches, rule=rule, activations=trace.activations
+        )[:, 0]
 
     def backproject(
         self,
@@ -97,19 +107,38 @@ class Engine:
         signal: np.ndarray,
         switches: Mapping[str, np.ndarray],
         observe: Callable[[str, np.ndarray], None] | None = None,
+        *,
+        rule: str = DEFAULT_RULE,
+        activations: Mapping[str, np.ndarray] | None = None,
     ) -> np.ndarray:
         """The mirror blocks from ``layer`` down: signal (n, S, *shape) -> (n, S, 1, 28, 28).
 
-        ``switches`` are (n, C, h, w) per pool. ``observe`` (NumPy backend only)
-        sees each mirror block's input, as in ``numpy_lenet.deconv.backproject``.
+        ``switches`` are (n, C, h, w) per pool, ``activations`` the trace's
+        (n, *shape) per layer (needed by the gradient and guided rules).
+        ``observe`` (NumPy backend only) sees each mirror block's input, as in
+        ``numpy_lenet.deconv.backproject``.
         """
         if self.model is None:
-            return np_deconv.backproject(self.params, layer, signal, switches, observe)
+            return np_deconv.backproject(
+                self.params, layer, signal, switches, observe, rule=rule, activations=activations
+            )
         if observe is not None:
             raise ValueError("observe is only available on the numpy backend")
         with torch.inference_mode():
             tensors = {k: torch.from_numpy(v) for k, v in switches.items()}
-            out = torch_deconv.backproject(self.model, layer, torch.from_numpy(signal), tensors)
+            forward = (
+                None
+                if activations is None
+                else {k: torch.from_numpy(v) for k, v in activations.items()}
+            )
+            out = torch_deconv.backproject(
+                self.model,
+                layer,
+                torch.from_numpy(signal),
+                tensors,
+                rule=rule,
+                activations=forward,
+            )
         return out.numpy()
 
 
@@ -161,7 +190,8 @@ def project_images(
     dtype: type = np.float64,
     channels: Sequence[int] | None = None,
     units: Sequence[Sequence[int]] | None = None,
+    rule: str = DEFAULT_RULE,
 ) -> np.ndarray:
-    """Deconvnet projections (N, S, 1, 28, 28) of ``images`` computed by ``backend``."""
+    """Projections (N, S, 1, 28, 28) of ``images`` computed by ``backend`` under ``rule``."""
     engine = make_engine(params, backend, dtype)
-    return engine.project(engine.trace(images), layer, mode, channels, units)
+    return engine.project(engine.trace(images), layer, mode, channels, units, rule)

@@ -4,6 +4,7 @@
 >>> params = load_npz("weights/lenet5-mnist.npz")
 >>> trace = forward(params, images)            # images: (N, 1, 28, 28) in [0, 1]
 >>> pictures = project(params, trace, "conv2", "max")   # (N, 16, 1, 28, 28)
+>>> gradients = project(params, trace, "conv2", "max", rule="gradient")
 """
 
 from .architecture import LAYER_NAMES, LAYER_SHAPES, PARAM_SHAPES, receptive_field
@@ -14,12 +15,14 @@ from .im2col import col2im, im2col
 from .model import Trace, forward
 from .params import WeightError, load_npz, save_npz, validate_params
 from .pool import max_pool2d, max_unpool2d
+from .rules import RULES, rectify
 from .selection import plan_selection, select
 
 __all__ = [
     "LAYER_NAMES",
     "LAYER_SHAPES",
     "PARAM_SHAPES",
+    "RULES",
     "Trace",
     "WeightError",
     "backproject",
@@ -36,6 +39,7 @@ __all__ = [
     "plan_selection",
     "project",
     "receptive_field",
+    "rectify",
     "relu",
     "save_npz",
     "select",

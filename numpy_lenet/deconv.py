@@ -2,9 +2,10 @@
 
 Each forward block "filter -> [ReLU] -> [pool]" has a mirror block
 "[unpool with the switches] -> [ReLU] -> transposed filter" (same weights, no
-bias). The mirror ReLU rectifies the reconstruction itself, not a mask of the
-forward pass. A projection from layer L enters the mirror at L's own step and
-runs down to pixel space.
+bias). The deconvnet's mirror ReLU rectifies the reconstruction itself, not a
+mask of the forward pass; ``rule=`` swaps that one step for backpropagation's
+(``gradient``) or guided backpropagation's (numpy_lenet/rules.py). A projection
+from layer L enters the mirror at L's own step and runs down to pixel space.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from .architecture import (
     POOL_STRIDE,
 )
 from .conv import conv_transpose2d
-from .functional import linear, relu
+from .functional import linear
 from .model import Trace, run_chunks
 from .params import cast_params, validate_params
 from .pool import max_unpool2d
+from .rules import DEFAULT_RULE, MASKED_RULES, check_rule, rectify
 from .selection import plan_selection, select
 
 #: Projections (images x selections) computed at once: small enough that each
@@ -38,22 +40,37 @@ Step = Callable[[np.ndarray], np.ndarray]
 
 
 def _mirror_steps(
-    w: Mapping[str, np.ndarray], switches: Mapping[str, np.ndarray]
+    w: Mapping[str, np.ndarray],
+    switches: Mapping[str, np.ndarray],
+    activations: Mapping[str, np.ndarray] | None = None,
+    rule: str = DEFAULT_RULE,
 ) -> list[tuple[str, Step]]:
     """(layer, step) pairs from the top down; step maps layer's signal to the next one down.
 
     Signals are (n, S, *shape): n images, S selections each. Switches are
     (n, C, h, w) and broadcast over S, so one image's switches serve all its
-    selections without copies.
+    selections without copies. ``activations`` (the trace's, for the same n
+    images) feed the ReLU step of the masked rules (numpy_lenet/rules.py).
     """
 
-    def conv_t(weight: np.ndarray, padding: int) -> Step:
+    def forward(layer: str) -> np.ndarray | None:
+        return None if activations is None else activations[layer]
+
+    def conv_t(layer: str, padding: int) -> Step:
+        weight = w[f"{layer}.weight"]
+
         def step(v: np.ndarray) -> np.ndarray:
             n, s = v.shape[:2]
-            out = conv_transpose2d(relu(v).reshape(n * s, *v.shape[2:]), weight, padding=padding)
+            rectified = rectify(v, forward(layer), rule).reshape(n * s, *v.shape[2:])
+            out = conv_transpose2d(rectified, weight, padding=padding)
             return out.reshape(n, s, *out.shape[1:])
 
         return step
+
+    def fc_t(layer: str) -> Step:
+        # linear(v, W.T) applies W^T: the transposed fc filter.
+        weight_t = w[f"{layer}.weight"].T
+        return lambda v: linear(rectify(v, forward(layer), rule), weight_t)
 
     def unpool(pool: str, below: str) -> Step:
         indices = switches[pool][:, None]
@@ -61,15 +78,15 @@ def _mirror_steps(
         return lambda v: max_unpool2d(v, indices, POOL_KERNEL, POOL_STRIDE, output_size=size)
 
     pooled = LAYER_SHAPES["pool2"]
-    # linear(v, W.T) applies W^T: the transposed fc filter.
+    fc1 = fc_t("fc1")
     return [
-        ("fc3", lambda v: linear(v, w["fc3.weight"].T)),
-        ("fc2", lambda v: linear(relu(v), w["fc2.weight"].T)),
-        ("fc1", lambda v: linear(relu(v), w["fc1.weight"].T).reshape(*v.shape[:2], *pooled)),
+        ("fc3", lambda v: linear(v, w["fc3.weight"].T)),  # fc3 has no ReLU: W3^T straight away
+        ("fc2", fc_t("fc2")),
+        ("fc1", lambda v: fc1(v).reshape(*v.shape[:2], *pooled)),
         ("pool2", unpool("pool2", "conv2")),
-        ("conv2", conv_t(w["conv2.weight"], CONV2_PADDING)),
+        ("conv2", conv_t("conv2", CONV2_PADDING)),
         ("pool1", unpool("pool1", "conv1")),
-        ("conv1", conv_t(w["conv1.weight"], CONV1_PADDING)),
+        ("conv1", conv_t("conv1", CONV1_PADDING)),
     ]
 
 
@@ -79,18 +96,26 @@ def backproject(
     signal: np.ndarray,
     switches: Mapping[str, np.ndarray],
     observe: Callable[[str, np.ndarray], None] | None = None,
+    *,
+    rule: str = DEFAULT_RULE,
+    activations: Mapping[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Run the mirror blocks from ``layer`` down: signal (n, S, *shape) -> (n, S, 1, 28, 28).
 
     ``weights`` must already be validated and in the signal's dtype. ``observe``,
     if given, sees (name, signal) as the signal enters each mirror block: the
     cross-check uses it to tell which unpool windows a projection passes through.
+    ``rule`` picks the ReLU step (deconvnet, gradient, guided); the masked rules
+    need ``activations``, the trace's activations (n, *shape) per layer.
     """
+    check_rule(rule)
     if signal.shape[2:] != LAYER_SHAPES[layer]:
         raise ValueError(
             f"signal of {layer} must be (n, S, *{LAYER_SHAPES[layer]}), got {signal.shape}"
         )
-    steps = _mirror_steps(weights, switches)
+    if rule in MASKED_RULES and activations is None:
+        raise ValueError(f"rule {rule!r} needs the forward activations of the projected images")
+    steps = _mirror_steps(weights, switches, activations, rule)
     start = [name for name, _ in steps].index(layer)
     for name, step in steps[start:]:
         if observe is not None:
@@ -110,6 +135,7 @@ def project(
     batch_size: int = DEFAULT_BATCH_SIZE,
     observe: Callable[[slice, str, np.ndarray], None] | None = None,
     workers: int | None = None,
+    rule: str = DEFAULT_RULE,
 ) -> np.ndarray:
     """Deconvnet projections (N, S, 1, 28, 28) of S selections on ``layer`` for every image.
 
@@ -119,7 +145,9 @@ def project(
     sees each block's input signal for the images of the slice ``images``.
     Chunks of ``batch_size`` projections run on ``workers`` threads (None: one
     per CPU); with ``observe`` they run one after another, on the calling thread.
+    ``rule`` is the backward rule: deconvnet (the default), gradient or guided.
     """
+    check_rule(rule)
     plan = plan_selection(layer, mode, channels, units)
     activations = trace.activations[layer]
     weights = cast_params(validate_params(params), activations.dtype)
@@ -132,7 +160,10 @@ def project(
         signal = select(activations[chunk], plan)
         switches = {k: v[chunk] for k, v in trace.switches.items()}
         watch = None if observe is None else functools.partial(observe, chunk)
-        out[chunk] = backproject(weights, layer, signal, switches, watch)
+        forward = {k: v[chunk] for k, v in trace.activations.items()}
+        out[chunk] = backproject(
+            weights, layer, signal, switches, watch, rule=rule, activations=forward
+        )
 
     run_chunks(job, range(0, n, per_chunk), 1 if observe is not None else workers)
     return out

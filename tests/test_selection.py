@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES
 from numpy_lenet.selection import plan_selection, select
-from torch_lenet.deconv import select as torch_select
+from torch_lenet.selection import select as torch_select
 
 
 def brute_force_select(acts, layer, mode, channels, units):

@@ -20,9 +20,12 @@ from numpy_lenet.architecture import (
     POOL_KERNEL,
     POOL_STRIDE,
 )
-from numpy_lenet.selection import SelectionPlan, plan_selection
+from numpy_lenet.rules import DEFAULT_RULE, MASKED_RULES, check_rule
+from numpy_lenet.selection import plan_selection
 
 from .model import LeNet5, TorchTrace
+from .rules import rectify
+from .selection import select
 
 #: Projections (images x selections) computed at once: bounds the transposed-conv buffers.
 DEFAULT_BATCH_SIZE = 1024
@@ -30,46 +33,40 @@ DEFAULT_BATCH_SIZE = 1024
 Step = Callable[[torch.Tensor], torch.Tensor]
 
 
-def select(activations: torch.Tensor, plan: SelectionPlan) -> torch.Tensor:
-    """Activations (N, *shape) -> (N, S, *shape): selection s keeps its entries, zeros the rest."""
-    shape = LAYER_SHAPES[plan.layer]
-    if tuple(activations.shape[1:]) != shape:
-        raise ValueError(
-            f"activations of {plan.layer} must be (N, *{shape}), got {tuple(activations.shape)}"
-        )
-    n, size = activations.shape[0], len(plan)
-    flat = activations.reshape(n, shape[0], -1)
-    out = flat.new_zeros((n, size, *flat.shape[1:]))
-    sel = torch.arange(size, device=flat.device)
-    chan = torch.tensor(plan.channels, device=flat.device)
-    if plan.mode == "map" or flat.shape[2] == 1:
-        out[:, sel, chan, :] = flat[:, chan, :]
-    else:
-        if plan.mode == "max":
-            # torch.argmax returns the first maximum: row-major tie-breaking.
-            pos = torch.argmax(flat[:, chan, :], dim=2)
-        else:
-            pos = torch.tensor(plan.positions, device=flat.device).expand(n, size)
-        images = torch.arange(n, device=flat.device)[:, None]
-        out[images, sel, chan, pos] = flat[images, chan, pos]
-    return out.reshape(n, size, *shape)
+def _mirror_steps(
+    model: LeNet5,
+    switches: Mapping[str, torch.Tensor],
+    activations: Mapping[str, torch.Tensor] | None = None,
+    rule: str = DEFAULT_RULE,
+) -> list[tuple[str, Step]]:
+    """(layer, step) pairs from the top down; signals are (n, S, *shape).
 
+    ``activations`` (the trace's, for the same n images) feed the ReLU step of
+    the masked rules (torch_lenet/rules.py).
+    """
 
-def _mirror_steps(model: LeNet5, switches: Mapping[str, torch.Tensor]) -> list[tuple[str, Step]]:
-    """(layer, step) pairs from the top down; signals are (n, S, *shape)."""
+    def forward(layer: str) -> torch.Tensor | None:
+        return None if activations is None else activations[layer]
 
-    def conv_t(conv: torch.nn.Conv2d, padding: int) -> Step:
+    def conv_t(layer: str, padding: int) -> Step:
+        weight = getattr(model, layer).weight
+
         def step(v: torch.Tensor) -> torch.Tensor:
             n, s = v.shape[:2]
-            signal = F.relu(v).reshape(n * s, *v.shape[2:])
+            signal = rectify(v, forward(layer), rule).reshape(n * s, *v.shape[2:])
             if signal.device.type == "cpu":
                 # On the CPU the channels-last layout takes oneDNN's fast transposed
                 # convolution: 2-4x faster on LeNet's shapes (benchmarks/bench_backends.py).
                 signal = signal.contiguous(memory_format=torch.channels_last)
-            out = F.conv_transpose2d(signal, conv.weight, padding=padding)
+            out = F.conv_transpose2d(signal, weight, padding=padding)
             return out.contiguous().reshape(n, s, *out.shape[1:])
 
         return step
+
+    def fc_t(layer: str) -> Step:
+        # F.linear(v, W.t()) applies W^T, the transposed fc filter; W.t() is a view.
+        weight_t = getattr(model, layer).weight.t()
+        return lambda v: F.linear(rectify(v, forward(layer), rule), weight_t)
 
     def unpool(pool: str, below: str) -> Step:
         def step(v: torch.Tensor) -> torch.Tensor:
@@ -88,27 +85,39 @@ def _mirror_steps(model: LeNet5, switches: Mapping[str, torch.Tensor]) -> list[t
         return step
 
     pooled = LAYER_SHAPES["pool2"]
-    # F.linear(v, W.t()) applies W^T, the transposed fc filter; W.t() is a view.
+    fc1 = fc_t("fc1")
     return [
-        ("fc3", lambda v: F.linear(v, model.fc3.weight.t())),
-        ("fc2", lambda v: F.linear(F.relu(v), model.fc2.weight.t())),
-        ("fc1", lambda v: F.linear(F.relu(v), model.fc1.weight.t()).reshape(*v.shape[:2], *pooled)),
+        ("fc3", lambda v: F.linear(v, model.fc3.weight.t())),  # no ReLU: W3^T straight away
+        ("fc2", fc_t("fc2")),
+        ("fc1", lambda v: fc1(v).reshape(*v.shape[:2], *pooled)),
         ("pool2", unpool("pool2", "conv2")),
-        ("conv2", conv_t(model.conv2, CONV2_PADDING)),
+        ("conv2", conv_t("conv2", CONV2_PADDING)),
         ("pool1", unpool("pool1", "conv1")),
-        ("conv1", conv_t(model.conv1, CONV1_PADDING)),
+        ("conv1", conv_t("conv1", CONV1_PADDING)),
     ]
 
 
 def backproject(
-    model: LeNet5, layer: str, signal: torch.Tensor, switches: Mapping[str, torch.Tensor]
+    model: LeNet5,
+    layer: str,
+    signal: torch.Tensor,
+    switches: Mapping[str, torch.Tensor],
+    *,
+    rule: str = DEFAULT_RULE,
+    activations: Mapping[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Run the mirror blocks from ``layer`` down: signal (n, S, *shape) -> (n, S, 1, 28, 28)."""
+    """Run the mirror blocks from ``layer`` down: signal (n, S, *shape) -> (n, S, 1, 28, 28).
+
+    Same arguments and meaning as ``numpy_lenet.deconv.backproject``.
+    """
+    check_rule(rule)
     if tuple(signal.shape[2:]) != LAYER_SHAPES[layer]:
         raise ValueError(
             f"signal of {layer} must be (n, S, *{LAYER_SHAPES[layer]}), got {tuple(signal.shape)}"
         )
-    steps = _mirror_steps(model, switches)
+    if rule in MASKED_RULES and activations is None:
+        raise ValueError(f"rule {rule!r} needs the forward activations of the projected images")
+    steps = _mirror_steps(model, switches, activations, rule)
     start = [name for name, _ in steps].index(layer)
     with torch.no_grad():
         for _, step in steps[start:]:
@@ -125,12 +134,14 @@ def project(
     units: Sequence[Sequence[int]] | None = None,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    rule: str = DEFAULT_RULE,
 ) -> torch.Tensor:
     """Deconvnet projections (N, S, 1, 28, 28) of S selections on ``layer`` for every image.
 
     Same arguments and meaning as ``numpy_lenet.deconv.project``; computed in
     the model's dtype on the trace's device.
     """
+    check_rule(rule)
     plan = plan_selection(layer, mode, channels, units)
     activations = trace.activations[layer]
     if activations.dtype != model.conv1.weight.dtype:
@@ -146,5 +157,6 @@ def project(
             chunk = slice(start, start + per_chunk)
             signal = select(activations[chunk], plan)
             switches = {k: v[chunk] for k, v in trace.switches.items()}
-            out[chunk] = backproject(model, layer, signal, switches)
+            forward = {k: v[chunk] for k, v in trace.activations.items()}
+            out[chunk] = backproject(model, layer, signal, switches, rule=rule, activations=forward)
     return out

@@ -46,7 +46,7 @@ from numpy_lenet.architecture import (
 from numpy_lenet.model import Trace
 from numpy_lenet.selection import plan_selection
 from numpy_lenet.selection import select as np_select
-from torch_lenet.deconv import select as torch_select
+from torch_lenet.selection import select as torch_select
 
 from ..backends import Engine, make_engine
 from .agreement import relative_error, switch_flips

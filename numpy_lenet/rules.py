@@ -1,0 +1,49 @@
+"""The ReLU step of a mirror block under the three backward rules.
+
+The deconvnet and its two siblings share everything - the unpooling with the
+forward pass's switches and the transposed filters - except what the mirror
+block does where the forward pass had a ReLU. With z the forward ReLU's input
+and r the signal coming down (docs/deconvnet.md, "Backward rules"):
+
+- ``deconvnet`` (Zeiler & Fergus 2014): relu(r) - the reconstruction rectified;
+- ``gradient`` (backpropagation; Simonyan et al. 2014): r * [z > 0] - masked by
+  the forward pass, exactly the gradient of the kept activations;
+- ``guided`` (guided backpropagation; Springenberg et al. 2015): relu(r) * [z > 0].
+
+At z == 0 the mask is 0, as PyTorch's ReLU gradient. The recorded activations
+are post-ReLU, a = relu(z), so [z > 0] is [a > 0]: the trace already holds
+every mask.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .functional import relu
+
+RULES: tuple[str, ...] = ("deconvnet", "gradient", "guided")
+DEFAULT_RULE = "deconvnet"
+#: Rules whose ReLU step reads the forward pass (needs the trace's activations).
+MASKED_RULES: tuple[str, ...] = ("gradient", "guided")
+
+
+def check_rule(rule: str) -> None:
+    """Raise ValueError unless ``rule`` is one of RULES."""
+    if rule not in RULES:
+        raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(RULES)}")
+
+
+def rectify(signal: np.ndarray, forward: np.ndarray | None, rule: str) -> np.ndarray:
+    """The mirror ReLU step of ``rule`` on signal (n, S, *shape); forward is (n, *shape) or None.
+
+    ``forward`` holds the layer's recorded (post-ReLU) activations of the same n
+    images; only the masked rules read it.
+    """
+    if rule == "deconvnet":
+        return relu(signal)
+    if forward is None:
+        raise ValueError(f"rule {rule!r} needs the forward activations of the projected images")
+    # [z > 0] == [relu(z) > 0]; one image's mask serves all of its S selections.
+    active = (forward > 0)[:, None]
+    kept = relu(signal) if rule == "guided" else signal
+    return np.where(active, kept, signal.dtype.type(0))
