@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from numpy_lenet import conv
+from numpy_lenet import _fast_conv
 from numpy_lenet.conv import conv2d, conv_transpose2d
 
 from .conftest import assert_matches, pair_arg
@@ -92,7 +92,7 @@ def test_conv_transpose2d_is_the_adjoint_of_conv2d(case, seed):
 @pytest.mark.parametrize("block_bytes", [1, 3 * 4 * 6 * 25 * 64])
 def test_blocked_batches_give_the_same_result(monkeypatch, block_bytes):
     # Small blocks force several blocks and a partial last one (11 images).
-    monkeypatch.setattr(conv, "_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(_fast_conv, "BLOCK_BYTES", block_bytes)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((11, 3, 8, 8)).astype(np.float32)
     weight = rng.standard_normal((6, 3, 5, 5)).astype(np.float32)
