@@ -14,7 +14,7 @@ SHIPPED_WEIGHTS = REPO / "weights" / "lenet5-mnist.npz"
 SHIPPED_METRICS = REPO / "weights" / "metrics.json"
 
 #: Relative error ||a - b|| / ||b|| allowed where two computations add the same
-#: products in different orders (docs/deconvnet.md, "Rounding").
+#: products in different orders (docs/agreement.md).
 TOLERANCE = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 
 

@@ -1,4 +1,4 @@
-"""Selections keep exactly the chosen activations, with the spec's tie-breaking."""
+"""Selections keep exactly the chosen activations, ties going to the first (docs/deconvnet.md)."""
 
 from __future__ import annotations
 
