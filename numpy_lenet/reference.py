@@ -208,6 +208,35 @@ def log_softmax(x, axis=-1):
     return np.moveaxis(out, -1, axis)
 
 
+def select(activations, plan):
+    """Keep the selected activations, zero the rest: (N, *shape) -> (N, S, *shape).
+
+    Selection s keeps, of channel c = plan.channels[s] (an fc layer's channel is
+    one unit): ``map`` every value; ``max`` only its largest value, the first in
+    row-major order among equal ones; ``unit`` the value at plan.positions[s],
+    the flat index y * W + x.
+    """
+    n, shape = len(activations), activations.shape[2:]
+    out = np.zeros((n, len(plan), *activations.shape[1:]), dtype=activations.dtype)
+    for i in range(n):
+        for s, c in enumerate(plan.channels):
+            plane = activations[i, c, ...].reshape(-1)
+            if plan.mode == "map" or plane.size == 1:
+                keep = range(plane.size)
+            elif plan.mode == "unit":
+                keep = [plan.positions[s]]
+            else:
+                best = 0
+                for k in range(1, plane.size):
+                    if plane[k] > plane[best]:
+                        best = k
+                keep = [best]
+            for k in keep:
+                at = np.unravel_index(k, shape)
+                out[(i, s, c, *at)] = activations[(i, c, *at)]
+    return out
+
+
 def rectify(r, activation, rule="deconvnet"):
     """The ReLU step of a mirror block under ``rule``, on the signal r coming down.
 
