@@ -3,14 +3,16 @@
 Each function states its op in its docstring and computes it with plain Python
 loops over images, channels and positions, so that a reader can follow one
 output value from its inputs. The fast ops of the same names (``conv.py``,
-``pool.py``, ``im2col.py``, ``functional.py``) are tested equal to these
-(tests/test_reference.py): bit for bit where they pick or move values
-(pooling, unpooling, relu, rectify), within rounding where they add products
-in another order. No argument checks here: the fast ops do those. Pairs
-(kernel, stride, padding) are an int or an (h, w) tuple, as in the fast ops.
+``pool.py``, ``im2col.py``, ``functional.py``, ``selection.py``,
+``deconv.py``) are tested equal to these (tests/test_reference.py,
+tests/test_selection.py): bit for bit where they pick, move or copy values
+(pooling, unpooling, relu, rectify, select, im2col, col2im), within rounding
+where they add the same products in another order. Arguments are not checked
+here (the fast ops do that). Pairs (kernel, stride, padding) are an int or an
+(h, w) tuple, as in the fast ops.
 
-Slow by design (about a million times slower than the fast ops): use them on a
-few small arrays, as the tests and docs/tutorial.ipynb do.
+Slow by design: use them on a few small arrays, as the tests and
+docs/tutorial.ipynb do.
 """
 
 from __future__ import annotations
