@@ -8,8 +8,8 @@ output value from its inputs. The fast ops of the same names (``conv.py``,
 tests/test_selection.py): bit for bit where they pick, move or copy values
 (pooling, unpooling, relu, rectify, select, im2col, col2im), within rounding
 where they add the same products in another order. Arguments are not checked
-here (the fast ops do that). Pairs (kernel, stride, padding) are an int or an
-(h, w) tuple, as in the fast ops.
+here, but for the rule's name (the fast ops check them all). Pairs (kernel,
+stride, padding) are an int or an (h, w) tuple, as in the fast ops.
 
 Slow by design: use them on a few small arrays, as the tests and
 docs/tutorial.ipynb do.
