@@ -9,16 +9,13 @@ import numpy as np
 import torch
 
 from numpy_lenet import deconv as np_deconv
-from numpy_lenet.architecture import LAYER_SHAPES, is_spatial
+from numpy_lenet.architecture import LAYER_SHAPES, check_backend, is_spatial
 from numpy_lenet.model import Trace, check_images, forward
 from numpy_lenet.params import Params, cast_params, validate_params
 from numpy_lenet.rules import DEFAULT_RULE
 from torch_lenet import deconv as torch_deconv
 from torch_lenet.model import LeNet5, TorchTrace
 from torch_lenet.weights import model_from_params
-
-BACKENDS: tuple[str, ...] = ("numpy", "torch")
-DTYPES: dict[str, type] = {"float32": np.float32, "float64": np.float64}
 
 
 def torch_model(params: Mapping[str, np.ndarray], dtype: type) -> LeNet5:
@@ -144,12 +141,11 @@ class Engine:
 
 def make_engine(params: Mapping[str, np.ndarray], backend: str, dtype: type) -> Engine:
     """An Engine for ``backend`` (numpy or torch) computing in ``dtype``."""
+    check_backend(backend)
     checked = cast_params(validate_params(params), dtype)
     if backend == "numpy":
         return Engine(backend, dtype, checked, None)
-    if backend == "torch":
-        return Engine(backend, dtype, checked, torch_model(checked, dtype))
-    raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    return Engine(backend, dtype, checked, torch_model(checked, dtype))
 
 
 def _single_units(

@@ -5,6 +5,9 @@
 >>> trace = forward(params, images)            # images: (N, 1, 28, 28) in [0, 1]
 >>> pictures = project(params, trace, "conv2", "max")   # (N, 16, 1, 28, 28)
 >>> gradients = project(params, trace, "conv2", "max", rule="gradient")
+
+``numpy_lenet.reference`` holds every op again as plain loops, to read and to
+test the fast ops against (docs/deconvnet.md, "Every op, plainly").
 """
 
 from .architecture import LAYER_NAMES, LAYER_SHAPES, PARAM_SHAPES, receptive_field

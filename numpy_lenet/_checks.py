@@ -6,8 +6,10 @@ import numbers
 
 import numpy as np
 
+from .architecture import DTYPES
+
 #: The float dtypes the ops accept; results keep the input's dtype.
-FLOAT_DTYPES: tuple[np.dtype, ...] = (np.dtype(np.float32), np.dtype(np.float64))
+FLOAT_DTYPES: tuple[np.dtype, ...] = tuple(np.dtype(t) for t in DTYPES.values())
 
 
 def as_pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:

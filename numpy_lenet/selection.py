@@ -97,7 +97,7 @@ def select(activations: np.ndarray, plan: SelectionPlan) -> np.ndarray:
         out[:, sel, chan, :] = flat[:, chan, :]
     else:
         if plan.mode == "max":
-            # np.argmax returns the first maximum: row-major tie-breaking, as the spec asks.
+            # np.argmax returns the first maximum: row-major tie-breaking (docs/deconvnet.md).
             pos = np.argmax(flat[:, chan, :], axis=2)
         else:
             pos = np.broadcast_to(np.asarray(plan.positions), (n, size))

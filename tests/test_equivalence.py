@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lenet_deconv.backends import torch_model
+from lenet_deconv.backends import torch_model, torch_trace, trace_to_torch
 from lenet_deconv.crosscheck.agreement import near_tie_bound, relative_error, switch_flips
 from numpy_lenet import deconv as np_deconv
 from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES, POOL_NAMES, is_spatial
 from numpy_lenet.model import Trace, forward
 from torch_lenet import deconv as torch_deconv
-from torch_lenet.model import TorchTrace
 
 from .lenet_factories import random_images, random_params
 
@@ -24,23 +22,8 @@ DTYPES = [np.float64, np.float32]
 
 
 def torch_trace_of(params, images) -> Trace:
-    model = torch_model(params, images.dtype.type)
-    with torch.inference_mode():
-        t = model.trace(torch.from_numpy(images))
-    return Trace(
-        {k: v.numpy() for k, v in t.activations.items()},
-        {k: v.numpy() for k, v in t.switches.items()},
-        t.log_probs.numpy(),
-    )
-
-
-def as_torch_trace(trace: Trace) -> TorchTrace:
-    """The NumPy trace's very numbers as tensors: both deconvnets get identical inputs."""
-    return TorchTrace(
-        {k: torch.from_numpy(v) for k, v in trace.activations.items()},
-        {k: torch.from_numpy(v) for k, v in trace.switches.items()},
-        torch.from_numpy(trace.log_probs),
-    )
+    """The PyTorch forward trace of images, as NumPy arrays."""
+    return torch_trace(torch_model(params, images.dtype.type), images)
 
 
 def assert_switches_agree(np_trace: Trace, torch_trace: Trace, dtype) -> None:
@@ -108,7 +91,7 @@ def test_projections_agree_on_the_same_trace(dtype, layer, mode):
         units = [tuple(int(rng.integers(n)) for n in shape) for _ in range(5)]
     ours = np_deconv.project(params, trace, layer, mode, channels, units)
     model = torch_model(params, dtype)
-    theirs = torch_deconv.project(model, as_torch_trace(trace), layer, mode, channels, units)
+    theirs = torch_deconv.project(model, trace_to_torch(trace), layer, mode, channels, units)
     count = 5 if mode == "unit" else LAYER_SHAPES[layer][0]
     assert ours.shape == (12, count, 1, 28, 28)
     assert ours.dtype == dtype
@@ -135,7 +118,7 @@ def test_end_to_end_backends_agree(seed, n, layer, mode, dtype, gain):
     flipped = any(np.any(ours.switches[p] != theirs.switches[p]) for p in POOL_NAMES)
     a = np_deconv.project(params, ours, layer, mode)
     model = torch_model(params, dtype)
-    b = torch_deconv.project(model, as_torch_trace(theirs), layer, mode).numpy()
+    b = torch_deconv.project(model, trace_to_torch(theirs), layer, mode).numpy()
     if not flipped:
         assert relative_error(a, b) < TOLERANCE[dtype]
 

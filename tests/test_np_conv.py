@@ -9,28 +9,10 @@ import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from numpy_lenet import conv
+from numpy_lenet import _fast_conv
 from numpy_lenet.conv import conv2d, conv_transpose2d
 
-TOLERANCE = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
-
-
-def assert_matches(actual: np.ndarray, expected: np.ndarray) -> None:
-    """Same shape and dtype, and relative error ||a-b||/||b|| within the dtype's bound."""
-    assert actual.shape == expected.shape
-    assert actual.dtype == expected.dtype
-    scale = np.linalg.norm(expected)
-    error = np.linalg.norm(actual.astype(np.float64) - expected)
-    assert error <= TOLERANCE[expected.dtype] * scale, (error, scale)
-
-
-def pair_arg(draw, low: int, high: int) -> tuple[int | tuple[int, int], tuple[int, int]]:
-    """An int-or-pair argument as the op receives it, and as an explicit (h, w) pair."""
-    if draw(st.booleans()):
-        value = draw(st.integers(low, high))
-        return value, (value, value)
-    pair = (draw(st.integers(low, high)), draw(st.integers(low, high)))
-    return pair, pair
+from .conftest import assert_matches, pair_arg
 
 
 def torch_args(*arrays):
@@ -110,7 +92,7 @@ def test_conv_transpose2d_is_the_adjoint_of_conv2d(case, seed):
 @pytest.mark.parametrize("block_bytes", [1, 3 * 4 * 6 * 25 * 64])
 def test_blocked_batches_give_the_same_result(monkeypatch, block_bytes):
     # Small blocks force several blocks and a partial last one (11 images).
-    monkeypatch.setattr(conv, "_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(_fast_conv, "BLOCK_BYTES", block_bytes)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((11, 3, 8, 8)).astype(np.float32)
     weight = rng.standard_normal((6, 3, 5, 5)).astype(np.float32)

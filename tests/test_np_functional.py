@@ -11,18 +11,10 @@ from hypothesis import strategies as st
 
 from numpy_lenet.functional import linear, log_softmax, relu
 
-TOLERANCE = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
+from .conftest import assert_matches
+
 DTYPES = st.sampled_from([np.float32, np.float64])
 SHAPES = st.lists(st.integers(1, 5), min_size=1, max_size=4).map(tuple)
-
-
-def assert_matches(actual: np.ndarray, expected: np.ndarray) -> None:
-    """Same shape and dtype, and relative error ||a-b||/||b|| within the dtype's bound."""
-    assert actual.shape == expected.shape
-    assert actual.dtype == expected.dtype
-    scale = np.linalg.norm(expected)
-    error = np.linalg.norm(actual.astype(np.float64) - expected)
-    assert error <= TOLERANCE[expected.dtype] * scale, (error, scale)
 
 
 @settings(max_examples=40, deadline=None)

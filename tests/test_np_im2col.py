@@ -11,25 +11,7 @@ from hypothesis import strategies as st
 
 from numpy_lenet.im2col import col2im, conv_output_size, conv_transpose_output_size, im2col
 
-TOLERANCE = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
-
-
-def assert_matches(actual: np.ndarray, expected: np.ndarray) -> None:
-    """Same shape and dtype, and relative error ||a-b||/||b|| within the dtype's bound."""
-    assert actual.shape == expected.shape
-    assert actual.dtype == expected.dtype
-    scale = np.linalg.norm(expected)
-    error = np.linalg.norm(actual.astype(np.float64) - expected)
-    assert error <= TOLERANCE[expected.dtype] * scale, (error, scale)
-
-
-def pair_arg(draw, low: int, high: int) -> tuple[int | tuple[int, int], tuple[int, int]]:
-    """An int-or-pair argument as the op receives it, and as an explicit (h, w) pair."""
-    if draw(st.booleans()):
-        value = draw(st.integers(low, high))
-        return value, (value, value)
-    pair = (draw(st.integers(low, high)), draw(st.integers(low, high)))
-    return pair, pair
+from .conftest import assert_matches, pair_arg
 
 
 @st.composite

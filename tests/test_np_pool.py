@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from numpy_lenet.pool import max_pool2d, max_unpool2d
 
+from .conftest import pair_arg
+
 NAN = np.nan
 
 
@@ -31,15 +33,6 @@ def assert_pool_matches_torch(x, kernel, stride=None, padding=0):
     assert values.shape == expected_values.shape
     assert np.array_equal(values, expected_values, equal_nan=True)
     return values, indices
-
-
-def pair_arg(draw, low: int, high: int) -> tuple[int | tuple[int, int], tuple[int, int]]:
-    """An int-or-pair argument as the op receives it, and as an explicit (h, w) pair."""
-    if draw(st.booleans()):
-        value = draw(st.integers(low, high))
-        return value, (value, value)
-    pair = (draw(st.integers(low, high)), draw(st.integers(low, high)))
-    return pair, pair
 
 
 # How a test fills the input: the ways that stress the switch rules.

@@ -43,7 +43,7 @@ def _tree_digest(root: Path) -> dict[str, str]:
     }
 
 
-def test_defaults_are_the_mission_recipe():
+def test_defaults_are_the_recipe_of_the_shipped_weights():
     config = TrainConfig()
     assert (config.seed, config.epochs, config.batch_size, config.lr) == (42, 15, 128, 0.001)
     assert config.loader == "tensor" and config.normalize is False

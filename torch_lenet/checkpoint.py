@@ -40,7 +40,7 @@ class RunDir:
 
     @property
     def model_npz(self) -> Path:
-        """The final weights in the spec's .npz format (float32)."""
+        """The final weights as a .npz weight file (float32; docs/deconvnet.md, "Parameters")."""
         return self.root / "model.npz"
 
     @property

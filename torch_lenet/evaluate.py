@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from numpy_lenet.architecture import check_backend, dtype_named
+
 from .data import images_to_float, load_mnist, normalize_images
 from .model import LeNet5
 
-BACKENDS: tuple[str, ...] = ("numpy", "torch")
-DTYPES: dict[str, type] = {"float32": np.float32, "float64": np.float64}
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 NUM_CLASSES = 10
 #: Images per forward pass when evaluating: big batches, few Python round trips.
@@ -125,17 +125,16 @@ def evaluate_params(
     batch_size: int = EVAL_BATCH_SIZE,
 ) -> EvalResult:
     """Evaluate parameters on float images (N, 1, 28, 28) with one backend in ``dtype``."""
+    check_backend(backend)
     images = np.asarray(images, dtype=dtype)
     if backend == "numpy":
         return summarize(numpy_log_probs(params, images, batch_size), labels)
-    if backend == "torch":
-        from .weights import model_from_params
+    from .weights import model_from_params
 
-        target = resolve_device(device)
-        inputs = torch.from_numpy(images).to(target)
-        model = model_from_params(params).to(device=target, dtype=inputs.dtype)
-        return summarize(torch_log_probs(model, inputs, batch_size), labels)
-    raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    target = resolve_device(device)
+    inputs = torch.from_numpy(images).to(target)
+    model = model_from_params(params).to(device=target, dtype=inputs.dtype)
+    return summarize(torch_log_probs(model, inputs, batch_size), labels)
 
 
 def evaluate_weights(
@@ -153,15 +152,14 @@ def evaluate_weights(
     """Evaluate a ``.npz`` or ``.pt`` weight file on an MNIST split with one backend."""
     from .weights import load_params
 
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+    float_type = dtype_named(dtype)
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
     params = load_params(Path(weights))
     images_uint8, labels = load_mnist(data_dir, split, download=download)
-    images = images_to_float(images_uint8, DTYPES[dtype])
+    images = images_to_float(images_uint8, float_type)
     if normalize:
         images = normalize_images(images)
     return evaluate_params(
-        params, images, labels, backend, dtype=DTYPES[dtype], device=device, batch_size=batch_size
+        params, images, labels, backend, dtype=float_type, device=device, batch_size=batch_size
     )

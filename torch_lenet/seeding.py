@@ -1,7 +1,7 @@
 """Seeding every random generator, and capturing or restoring their states for checkpoints.
 
-NumPy's legacy global generator is seeded on purpose (the mission seeds "Python,
-NumPy and torch"): it is the one any library code would draw from.
+NumPy's legacy global generator is seeded on purpose (a run seeds Python, NumPy
+and torch alike): it is the one any library code would draw from.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Training LeNet-5 on MNIST with the mission's recipe, reproducibly, into a run directory.
+"""Training LeNet-5 on MNIST with the project's recipe, reproducibly, into a run directory.
 
 The recipe: seed 42 (Python, NumPy, torch), Adam with learning rate 0.001,
 batch size 128, 15 epochs, CrossEntropyLoss on the model's log_softmax output,
@@ -39,7 +39,7 @@ Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyperparameters and run options; the defaults are the mission's recipe."""
+    """Hyperparameters and run options; the defaults are the recipe of the shipped weights."""
 
     seed: int = 42
     epochs: int = 15
@@ -298,7 +298,7 @@ def _train_epoch(
 
 
 def _write_final(model: LeNet5, run: RunDir) -> None:
-    """The final weights: a CPU state_dict (model.pt) and the spec's .npz (model.npz)."""
+    """The final weights: a CPU state_dict (model.pt) and the .npz weight file (model.npz)."""
     state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     with atomic_path(run.model_pt) as tmp:
         torch.save(state_dict, tmp)

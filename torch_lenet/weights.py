@@ -17,7 +17,7 @@ from .model import LeNet5
 
 
 def state_dict_to_params(state_dict: Mapping[str, torch.Tensor]) -> Params:
-    """The state_dict as validated float32 NumPy arrays with the spec's keys."""
+    """The state_dict as validated float32 NumPy arrays, keyed like a .npz weight file."""
     arrays = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in state_dict.items()}
     return validate_params(arrays, source="state_dict")
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from numpy_lenet.architecture import BACKENDS, DTYPES
 from torch_lenet.data import SPLITS
-from torch_lenet.evaluate import BACKENDS, DEVICES, DTYPES, EvalResult
+from torch_lenet.evaluate import DEVICES, EvalResult
 
 from .options import add_data_dir
 

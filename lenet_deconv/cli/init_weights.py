@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="write PyTorch's default initialisation of LeNet-5 as a .npz weight file",
         description=(
             "Seed torch, build LeNet-5 with PyTorch's default initialisation and write its "
-            "weights (float32, the spec's keys) to a .npz file: an untrained network for "
+            "weights (float32, PyTorch's state_dict keys) to a .npz file: an untrained network for "
             "studies and tests."
         ),
     )

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from numpy_lenet.architecture import LAYER_NAMES, SELECTION_MODES
+from numpy_lenet.architecture import BACKENDS, DTYPES, LAYER_NAMES, SELECTION_MODES
 from numpy_lenet.params import atomic_path
 from torch_lenet.weights import load_params
 
-from ..backends import BACKENDS, DTYPES, project_images
+from ..backends import project_images
 from ..inputs import load_images_npy, load_mnist_images, parse_int_list
 from .options import add_data_dir
 

@@ -1,4 +1,4 @@
-"""`lenet-deconv train`: train LeNet-5 on MNIST with the mission's recipe into a run directory."""
+"""`lenet-deconv train`: train LeNet-5 on MNIST with the project's recipe into a run directory."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         action="store_true",
         help="never download MNIST: fail with a clear error if the files are missing",
     )
-    recipe = parser.add_argument_group("recipe (defaults are the mission's)")
+    recipe = parser.add_argument_group("recipe (defaults: those of the shipped weights)")
     recipe.add_argument(
         "--seed",
         type=int,

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from numpy_lenet.architecture import BACKENDS
 from torch_lenet.weights import load_params
 
-from ..backends import BACKENDS
 from ..inputs import first_images, parse_int_list
 from .options import add_data_dir
 

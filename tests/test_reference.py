@@ -1,0 +1,261 @@
+"""The fast NumPy ops against the loop-level reference (numpy_lenet.reference), a second oracle.
+
+Bit for bit where both sides pick, move or copy values in the same order
+(pooling, unpooling, relu, rectify, im2col, col2im); within the rounding of
+summing the same products in another order elsewhere: relative error
+||fast - ref|| / ||ref|| <= 1e-12 in float64, 1e-5 in float32 (conftest.TOLERANCE).
+Shapes stay tiny: the reference is plain Python loops.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from numpy_lenet import reference as ref
+from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES
+from numpy_lenet.conv import conv2d, conv_transpose2d
+from numpy_lenet.deconv import backproject
+from numpy_lenet.functional import linear, log_softmax, relu
+from numpy_lenet.im2col import col2im, im2col
+from numpy_lenet.model import forward
+from numpy_lenet.pool import max_pool2d, max_unpool2d
+from numpy_lenet.selection import plan_selection, select
+from torch_lenet.weights import model_from_params
+
+from .conftest import assert_matches, pair_arg
+from .lenet_factories import random_images, random_params
+
+DTYPES = st.sampled_from([np.float32, np.float64])
+SEEDS = st.integers(0, 2**32 - 1)
+FAST = settings(max_examples=30, deadline=None)
+
+
+def normal(seed: int, shape: tuple[int, ...], dtype) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def assert_identical(actual: np.ndarray, expected: np.ndarray) -> None:
+    """Same shape, dtype and values (NaN where NaN; -0.0 and 0.0 count as equal)."""
+    assert actual.shape == expected.shape
+    assert actual.dtype == expected.dtype
+    assert np.array_equal(actual, expected, equal_nan=True)
+
+
+@st.composite
+def conv_cases(draw):
+    """(x, weight, bias, stride, padding) for conv2d with the kernel fitting the padded input."""
+    dtype = draw(DTYPES)
+    _, (kh, kw) = pair_arg(draw, 1, 3)
+    stride, _ = pair_arg(draw, 1, 3)
+    padding, (ph, pw) = pair_arg(draw, 0, 2)
+    h, w = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    assume(kh <= h + 2 * ph and kw <= w + 2 * pw)
+    n, c_in, c_out = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    seed = draw(SEEDS)
+    x = normal(seed, (n, c_in, h, w), dtype)
+    weight = normal(seed + 1, (c_out, c_in, kh, kw), dtype)
+    bias = normal(seed + 2, (c_out,), dtype) if draw(st.booleans()) else None
+    return x, weight, bias, stride, padding
+
+
+@FAST
+@given(conv_cases())
+def test_conv2d_equals_reference(case):
+    x, weight, bias, stride, padding = case
+    expected = ref.conv2d(x, weight, bias, stride, padding)
+    assert_matches(conv2d(x, weight, bias, stride, padding), expected)
+
+
+@st.composite
+def conv_transpose_cases(draw):
+    """(x, weight, bias, stride, padding, output_padding) with a positive output size."""
+    dtype = draw(DTYPES)
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    # Stride 1 half the time: it runs its own kernel (the widened-plane shifts).
+    stride, (sh, sw) = (1, (1, 1)) if draw(st.booleans()) else pair_arg(draw, 1, 3)
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    oh, ow = draw(st.integers(0, sh - 1)), draw(st.integers(0, sw - 1))
+    h, w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    assume((h - 1) * sh - 2 * ph + kh + oh > 0 and (w - 1) * sw - 2 * pw + kw + ow > 0)
+    n, c_in, c_out = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    seed = draw(SEEDS)
+    x = normal(seed, (n, c_in, h, w), dtype)
+    weight = normal(seed + 1, (c_in, c_out, kh, kw), dtype)
+    bias = normal(seed + 2, (c_out,), dtype) if draw(st.booleans()) else None
+    return x, weight, bias, stride, (ph, pw), (oh, ow)
+
+
+@FAST
+@given(conv_transpose_cases())
+def test_conv_transpose2d_equals_reference_scatter(case):
+    expected = ref.conv_transpose2d(*case)
+    assert_matches(conv_transpose2d(*case), expected)
+
+
+@FAST
+@given(conv_cases())
+def test_im2col_and_col2im_equal_reference_bit_for_bit(case):
+    # im2col copies; col2im adds each pixel's entries in the same (dy, dx) order.
+    x, weight, _, stride, padding = case
+    kernel = weight.shape[2:]
+    cols = ref.im2col(x, kernel, stride, padding)
+    assert_identical(im2col(x, kernel, stride, padding), cols)
+    assert_identical(
+        col2im(cols, x.shape, kernel, stride, padding),
+        ref.col2im(cols, x.shape, kernel, stride, padding),
+    )
+
+
+def test_conv2d_reference_is_weights_times_im2col_columns():
+    x, weight = normal(0, (2, 3, 6, 5), np.float64), normal(1, (4, 3, 3, 2), np.float64)
+    cols = ref.im2col(x, (3, 2), 1, 1)
+    product = (weight.reshape(4, -1) @ cols).reshape(2, 4, 6, 6)
+    assert_matches(ref.conv2d(x, weight, None, 1, 1), product)
+
+
+@st.composite
+def tricky_values(draw, shape):
+    """Small integers (many ties) with NaN, +inf and -inf sprinkled in, float32 or float64."""
+    dtype, seed = draw(DTYPES), draw(SEEDS)
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, shape).astype(np.float64)
+    for value, share in ((np.nan, draw(st.sampled_from([0, 0.1, 0.5]))), (np.inf, 0.05)):
+        x[rng.random(shape) < share] = value
+    x[rng.random(shape) < draw(st.sampled_from([0, 0.1, 0.9]))] = -np.inf
+    return x.astype(dtype)
+
+
+@st.composite
+def pool_cases(draw):
+    """(x, kernel, stride, padding): 3-D or 4-D input, padding at most half the kernel."""
+    kernel, (kh, kw) = pair_arg(draw, 1, 3)
+    stride = pair_arg(draw, 1, 3)[0] if draw(st.booleans()) else None
+    padding = (draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2)))
+    lead = draw(st.sampled_from([(2,), (1, 2), (2, 1)]))
+    h, w = draw(st.integers(kh, 6)), draw(st.integers(kw, 6))
+    return draw(tricky_values((*lead, h, w))), kernel, stride, padding
+
+
+@settings(max_examples=60, deadline=None)
+@given(pool_cases())
+def test_max_pool2d_equals_reference_switches_included(case):
+    values, switches = max_pool2d(*case)
+    expected_values, expected_switches = ref.max_pool2d(*case)
+    assert_identical(values, expected_values)
+    assert_identical(switches, expected_switches)
+
+
+@FAST
+@given(pool_cases(), st.booleans(), SEEDS)
+def test_max_unpool2d_equals_reference(case, random_switches, seed):
+    x, kernel, stride, padding = case
+    values, switches = max_pool2d(x, kernel, stride, padding)
+    if random_switches:  # shared switches too: the later value must win on both sides
+        rng = np.random.default_rng(seed)
+        switches = rng.integers(0, x.shape[-2] * x.shape[-1], switches.shape[-2:])
+    args = (kernel, stride, padding, x.shape[-2:])
+    assert_identical(
+        max_unpool2d(values, switches, *args), ref.max_unpool2d(values, switches, *args)
+    )
+
+
+SHAPES = st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple)
+
+
+@FAST
+@given(SHAPES, st.integers(1, 5), DTYPES, SEEDS, st.booleans())
+def test_linear_equals_reference(shape, out_features, dtype, seed, with_bias):
+    x = normal(seed, shape, dtype)
+    weight = normal(seed + 1, (out_features, shape[-1]), dtype)
+    bias = normal(seed + 2, (out_features,), dtype) if with_bias else None
+    assert_matches(linear(x, weight, bias), ref.linear(x, weight, bias))
+
+
+@FAST
+@given(SHAPES.flatmap(tricky_values))
+def test_relu_equals_reference(x):
+    assert_identical(relu(x), ref.relu(x))
+
+
+@FAST
+@given(SHAPES, DTYPES, SEEDS)
+def test_log_softmax_equals_reference(shape, dtype, seed):
+    x = normal(seed, shape, dtype) * 10
+    axis = seed % len(shape) - len(shape) * (seed % 2)
+    assert_matches(log_softmax(x, axis), ref.log_softmax(x, axis))
+
+
+@FAST
+@given(SHAPES.flatmap(tricky_values), SEEDS)
+def test_rectify_states_the_three_rules(r, seed):
+    # The forward activation is post-ReLU: zeros (masked out) and positive values.
+    rng = np.random.default_rng(seed)
+    a = np.where(rng.random(r.shape) < 0.5, 0, rng.random(r.shape)).astype(r.dtype)
+    zero = r.dtype.type(0)
+    assert_identical(ref.rectify(r, a, "deconvnet"), relu(r))
+    assert_identical(ref.rectify(r, a, "gradient"), np.where(a > 0, r, zero))
+    assert_identical(ref.rectify(r, a, "guided"), np.where(a > 0, relu(r), zero))
+
+
+def test_rectify_refuses_an_unknown_rule():
+    with pytest.raises(ValueError, match="unknown rule 'deconv'"):
+        ref.rectify(np.zeros(2), np.zeros(2), "deconv")
+
+
+@functools.cache
+def lenet_case(dtype: type) -> tuple:
+    """Random LeNet weights, two images and their fast trace, in one dtype."""
+    params, images = random_params(3, dtype), random_images(4, 2, dtype)
+    return params, images, forward(params, images)
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+def lenet(request):
+    return lenet_case(request.param)
+
+
+def strongest_channel(trace, layer: str) -> int:
+    """The channel of ``layer`` with the largest activation: a live projection to test."""
+    values = trace.activations[layer]
+    return int(np.argmax(values.reshape(*values.shape[:2], -1).max(axis=(0, 2))))
+
+
+@pytest.mark.parametrize("layer", LAYER_NAMES)
+def test_backproject_equals_reference_mirror_blocks(lenet, layer):
+    params, _, trace = lenet
+    plan = plan_selection(layer, "max", [strongest_channel(trace, layer)])
+    signal = select(trace.activations[layer], plan)
+    fast = backproject(params, layer, signal, trace.switches)[:, 0]
+    expected = ref.backproject(params, layer, signal[:, 0], trace.switches)
+    assert np.linalg.norm(expected) > 0  # a live projection, or the test proves nothing
+    assert_matches(fast, expected)
+
+
+@pytest.mark.parametrize("layer", LAYER_NAMES)
+def test_reference_gradient_rule_is_torch_autograd(layer):
+    # The gradient rule is backpropagation: the gradient of sum(kept * activation).
+    params, images, trace = lenet_case(np.float64)
+    plan = plan_selection(layer, "max", [strongest_channel(trace, layer)])
+    kept = select(trace.activations[layer], plan)[:, 0]
+    expected = ref.backproject(
+        params, layer, kept, trace.switches, trace.activations, rule="gradient"
+    )
+    x = torch.from_numpy(images).requires_grad_(True)
+    activation = model_from_params(params, torch.float64).trace(x).activations[layer]
+    (activation * torch.from_numpy(kept)).sum().backward()
+    assert_matches(x.grad.numpy(), expected)
+
+
+def test_reference_guided_equals_deconvnet_where_the_forward_pass_is_all_active(lenet):
+    # With every forward activation positive the mask is all ones: guided == deconvnet.
+    params, _, trace = lenet
+    active = {k: np.ones((2, *LAYER_SHAPES[k]), v.dtype) for k, v in trace.activations.items()}
+    signal = select(trace.activations["pool2"], plan_selection("pool2", "map", [1]))[:, 0]
+    guided = ref.backproject(params, "pool2", signal, trace.switches, active, rule="guided")
+    assert_identical(guided, ref.backproject(params, "pool2", signal, trace.switches))
