@@ -18,6 +18,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from numpy_lenet import reference as ref
+from numpy_lenet import rules
 from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES
 from numpy_lenet.conv import conv2d, conv_transpose2d
 from numpy_lenet.deconv import backproject
@@ -25,6 +26,7 @@ from numpy_lenet.functional import linear, log_softmax, relu
 from numpy_lenet.im2col import col2im, im2col
 from numpy_lenet.model import forward
 from numpy_lenet.pool import max_pool2d, max_unpool2d
+from numpy_lenet.rules import RULES
 from numpy_lenet.selection import plan_selection, select
 from torch_lenet.weights import model_from_params
 
@@ -203,6 +205,14 @@ def test_rectify_states_the_three_rules(r, seed):
     assert_identical(ref.rectify(r, a, "guided"), np.where(a > 0, relu(r), zero))
 
 
+@pytest.mark.parametrize("rule", RULES)
+def test_fast_rectify_equals_reference(rule):
+    rng = np.random.default_rng(7)
+    r = rng.standard_normal((3, 2, 4, 5))
+    a = np.maximum(rng.standard_normal((3, 4, 5)), 0)
+    assert_identical(rules.rectify(r, a, rule), ref.rectify(r, a[:, None], rule))
+
+
 def test_rectify_refuses_an_unknown_rule():
     with pytest.raises(ValueError, match="unknown rule 'deconv'"):
         ref.rectify(np.zeros(2), np.zeros(2), "deconv")
@@ -226,13 +236,18 @@ def strongest_channel(trace, layer: str) -> int:
     return int(np.argmax(values.reshape(*values.shape[:2], -1).max(axis=(0, 2))))
 
 
+@pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("layer", LAYER_NAMES)
-def test_backproject_equals_reference_mirror_blocks(lenet, layer):
+def test_backproject_equals_reference_mirror_blocks(lenet, layer, rule):
     params, _, trace = lenet
     plan = plan_selection(layer, "max", [strongest_channel(trace, layer)])
     signal = select(trace.activations[layer], plan)
-    fast = backproject(params, layer, signal, trace.switches)[:, 0]
-    expected = ref.backproject(params, layer, signal[:, 0], trace.switches)
+    fast = backproject(
+        params, layer, signal, trace.switches, rule=rule, activations=trace.activations
+    )[:, 0]
+    expected = ref.backproject(
+        params, layer, signal[:, 0], trace.switches, trace.activations, rule=rule
+    )
     assert np.linalg.norm(expected) > 0  # a live projection, or the test proves nothing
     assert_matches(fast, expected)
 
