@@ -117,8 +117,8 @@ def _filters(params: Mapping[str, np.ndarray], out: Path) -> list[Entry]:
         Entry(
             "Filters",
             "filters-conv2.png",
-            "conv2's 16 filters, each 6 slices of 5x5 (one per conv1 map): a row is one conv2 "
-            "channel, a column the conv1 map it reads. One colour scale for the whole layer.",
+            "conv2's 16 filters, each 6 slices of 5x5 (one per conv1 map): a column is one "
+            "conv2 channel, a row the conv1 map it reads. One colour scale for the whole layer.",
         ),
     ]
 

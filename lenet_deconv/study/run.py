@@ -261,7 +261,9 @@ def _write_evolution(plan: StudyPlan, evo: Evolution, out: Path, result: StudyRe
 
 
 def _write_invariance(plan: StudyPlan, inv: Invariance, out: Path, result: StudyResult) -> None:
-    names = [f"test image {i} (label {label})" for i, label in zip(inv.indices, inv.labels, strict=True)]
+    names = [
+        f"test image {i} (label {label})" for i, label in zip(inv.indices, inv.labels, strict=True)
+    ]
     rows = [
         (c.transform.name, c.transform.unit, c.transform.amounts, c.distances, c.probability)
         for c in inv.curves
