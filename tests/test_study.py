@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from lenet_deconv.backends import make_engine
 from lenet_deconv.study.agreement import Agreement
-from lenet_deconv.study.evolution import FC_UNITS, evolution
+from lenet_deconv.study.evolution import FC_UNITS, evolution, settling
 from lenet_deconv.study.invariance import TRANSFORMS, invariance, transform_images
 from lenet_deconv.study.occlusion import Occluder, occlusion
 from lenet_deconv.study.snapshots import load_snapshots
@@ -74,6 +74,11 @@ def test_evolution_picks_the_brute_force_top_unit_at_each_epoch(test_set, backen
     result = evolution(snapshots, images, backend)
     assert result.epochs == [1, 5, 15]
     check_against_brute_force(result, snapshots, images, backend)
+    for ev in result.layers.values():
+        similarity = settling(ev)
+        alive = np.abs(ev.projections[-1]).reshape(len(ev.channels), -1).max(axis=1) > 0
+        np.testing.assert_allclose(similarity[-1][alive], 1.0, rtol=1e-12)
+        assert np.all(np.abs(similarity) <= 1 + 1e-12)
     # Each projection is the deconvnet projection of the picked unit of the picked image.
     ev = result.layers["conv2"]
     engine = make_engine(snapshots[5], backend, np.float64)

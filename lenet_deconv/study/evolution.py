@@ -191,6 +191,25 @@ def _check_winners(agreement: Agreement, name: str, checked: np.ndarray, shown: 
             )
 
 
+def settling(ev: LayerEvolution) -> np.ndarray:
+    """(E, S) cosine similarity of each projection to the last epoch's, in receptive-field crops.
+
+    Crops make it independent of where the strongest activation sits; 1 means
+    the feature looks the same as at the end, 0 unrelated (or an empty projection).
+    """
+    from ..figures.tiles import crop_fields
+
+    e, s = ev.projections.shape[:2]
+    crops = crop_fields(
+        ev.projections.reshape(e * s, 28, 28), ev.layer, ev.units.reshape(e * s, -1)
+    )
+    crops = np.nan_to_num(crops).reshape(e, s, -1)  # NaN: outside the image, no signal
+    last = crops[-1][None]
+    norms = np.linalg.norm(crops, axis=2) * np.linalg.norm(last, axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norms > 0, (crops * last).sum(axis=2) / norms, 0.0)
+
+
 def evolution_as_dict(result: Evolution) -> dict[str, object]:
     """Figure 4's picks as JSON-ready data (projections go to an .npz beside it)."""
     return {
@@ -201,10 +220,15 @@ def evolution_as_dict(result: Evolution) -> dict[str, object]:
                 "strongest_activation": ev.values.tolist(),
                 "image": ev.images.tolist(),
                 "unit": ev.units.tolist(),
+                "similarity_to_last_epoch": settling(ev).tolist(),
+                "median_similarity_to_last_epoch": np.median(settling(ev), axis=1).tolist(),
             }
             for layer, ev in result.layers.items()
         },
         "rows": "per layer, [epoch][shown channel]: epochs in the order of 'epochs', channels "
         "in the order of 'channels'",
+        "similarity": "cosine similarity of a channel's projection to its projection at the "
+        "last epoch, both cut to the receptive field of their unit (pixels outside the image "
+        "count as 0); 0 when either projection is empty",
         "agreement": result.agreement.as_dict(),
     }
