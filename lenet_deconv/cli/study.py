@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..backends import BACKENDS
@@ -48,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--epochs",
+        metavar="LIST",
         help="epochs shown in the evolution figure, increasing, e.g. 1,2,5,10,15 (default: "
         "those of 1,2,5,10,15 that the folder holds, and its last epoch)",
     )
@@ -59,29 +59,34 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--images",
+        metavar="LIST",
         default="0,1,2,3,4",
         help="test images of the invariance figure (default: 0,1,2,3,4)",
     )
     parser.add_argument(
         "--occlusion-images",
+        metavar="LIST",
         default="0,1,2",
         help="test images of the occlusion figure (default: 0,1,2)",
     )
     parser.add_argument(
         "--occluder-size",
         type=int,
+        metavar="PX",
         default=8,
         help="side of the square occluder in pixels (default: 8)",
     )
     parser.add_argument(
         "--occluder-stride",
         type=int,
+        metavar="PX",
         default=2,
         help="pixels between occluder positions (default: 2)",
     )
     parser.add_argument(
         "--occluder-value",
         type=float,
+        metavar="V",
         default=0.0,
         help="the occluder's pixel value in [0, 1] (default: 0, MNIST's background: it erases ink)",
     )
@@ -138,7 +143,3 @@ def run(args: argparse.Namespace) -> int:
     print(result.summary())
     print(f"wrote {index}")
     return 0 if result.passed else 1
-
-
-def _stderr(message: str) -> None:
-    print(f"study: {message}", file=sys.stderr)
