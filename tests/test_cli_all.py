@@ -24,6 +24,8 @@ def test_all_with_the_shipped_weights_trains_nothing(tmp_path, data_dir, capsys)
     assert (out / "gallery" / "index.html").is_file()
     assert (out / "gallery" / "activations-3.png").is_file()
     assert (out / "gallery" / "curves.png").is_file()  # metrics.json sits beside the weights
+    page = (out / "gallery" / "index.html").read_text()  # the study, with the epochs beside
+    assert all(f'src="{f}.png"' in page for f in ("evolution", "invariance", "occlusion"))
     for name in ("evaluation.json", "compare.json", "index.html"):
         assert name in summary
     assert f"{100 * evaluation['numpy']['correct'] / 10_000:.2f}%" in summary

@@ -18,9 +18,11 @@ Everything in one go, each step's results in a folder of OUT:
                   (loss, accuracy, confusion matrix; do the two predict the same classes?);
   3. compare      NumPy float64 against PyTorch float32 over the test set, every layer,
                   mode and channel (the spec's end-to-end check) -> OUT/compare.json;
-  4. visualize    the gallery -> OUT/gallery/index.html.
+  4. visualize    the gallery -> OUT/gallery/index.html, with the study (`lenet-deconv
+                  study`: Zeiler & Fergus's Figures 4, 5 and 7) in the same folder.
 With the shipped weights (weights/lenet5-mnist.npz) nothing is trained. The exit
-status is 1 when the backends disagree (step 2 or 3), after the gallery is written.
+status is 1 when the backends disagree (step 2, 3 or the study), after the gallery
+is written.
 """
 
 
@@ -121,7 +123,12 @@ def run(args: argparse.Namespace) -> int:
     report = crosscheck(params, image_batches(subset, COMPARE_BATCH_SIZE, np.float64))
     compare_path = write_json(args.out / "compare.json", report.as_dict())
 
-    say("step 4/4: visualize")
+    say("step 4/4: visualize, with the study (Zeiler & Fergus section 4)")
+    # The study: its figures in the gallery's folder, its entries at the end of the page.
+    from ..study.run import plan_study, run_study
+
+    plan = plan_study(weights, images, labels, limit=args.limit)
+    study = run_study(plan, args.out / "gallery", quiet=args.quiet)
     index = make_gallery(
         params,
         subset,
@@ -132,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         progress=say,
         set_name=set_name,
         image_name="test image",
+        extra_entries=study.entries,
     )
 
     numpy_acc = 100 * results["numpy"].accuracy
@@ -144,9 +152,12 @@ def run(args: argparse.Namespace) -> int:
         + ("within the spec" if report.passed else "OUTSIDE the spec")
         + f" over {report.images} images, {len(report.flips)} flipped switch(es)",
         f"gallery      {index}",
+        "study        "
+        + ("backends agree" if study.passed else "backends DISAGREE")
+        + f" on {', '.join(study.agreements)}",
     ]
     print("\n".join(lines))
-    return 0 if report.passed and not len(differ) else 1
+    return 0 if report.passed and not len(differ) and study.passed else 1
 
 
 def _stderr(message: str) -> None:

@@ -1,4 +1,9 @@
-"""The learned convolution filters, on one symmetric colour scale per layer."""
+"""The learned convolution filters, on one symmetric colour scale per layer.
+
+Each 5x5 slice is a tile with a white line around it, so neighbouring
+filters never run into each other; conv2's 16 x 6 slices are laid out wide
+(a column per conv2 filter, a row per conv1 map it reads) to fit a page.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +12,69 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 
 from .output import new_figure, save_png
-from .tiles import BACKGROUND, DIVERGING, mosaic
+from .tiles import DIVERGING, mosaic
+
+#: Inches per tile: conv1's six filters drawn large, conv2's 96 slices smaller.
+TILE_INCHES = {1: 0.9, 6: 0.48}
+#: White pixels between tiles (a tile is 5 pixels).
+GAP = 1
+
+
+def filter_tiles(weight: np.ndarray) -> np.ndarray:
+    """Tiles (rows, cols, kh, kw): conv1 (one input) on one row; conv2 a column per filter."""
+    if weight.shape[1] == 1:
+        return weight[:, 0][None]
+    return weight.transpose(1, 0, 2, 3)  # rows: input channel, columns: output channel
+
+
+def filter_picture(weight: np.ndarray) -> tuple[np.ndarray, float]:
+    """RGB mosaic of a conv layer's weights (tiles parted by white lines) and its scale ±limit."""
+    limit = float(np.abs(weight).max()) or 1.0
+    rgb = colormaps[DIVERGING](0.5 + 0.5 * filter_tiles(weight) / limit)[..., :3]
+    return mosaic(rgb, gap=GAP, fill=1.0), limit
 
 
 def plot_filters(params: Mapping[str, np.ndarray], layer: str, path: Path) -> Path:
-    """conv1's or conv2's weights as a grid: one row per output channel, one column per input."""
+    """conv1's or conv2's weights as separated tiles on one colour scale, with a colour bar."""
     weight = np.asarray(params[f"{layer}.weight"], dtype=np.float64)
     out_ch, in_ch, kh, kw = weight.shape
-    # conv1 has a single input channel: lay its filters out on one row instead of a column.
-    tiles = weight.transpose(1, 0, 2, 3)[:, :, None] if in_ch == 1 else weight[:, :, None]
-    picture = mosaic(tiles.reshape(*tiles.shape[:2], kh, kw), gap=1)
-    limit = float(np.abs(weight).max()) or 1.0
+    tiles = filter_tiles(weight)
     rows, cols = tiles.shape[:2]
-    figure = new_figure(max(4.5, 0.5 * cols + 2.0), max(2.0, 0.45 * rows + 1.0))
-    axes = figure.add_subplot()
-    cmap = colormaps[DIVERGING].with_extremes(bad=BACKGROUND)
-    image = axes.imshow(picture, cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest")
-    centres_x = np.arange(cols) * (kw + 1) + (kw - 1) / 2
-    centres_y = np.arange(rows) * (kh + 1) + (kh - 1) / 2
-    axes.set_xticks(centres_x, [str(c) for c in range(cols)])
+    picture, limit = filter_picture(weight)
+    tile = TILE_INCHES.get(in_ch, 0.5)
+    side_in, top_in, bottom_in = 1.3, 0.4, 0.55
+    width = cols * tile + side_in + 0.6
+    height = rows * tile + top_in + bottom_in
+    figure = new_figure(width, height, layout=None)
+    axes = figure.add_axes(
+        (0.6 / width, bottom_in / height, cols * tile / width, rows * tile / height)
+    )
+    axes.imshow(picture, interpolation="nearest")
+    step_x, step_y = kw + GAP, kh + GAP
+    axes.set_xticks(np.arange(cols) * step_x + (kw - 1) / 2, [str(c) for c in range(cols)])
+    axes.tick_params(length=0, labelsize=8)
+    for spine in axes.spines.values():
+        spine.set_visible(False)
     if in_ch == 1:
         axes.set_yticks([])
-        axes.set_xlabel(f"{layer} filter (output channel)")
+        axes.set_xlabel(f"{layer} filter (output channel)", fontsize=9)
+        title = f"{layer} weights {out_ch}x{in_ch}x{kh}x{kw}, one scale ±{limit:.3g}"
     else:
-        axes.set_yticks(centres_y, [str(c) for c in range(rows)])
-        axes.set_xlabel("input channel (conv1 map)")
-        axes.set_ylabel(f"{layer} filter (output channel)")
-    axes.tick_params(length=0, labelsize=7)
-    axes.set_title(f"{layer} weights {out_ch}x{in_ch}x{kh}x{kw}\none scale, ±{limit:.3g}")
-    figure.colorbar(image, ax=axes, shrink=0.8, label="weight")
+        axes.set_yticks(np.arange(rows) * step_y + (kh - 1) / 2, [str(r) for r in range(rows)])
+        axes.set_xlabel(f"{layer} filter (output channel)", fontsize=9)
+        axes.set_ylabel("input (conv1 map)", fontsize=9)
+        title = (
+            f"{layer} weights {out_ch}x{in_ch}x{kh}x{kw}: a column per filter, a row per "
+            f"conv1 map it reads; one scale ±{limit:.3g}"
+        )
+    axes.set_title(title, fontsize=10)
+    bar_axes = figure.add_axes(
+        ((0.6 + cols * tile + 0.25) / width, bottom_in / height, 0.15 / width, rows * tile / height)
+    )
+    mappable = ScalarMappable(Normalize(-limit, limit), colormaps[DIVERGING])
+    figure.colorbar(mappable, cax=bar_axes).ax.tick_params(labelsize=7)
     return save_png(figure, path)

@@ -54,8 +54,12 @@ def make_gallery(
     progress: Progress | None = None,
     set_name: str = "the images",
     image_name: str = "image",
+    extra_entries: Sequence[Entry] = (),
 ) -> Path:
-    """Write every figure for uint8 ``images`` (N, 28, 28) into ``out``; return index.html."""
+    """Write every figure for uint8 ``images`` (N, 28, 28) into ``out``; return index.html.
+
+    ``extra_entries`` (figures already in ``out``, e.g. the study's) close the page.
+    """
     say = progress or (lambda message: None)
     chosen = list(DEFAULT_CHOSEN[: len(images)] if chosen is None else chosen)
     check_chosen(chosen, len(images), set_name)
@@ -89,6 +93,7 @@ def make_gallery(
         entries.append(_top9(engine, images, topk[layer], layer, all_units, set_name, out))
     say("NumPy against PyTorch")
     entries.append(_backends(params, picked[0], f"{image_name} {chosen[0]}", out))
+    entries += extra_entries
     title = "LeNet-5 through the deconvnet"
     intro = (
         f"Figures of the {backend} backend for {set_name}. Projections are deconvnet "
@@ -112,8 +117,8 @@ def _filters(params: Mapping[str, np.ndarray], out: Path) -> list[Entry]:
         Entry(
             "Filters",
             "filters-conv2.png",
-            "conv2's 16 filters, each 6 slices of 5x5 (one per conv1 map): a row is one conv2 "
-            "channel, a column the conv1 map it reads. One colour scale for the whole layer.",
+            "conv2's 16 filters, each 6 slices of 5x5 (one per conv1 map): a column is one "
+            "conv2 channel, a row the conv1 map it reads. One colour scale for the whole layer.",
         ),
     ]
 

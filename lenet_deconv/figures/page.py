@@ -13,11 +13,15 @@ INDEX_NAME = "index.html"
 
 @dataclass(frozen=True)
 class Entry:
-    """One figure on the page: its section, its file (relative to the page) and caption."""
+    """One figure on the page: its section, its file (relative to the page) and caption.
+
+    ``data`` names files (relative to the page) holding the numbers behind the figure.
+    """
 
     section: str
     file: str
     caption: str
+    data: tuple[str, ...] = ()
 
 
 def write_index(out: Path, title: str, intro: str, entries: list[Entry]) -> Path:
@@ -42,9 +46,13 @@ def write_index(out: Path, title: str, intro: str, entries: list[Entry]) -> Path
         parts.append(f'<h2 id="s{i}">{html.escape(section)}</h2>')
         for entry in (e for e in entries if e.section == section):
             src = html.escape(entry.file, quote=True)
+            links = ", ".join(
+                f'<a href="{html.escape(d, quote=True)}">{html.escape(d)}</a>' for d in entry.data
+            )
+            numbers = f" Numbers: {links}." if links else ""
             parts.append(
                 f'<figure><a href="{src}"><img src="{src}" alt="{src}" loading="lazy"></a>'
-                f"<figcaption>{html.escape(entry.caption)}</figcaption></figure>"
+                f"<figcaption>{html.escape(entry.caption)}{numbers}</figcaption></figure>"
             )
     parts.append("</body></html>")
     path = out / INDEX_NAME

@@ -1,0 +1,145 @@
+"""`lenet-deconv study`: Zeiler & Fergus's section 4 (training, invariance, occlusion)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..backends import BACKENDS
+from ..inputs import parse_int_list
+from .options import add_data_dir
+
+DESCRIPTION = """\
+Three experiments of Zeiler & Fergus's section 4, each computed in float64 by
+one backend (--backend) and checked array by array by the other (relative
+error under 1e-12), written to OUT as a PNG, the numbers behind it (JSON) and
+an index.html that shows them:
+  evolution   Figure 4: each feature's strongest activation over the test set,
+              projected to pixels, after each of --epochs (per-epoch weights from
+              --epochs-dir; default: epochs/ beside the weight file);
+  invariance  Figure 5: feature distances at every layer and p(true class) as
+              --images are translated, rotated and scaled;
+  occlusion   Figure 7: a square slid over --occlusion-images; maps of conv2's and
+              pool2's strongest feature map, p(true class) and the predicted class.
+Exit status 1 when the backends disagree (after everything is written).
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the `study` subcommand."""
+    parser = subparsers.add_parser(
+        "study",
+        help="Zeiler & Fergus section 4: features during training, invariance, occlusion",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--weights", type=Path, required=True, help="weight file (.npz or .pt)")
+    add_data_dir(parser)
+    parser.add_argument(
+        "--out", type=Path, required=True, help="folder for the PNGs, JSON and index.html"
+    )
+    parser.add_argument(
+        "--epochs-dir",
+        type=Path,
+        metavar="DIR",
+        help="a run's per-epoch weights, epoch-NN.npz (default: epochs/ beside --weights; "
+        "without one the feature-evolution figure is left out)",
+    )
+    parser.add_argument(
+        "--epochs",
+        metavar="LIST",
+        help="epochs shown in the evolution figure, increasing, e.g. 1,2,5,10,15 (default: "
+        "those of 1,2,5,10,15 that the folder holds, and its last epoch)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="search the first N test images for the evolution figure (default: all 10,000)",
+    )
+    parser.add_argument(
+        "--images",
+        metavar="LIST",
+        default="0,1,2,3,4",
+        help="test images of the invariance figure (default: 0,1,2,3,4)",
+    )
+    parser.add_argument(
+        "--occlusion-images",
+        metavar="LIST",
+        default="0,1,2",
+        help="test images of the occlusion figure (default: 0,1,2)",
+    )
+    parser.add_argument(
+        "--occluder-size",
+        type=int,
+        metavar="PX",
+        default=8,
+        help="side of the square occluder in pixels (default: 8)",
+    )
+    parser.add_argument(
+        "--occluder-stride",
+        type=int,
+        metavar="PX",
+        default=2,
+        help="pixels between occluder positions (default: 2)",
+    )
+    parser.add_argument(
+        "--occluder-value",
+        type=float,
+        metavar="V",
+        default=0.0,
+        help="the occluder's pixel value in [0, 1] (default: 0, MNIST's background: it erases ink)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="numpy",
+        help="which implementation computes the figures; the other checks them (default: numpy)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars, only the summary")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check every input, run the study, print where its files are and whether backends agree."""
+    from torch_lenet.data import load_mnist, resolve_data_dir
+
+    from ..figures.page import write_index
+    from ..study.occlusion import Occluder
+    from ..study.run import plan_study, run_study
+    from ..study.snapshots import check_epochs
+
+    # Cheap checks first, so that a typo costs nothing and writes nothing.
+    epochs = None if args.epochs is None else check_epochs(parse_int_list(args.epochs, "--epochs"))
+    invariance_images = parse_int_list(args.images, "--images")
+    occlusion_images = parse_int_list(args.occlusion_images, "--occlusion-images")
+    occluder = Occluder(args.occluder_size, args.occluder_stride, args.occluder_value)
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be at least 1, got {args.limit}")
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} exists and is not a folder")
+    images, labels = load_mnist(resolve_data_dir(args.data_dir), "test")
+    plan = plan_study(
+        args.weights,
+        images,
+        labels,
+        epochs_dir=args.epochs_dir,
+        epochs=epochs,
+        limit=args.limit,
+        invariance_images=invariance_images,
+        occlusion_images=occlusion_images,
+        occluder=occluder,
+        backend=args.backend,
+    )
+    result = run_study(plan, args.out, quiet=args.quiet)
+    index = write_index(
+        args.out,
+        "LeNet-5: Zeiler & Fergus's section 4",
+        f"Weights {args.weights}; figures computed by the {args.backend} backend in float64 "
+        "and checked by the other backend. Projections: red pixels push the projected "
+        "activation up, blue ones down.",
+        result.entries,
+    )
+    print(result.summary())
+    print(f"wrote {index}")
+    return 0 if result.passed else 1

@@ -1,0 +1,130 @@
+"""Checking one backend's study numbers against the other's, array by array.
+
+The study computes in float64 with both backends, so the spec's float64 bound
+applies to every array it compares: relative error ||checked - reference|| /
+||reference|| under 1e-12. Forward traces are compared layer by layer, and
+switches must be equal except at honest near-ties; projections are compared
+given the same recorded trace (the spec's deconvnet agreement).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from numpy_lenet.architecture import LAYER_NAMES
+from numpy_lenet.model import Trace
+
+from ..backends import BACKENDS, Engine, make_engine
+from ..crosscheck.agreement import near_tie_bound, relative_error, switch_flips
+
+#: The spec's float64 bound on the relative error of every compared array.
+FLOAT64_BOUND = 1e-12
+
+#: The pre-pool layer whose values decide each pool's switches.
+PRE_POOL = {"pool1": "conv1", "pool2": "conv2"}
+
+
+@dataclass
+class Agreement:
+    """Relative errors of the checking backend against the reference, and any near-ties met."""
+
+    reference: str
+    checked: str
+    bound: float = FLOAT64_BOUND
+    errors: dict[str, float] = field(default_factory=dict)
+    near_ties: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def compare(self, name: str, checked: np.ndarray, reference: np.ndarray) -> float:
+        """Record the relative error of one array; a failure when it exceeds the bound."""
+        error = relative_error(checked, reference)
+        self.errors[name] = error
+        if not error <= self.bound:  # NaN fails too
+            self.failures.append(f"{name}: relative error {error:.2e} > {self.bound:.0e}")
+        return error
+
+    def compare_traces(self, name: str, checked: Trace, reference: Trace) -> None:
+        """Every layer's activations, the log-probabilities, and the switches of two traces."""
+        for layer in LAYER_NAMES:
+            self.compare(
+                f"{name}/{layer}", checked.activations[layer], reference.activations[layer]
+            )
+        self.compare(f"{name}/log_probs", checked.log_probs, reference.log_probs)
+        for pool, below in PRE_POOL.items():
+            pre_pool = reference.activations[below]
+            flips = switch_flips(pre_pool, reference.switches[pool], checked.switches[pool])
+            if not len(flips):
+                continue
+            tie = near_tie_bound(pre_pool, self.bound)
+            honest = flips.gap <= tie
+            self.near_ties += [
+                f"{name}/{pool} window {tuple(w)}: gap {g:.1e}"
+                for w, g in zip(flips.where[honest].tolist(), flips.gap[honest], strict=True)
+            ]
+            if not honest.all():
+                self.failures.append(
+                    f"{name}/{pool}: {int((~honest).sum())} switch(es) differ by more than "
+                    f"rounding (largest gap {float(flips.gap.max()):.1e} > {tie:.1e})"
+                )
+
+    @property
+    def worst(self) -> float:
+        """The largest relative error recorded (0 when nothing was compared)."""
+        return max(self.errors.values(), default=0.0)
+
+    @property
+    def passed(self) -> bool:
+        """Whether every compared array is within the bound and every switch flip a near-tie."""
+        return not self.failures
+
+    def summary(self) -> str:
+        """One line: who checked whom, how many arrays, the worst error, the verdict."""
+        verdict = "agree" if self.passed else "DISAGREE"
+        ties = f", {len(self.near_ties)} near-tie switch flip(s)" if self.near_ties else ""
+        return (
+            f"{self.checked} against {self.reference}: {verdict} over {len(self.errors)} arrays, "
+            f"worst relative error {self.worst:.1e} (bound {self.bound:.0e}){ties}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The agreement as JSON-ready data."""
+        return {
+            "reference": self.reference,
+            "checked": self.checked,
+            "measure": "||checked - reference|| / ||reference|| per array",
+            "bound": self.bound,
+            "passed": self.passed,
+            "worst": self.worst,
+            "arrays": len(self.errors),
+            "errors": self.errors,
+            "near_tie_switch_flips": self.near_ties,
+            "failures": self.failures,
+        }
+
+
+#: Both backends compute the study in float64: the spec's verdict precision.
+STUDY_DTYPE = np.float64
+
+
+def other_backend(backend: str) -> str:
+    """The backend that checks ``backend``'s numbers."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    return BACKENDS[1 - BACKENDS.index(backend)]
+
+
+def engine_pair(params: Mapping[str, np.ndarray], backend: str) -> tuple[Engine, Engine]:
+    """(the engine that computes the study, the one that checks it), both in float64."""
+    return (
+        make_engine(params, backend, STUDY_DTYPE),
+        make_engine(params, other_backend(backend), STUDY_DTYPE),
+    )
+
+
+def new_agreement(backend: str) -> Agreement:
+    """An empty Agreement for ``backend`` checked by the other backend."""
+    return Agreement(f"{backend} float64", f"{other_backend(backend)} float64")

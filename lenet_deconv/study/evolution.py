@@ -1,0 +1,234 @@
+"""Figure 4 of Zeiler & Fergus: each feature's strongest activation over a set, epoch by epoch.
+
+For every epoch's weights, one streaming search finds, per channel of every
+layer, the image of the set that drives it hardest and where (``topk``'s
+ranking: the channel's largest value in an image; higher first, then the lower
+image index); that one activation is projected to pixels (``unit`` mode). The
+channels shown are fixed across epochs: every conv/pool channel and fc3 unit,
+and the fc1/fc2 units most active at the last epoch shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from numpy_lenet.architecture import LAYER_NAMES, num_channels
+from numpy_lenet.params import Params
+from torch_lenet.data import images_to_float
+
+from ..backends import Engine
+from ..topk import TopK, image_batches, most_active_units, top_activations
+from .agreement import STUDY_DTYPE, Agreement, engine_pair, new_agreement
+
+#: fc1 and fc2 have too many units to show them all: this many of the most active ones.
+FC_UNITS = 8
+#: Ranks kept per channel: the runner-up lets the checking backend confirm the winner.
+CANDIDATES = 2
+#: Images per batch of the search (two chunks of numpy_lenet's forward: both cores work).
+SEARCH_BATCH = 2048
+
+
+@dataclass(frozen=True)
+class LayerEvolution:
+    """One layer's shown channels over the epochs.
+
+    ``values``, ``images`` (E, S): the strongest activation of each channel over
+    the set at each epoch and the image holding it; ``units`` (E, S, d): the
+    unit as ``unit`` mode takes it ((c, y, x) or (j,)); ``projections``
+    (E, S, 28, 28): that activation projected to pixels.
+    """
+
+    layer: str
+    channels: list[int]
+    values: np.ndarray
+    images: np.ndarray
+    units: np.ndarray
+    projections: np.ndarray
+
+
+@dataclass(frozen=True)
+class Evolution:
+    """Figure 4's numbers: per layer, the shown channels at each epoch, and the backends' check."""
+
+    epochs: list[int]
+    layers: dict[str, LayerEvolution]
+    agreement: Agreement
+
+
+def shown_channels(final: Mapping[str, TopK], fc_units: int = FC_UNITS) -> dict[str, list[int]]:
+    """The channels shown per layer: all, except fc1/fc2's ``fc_units`` most active at the end."""
+    return {
+        layer: (
+            [int(c) for c in most_active_units(final[layer], fc_units)]
+            if layer in ("fc1", "fc2")
+            else list(range(num_channels(layer)))
+        )
+        for layer in LAYER_NAMES
+    }
+
+
+def search(
+    trace_fn: Callable[[np.ndarray], object],
+    images_uint8: np.ndarray,
+    tick: Callable[[int], None] | None = None,
+) -> dict[str, TopK]:
+    """The top-CANDIDATES images of every channel of every layer over a uint8 set (N, 28, 28)."""
+
+    def batches() -> Iterable[np.ndarray]:
+        for batch in image_batches(images_uint8, SEARCH_BATCH, STUDY_DTYPE):
+            yield batch
+            if tick is not None:
+                tick(len(batch))
+
+    return top_activations(batches(), trace_fn, k=CANDIDATES)
+
+
+def evolution(
+    snapshots: Mapping[int, Params],
+    images_uint8: np.ndarray,
+    backend: str = "numpy",
+    *,
+    fc_units: int = FC_UNITS,
+    tick: Callable[[int], None] | None = None,
+) -> Evolution:
+    """Figure 4's numbers for the epochs of ``snapshots`` (in increasing order) over a set.
+
+    ``backend`` computes them; the other backend checks, per epoch, the
+    activations of the winning and runner-up images, that the winner still
+    wins, and the projections. ``tick(n)`` is called after each batch searched.
+    """
+    epochs = sorted(snapshots)
+    if not epochs:
+        raise ValueError("no epoch weights to show")
+    agreement = new_agreement(backend)
+    searches, engines = {}, {}
+    for epoch in epochs:
+        engines[epoch] = engine_pair(snapshots[epoch], backend)
+        searches[epoch] = search(engines[epoch][0].trace, images_uint8, tick)
+    channels = shown_channels(searches[epochs[-1]], fc_units)
+    per_epoch = [
+        _one_epoch(engines[e], searches[e], channels, images_uint8, agreement, f"epoch {e}")
+        for e in epochs
+    ]
+    layers = {
+        layer: LayerEvolution(
+            layer,
+            channels[layer],
+            *(np.stack([found[layer][i] for found in per_epoch]) for i in range(4)),
+        )
+        for layer in LAYER_NAMES
+    }
+    return Evolution(epochs, layers, agreement)
+
+
+def _one_epoch(
+    engines: tuple[Engine, Engine],
+    found: Mapping[str, TopK],
+    channels: Mapping[str, Sequence[int]],
+    images_uint8: np.ndarray,
+    agreement: Agreement,
+    name: str,
+) -> dict[str, tuple[np.ndarray, ...]]:
+    """Per layer (values, images, units, projections) of the shown channels, checked.
+
+    Every layer's winners and runners-up are traced as one batch per backend.
+    """
+    mine, theirs = engines
+    rows, units, picks = {}, {}, []
+    for layer in LAYER_NAMES:
+        topk, shown = found[layer], list(channels[layer])
+        # Rank-major: entries [r * S + s] are rank r of shown channel s.
+        picks += [int(topk.images[r, c]) for r in range(len(topk)) for c in shown]
+        units[layer] = np.array([topk.unit(layer, r, c) for r in range(len(topk)) for c in shown])
+        rows[layer] = np.arange(len(picks) - len(units[layer]), len(picks))
+    pixels = images_to_float(images_uint8[np.array(picks)], STUDY_DTYPE)
+    trace, other = mine.trace(pixels), theirs.trace(pixels)
+    # The check: the other backend's activations of winners and runners-up, the
+    # winners' lead, and the projections given the same trace.
+    agreement.compare_traces(f"{name} picks", other, trace)
+    out = {}
+    for layer in LAYER_NAMES:
+        shown = list(channels[layer])
+        ranks = len(found[layer])
+        checked = _unit_values(other.activations[layer][rows[layer]], units[layer])
+        _check_winners(agreement, f"{name}/{layer}", checked.reshape(ranks, len(shown)), shown)
+        winners = trace.subset(rows[layer][: len(shown)])
+        first = units[layer][: len(shown)]
+        projections = mine.project_each(winners, layer, first)[:, 0]
+        agreement.compare(
+            f"{name}/{layer} projections",
+            theirs.project_each(winners, layer, first)[:, 0],
+            projections,
+        )
+        topk = found[layer]
+        out[layer] = (topk.values[0, shown], topk.images[0, shown], first, projections)
+    return out
+
+
+def _unit_values(activations: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """Activation of unit i in image i: (M,) from activations (M, *shape) and units (M, d)."""
+    return activations[(np.arange(len(units)), *np.asarray(units).T)]
+
+
+def _check_winners(agreement: Agreement, name: str, checked: np.ndarray, shown: list[int]) -> None:
+    """The checking backend must rank each winner above its runner-up, but for a near-tie."""
+    if len(checked) < 2:
+        return
+    lead = checked[0] - checked[1]
+    tie = agreement.bound * max(float(np.abs(checked).max()), np.finfo(np.float64).tiny)
+    for s in np.flatnonzero(lead < 0):
+        if -lead[s] <= tie:
+            agreement.near_ties.append(
+                f"{name} channel {shown[s]}: runner-up ahead by {-lead[s]:.1e}"
+            )
+        else:
+            agreement.failures.append(
+                f"{name} channel {shown[s]}: the checking backend ranks the runner-up "
+                f"{-lead[s]:.1e} above the winner"
+            )
+
+
+def settling(ev: LayerEvolution) -> np.ndarray:
+    """(E, S) cosine similarity of each projection to the last epoch's, in receptive-field crops.
+
+    Crops make it independent of where the strongest activation sits; 1 means
+    the feature looks the same as at the end, 0 unrelated (or an empty projection).
+    """
+    from ..figures.tiles import crop_fields
+
+    e, s = ev.projections.shape[:2]
+    crops = crop_fields(
+        ev.projections.reshape(e * s, 28, 28), ev.layer, ev.units.reshape(e * s, -1)
+    )
+    crops = np.nan_to_num(crops).reshape(e, s, -1)  # NaN: outside the image, no signal
+    last = crops[-1][None]
+    norms = np.linalg.norm(crops, axis=2) * np.linalg.norm(last, axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norms > 0, (crops * last).sum(axis=2) / norms, 0.0)
+
+
+def evolution_as_dict(result: Evolution) -> dict[str, object]:
+    """Figure 4's picks as JSON-ready data (projections go to an .npz beside it)."""
+    return {
+        "epochs": result.epochs,
+        "layers": {
+            layer: {
+                "channels": ev.channels,
+                "strongest_activation": ev.values.tolist(),
+                "image": ev.images.tolist(),
+                "unit": ev.units.tolist(),
+                "similarity_to_last_epoch": settling(ev).tolist(),
+                "median_similarity_to_last_epoch": np.median(settling(ev), axis=1).tolist(),
+            }
+            for layer, ev in result.layers.items()
+        },
+        "rows": "per layer, [epoch][shown channel]: epochs in the order of 'epochs', channels "
+        "in the order of 'channels'",
+        "similarity": "cosine similarity of a channel's projection to its projection at the "
+        "last epoch, both cut to the receptive field of their unit (pixels outside the image "
+        "count as 0); 0 when either projection is empty",
+        "agreement": result.agreement.as_dict(),
+    }

@@ -1,0 +1,196 @@
+"""Figure 5 of Zeiler & Fergus: how features and the prediction change as a digit is moved.
+
+Each image is translated, rotated and scaled by torchvision's affine transform
+(about the image centre, zeros - MNIST's background - filling what comes in
+from outside). Whole-pixel translations sample with nearest neighbour, which
+moves pixels exactly (so a shift by 0 returns the image bit for bit);
+rotations and scalings sample bilinearly. At every layer the distance between
+the feature vectors of the original x and the transformed T(x) is measured as
+
+    ||f(T(x)) - f(x)|| / ||f(x)||    (Euclidean norms over the whole layer),
+
+so 0 means unchanged and 1 means a change as large as the features themselves:
+layers of different sizes and scales read on one axis. The paper plots the
+plain Euclidean distance; its layers differ in size, ours are divided by the
+original's norm to compare them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from numpy_lenet.architecture import LAYER_NAMES
+from numpy_lenet.model import Trace
+from numpy_lenet.params import Params
+
+from .agreement import STUDY_DTYPE, Agreement, engine_pair, new_agreement
+
+
+@dataclass(frozen=True)
+class Transform:
+    """One family of transformations: its name, what its amount means, the amounts tried."""
+
+    name: str
+    unit: str
+    amounts: tuple[float, ...]
+    identity: float
+
+
+def _steps(low: float, high: float, step: float) -> tuple[float, ...]:
+    count = round((high - low) / step) + 1
+    return tuple(float(round(low + i * step, 10)) for i in range(count))
+
+
+TRANSFORMS: tuple[Transform, ...] = (
+    Transform("vertical translation", "pixels, + is down", _steps(-6, 6, 1), 0.0),
+    Transform("horizontal translation", "pixels, + is right", _steps(-6, 6, 1), 0.0),
+    Transform("rotation", "degrees, + is clockwise", _steps(-60, 60, 5), 0.0),
+    Transform("scaling", "factor", _steps(0.6, 1.4, 0.05), 1.0),
+)
+
+#: Images of Figure 5 by default: the first five of the test set.
+DEFAULT_IMAGES: tuple[int, ...] = (0, 1, 2, 3, 4)
+
+
+def transform_images(images: np.ndarray, transform: Transform, amount: float) -> np.ndarray:
+    """Images (N, 1, 28, 28) transformed by one amount of ``transform``, dtype kept."""
+    import torch
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as F
+
+    angle, translate, scale = 0.0, [0, 0], 1.0
+    nearest = False
+    if transform.name == "vertical translation":
+        translate, nearest = [0, int(amount)], True
+    elif transform.name == "horizontal translation":
+        translate, nearest = [int(amount), 0], True
+    elif transform.name == "rotation":
+        angle = float(amount)
+    elif transform.name == "scaling":
+        scale = float(amount)
+    else:
+        raise ValueError(f"unknown transformation {transform.name!r}")
+    out = F.affine(
+        torch.from_numpy(np.ascontiguousarray(images)),
+        angle=angle,
+        translate=translate,
+        scale=scale,
+        shear=[0.0, 0.0],
+        interpolation=InterpolationMode.NEAREST if nearest else InterpolationMode.BILINEAR,
+        fill=0.0,
+    )
+    return out.numpy()
+
+
+@dataclass(frozen=True)
+class Curves:
+    """One transformation's curves for every image.
+
+    ``distances[layer]`` (A, N): the normalised feature distance at each amount;
+    ``probability`` (A, N): the probability of the true class; ``predicted``
+    (A, N): the most probable class.
+    """
+
+    transform: Transform
+    distances: dict[str, np.ndarray]
+    probability: np.ndarray
+    predicted: np.ndarray
+
+
+@dataclass(frozen=True)
+class Invariance:
+    """Figure 5's numbers: the images, their labels, one Curves per transformation, the check."""
+
+    indices: list[int]
+    labels: np.ndarray
+    curves: list[Curves]
+    agreement: Agreement
+
+
+def feature_distances(original: Trace, moved: Trace) -> dict[str, np.ndarray]:
+    """||f(T(x_i)) - f(x_i)|| / ||f(x_i)|| per layer; moved holds A rounds of the N originals."""
+    n = len(original)
+    out = {}
+    for layer in LAYER_NAMES:
+        base = original.activations[layer].reshape(n, -1)
+        other = moved.activations[layer].reshape(-1, n, base.shape[1])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[layer] = np.linalg.norm(other - base, axis=2) / np.linalg.norm(base, axis=1)
+    return out
+
+
+def curves_of(transform: Transform, original: Trace, moved: Trace, labels: np.ndarray) -> Curves:
+    """The distances and class probabilities of one transformation's traced images."""
+    log_probs = moved.log_probs.reshape(len(transform.amounts), len(original), -1)
+    probability = np.exp(np.take_along_axis(log_probs, labels[None, :, None], axis=2)[..., 0])
+    return Curves(
+        transform, feature_distances(original, moved), probability, np.argmax(log_probs, axis=2)
+    )
+
+
+def invariance(
+    params: Params,
+    images: np.ndarray,
+    labels: np.ndarray,
+    indices: Sequence[int],
+    backend: str = "numpy",
+    *,
+    transforms: Sequence[Transform] = TRANSFORMS,
+    tick: Callable[[], None] | None = None,
+) -> Invariance:
+    """Figure 5's numbers for float images (N, 1, 28, 28) with their true ``labels``.
+
+    Every amount of a transformation goes through the network as one batch;
+    ``backend`` computes and the other backend checks every trace and curve.
+    """
+    images = np.asarray(images, STUDY_DTYPE)
+    labels = np.asarray(labels, np.int64)
+    mine, theirs = engine_pair(params, backend)
+    agreement = new_agreement(backend)
+    original, original_checked = mine.trace(images), theirs.trace(images)
+    agreement.compare_traces("original", original_checked, original)
+    result = []
+    for transform in transforms:
+        batch = np.concatenate([transform_images(images, transform, a) for a in transform.amounts])
+        moved, checked = mine.trace(batch), theirs.trace(batch)
+        agreement.compare_traces(transform.name, checked, moved)
+        curves = curves_of(transform, original, moved, labels)
+        other = curves_of(transform, original_checked, checked, labels)
+        for layer in LAYER_NAMES:
+            agreement.compare(
+                f"{transform.name}/distance {layer}",
+                other.distances[layer],
+                curves.distances[layer],
+            )
+        agreement.compare(f"{transform.name}/probability", other.probability, curves.probability)
+        result.append(curves)
+        if tick is not None:
+            tick()
+    return Invariance(list(indices), labels, result, agreement)
+
+
+def curves_as_dict(curves: Curves) -> Mapping[str, object]:
+    """One transformation's curves as JSON-ready data (rows: amounts, columns: images)."""
+    t = curves.transform
+    return {
+        "amount": {"unit": t.unit, "values": list(t.amounts), "identity": t.identity},
+        "distance": {layer: d.tolist() for layer, d in curves.distances.items()},
+        "probability_of_true_class": curves.probability.tolist(),
+        "predicted_class": curves.predicted.tolist(),
+    }
+
+
+def invariance_as_dict(result: Invariance) -> dict[str, object]:
+    """Figure 5's numbers as JSON-ready data."""
+    return {
+        "images": result.indices,
+        "labels": result.labels.tolist(),
+        "distance": "||f(T(x)) - f(x)|| / ||f(x)||, Euclidean over the whole layer's values "
+        "(conv/pool maps after ReLU, fc1/fc2 after ReLU, fc3 logits)",
+        "rows": "[amount][image]",
+        "transforms": {c.transform.name: curves_as_dict(c) for c in result.curves},
+        "agreement": result.agreement.as_dict(),
+    }

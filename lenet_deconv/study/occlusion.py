@@ -1,0 +1,222 @@
+"""Figure 7 of Zeiler & Fergus: what an image's features and class depend on, by occlusion.
+
+A square of constant value is slid over the image; every occluded variant of
+an image (and the image itself, first) goes through the network as one batch.
+For conv2 and pool2 the feature map that is strongest in the unoccluded image
+(the channel holding the layer's largest activation, the lower channel on
+ties) is followed: its total activation (the sum over the map) at each
+occluder position, and the deconvnet projection of its strongest activation in
+the unoccluded image. At each position the probability of the true class and
+the most probable class are recorded too.
+
+The occluder's value is 0 by default: MNIST's background is exactly 0 and the
+network was trained on pixel/255 without normalisation, so a 0 square erases
+ink and adds nothing - the question becomes which strokes matter. (Zeiler &
+Fergus's grey square is the mean pixel of their normalised input; a grey
+0.5 square on MNIST adds a blob of half-ink that the network may read as a
+stroke. ``value`` takes any level in [0, 1].)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from numpy_lenet.architecture import INPUT_SHAPE, LAYER_SHAPES
+from numpy_lenet.params import Params
+
+from .agreement import STUDY_DTYPE, Agreement, engine_pair, new_agreement
+
+#: The layers whose strongest feature map is followed (the paper's layer 5 is its top conv).
+FOLLOWED_LAYERS: tuple[str, ...] = ("conv2", "pool2")
+
+#: Images of Figure 7 by default: the first three of the test set.
+DEFAULT_IMAGES: tuple[int, ...] = (0, 1, 2)
+
+
+@dataclass(frozen=True)
+class Occluder:
+    """A ``size`` x ``size`` square of ``value`` placed every ``stride`` pixels, wholly inside."""
+
+    size: int = 8
+    stride: int = 2
+    value: float = 0.0
+
+    def __post_init__(self) -> None:
+        side = INPUT_SHAPE[1]
+        if not 1 <= self.size <= side:
+            raise ValueError(f"--occluder-size must be 1..{side} pixels, got {self.size}")
+        if not 1 <= self.stride <= side:
+            raise ValueError(f"--occluder-stride must be 1..{side} pixels, got {self.stride}")
+        if not (np.isfinite(self.value) and 0.0 <= self.value <= 1.0):
+            raise ValueError(f"--occluder-value must lie in [0, 1], got {self.value}")
+
+    def offsets(self) -> np.ndarray:
+        """The occluder's top (or left) edges along one axis: 0, stride, ... while it fits."""
+        return np.arange(0, INPUT_SHAPE[1] - self.size + 1, self.stride)
+
+    def centres(self) -> np.ndarray:
+        """The occluder's centres along one axis, in pixel coordinates (pixel i spans i..i+1)."""
+        return self.offsets() + self.size / 2
+
+    def variants(self, image: np.ndarray) -> np.ndarray:
+        """Every occluded copy (P * P, 1, 28, 28) of one image (1, 28, 28), row-major positions."""
+        side = INPUT_SHAPE[1]
+        pixels = np.arange(side)
+        along = (pixels[None, :] >= self.offsets()[:, None]) & (
+            pixels[None, :] < self.offsets()[:, None] + self.size
+        )  # (P, 28): which rows (or columns) the occluder covers at each offset
+        covered = along[:, None, :, None] & along[None, :, None, :]  # (P, P, 28, 28)
+        image = np.asarray(image).reshape(side, side)
+        out = np.where(covered, np.asarray(self.value, image.dtype), image)
+        return out.reshape(-1, 1, side, side)
+
+
+@dataclass(frozen=True)
+class FollowedMap:
+    """One layer's strongest feature map of an image, under occlusion.
+
+    ``unit`` is (c, y, x) of the map's strongest activation in the unoccluded
+    image; ``total`` (P, P) the map's sum with the occluder at each position;
+    ``projection`` (28, 28) the deconvnet projection of that unit.
+    """
+
+    layer: str
+    unit: tuple[int, int, int]
+    activation: float
+    unoccluded_total: float
+    total: np.ndarray
+    projection: np.ndarray
+
+
+@dataclass(frozen=True)
+class ImageOcclusion:
+    """One image's maps: followed feature maps, p(true class) and the most probable class."""
+
+    index: int
+    label: int
+    predicted: int
+    probability: float
+    maps: dict[str, FollowedMap]
+    true_probability: np.ndarray
+    predicted_class: np.ndarray
+
+
+@dataclass(frozen=True)
+class Occlusion:
+    """Figure 7's numbers: the occluder, one ImageOcclusion per image, and the backends' check."""
+
+    occluder: Occluder
+    images: list[ImageOcclusion]
+    agreement: Agreement
+
+
+def strongest_unit(maps: np.ndarray) -> tuple[int, int, int]:
+    """(c, y, x) of the largest value of maps (C, H, W); first in (c, y, x) order on ties."""
+    return tuple(int(i) for i in np.unravel_index(np.argmax(maps), maps.shape))
+
+
+def occlusion(
+    params: Params,
+    images: np.ndarray,
+    labels: Sequence[int],
+    indices: Sequence[int],
+    backend: str = "numpy",
+    occluder: Occluder = Occluder(),
+    *,
+    tick: Callable[[], None] | None = None,
+) -> Occlusion:
+    """Figure 7's numbers for float images (N, 1, 28, 28): one batch per image, both backends."""
+    mine, theirs = engine_pair(params, backend)
+    agreement = new_agreement(backend)
+    side = len(occluder.offsets())
+    result = []
+    for image, label, index in zip(np.asarray(images, STUDY_DTYPE), labels, indices, strict=True):
+        name = f"image {index}"
+        batch = np.concatenate([image[None], occluder.variants(image)])
+        trace, checked = mine.trace(batch), theirs.trace(batch)
+        agreement.compare_traces(name, checked, trace)
+        label = int(label)
+        maps = {}
+        for layer in FOLLOWED_LAYERS:
+            unit = strongest_unit(trace.activations[layer][0])
+            totals = trace.activations[layer][1:, unit[0]].sum(axis=(1, 2))
+            first = trace.subset([0])
+            projection = mine.project_each(first, layer, [unit])[0, 0]
+            agreement.compare(
+                f"{name}/{layer} total",
+                checked.activations[layer][1:, unit[0]].sum(axis=(1, 2)),
+                totals,
+            )
+            agreement.compare(
+                f"{name}/{layer} projection",
+                theirs.project_each(first, layer, [unit])[0, 0],
+                projection,
+            )
+            maps[layer] = FollowedMap(
+                layer,
+                unit,
+                float(trace.activations[layer][(0, *unit)]),
+                float(trace.activations[layer][0, unit[0]].sum()),
+                totals.reshape(side, side),
+                projection,
+            )
+        probability = np.exp(trace.log_probs[:, label])
+        agreement.compare(f"{name}/probability", np.exp(checked.log_probs[:, label]), probability)
+        predicted = np.argmax(trace.log_probs, axis=1)
+        result.append(
+            ImageOcclusion(
+                int(index),
+                label,
+                int(predicted[0]),
+                float(probability[0]),
+                maps,
+                probability[1:].reshape(side, side),
+                predicted[1:].reshape(side, side),
+            )
+        )
+        if tick is not None:
+            tick()
+    return Occlusion(occluder, result, agreement)
+
+
+def occlusion_as_dict(result: Occlusion) -> dict[str, Any]:
+    """Figure 7's numbers as JSON-ready data."""
+    o = result.occluder
+    return {
+        "occluder": {
+            "size": o.size,
+            "stride": o.stride,
+            "value": o.value,
+            "offsets": o.offsets().tolist(),
+            "positions": "row-major: map[i][j] has the occluder's top edge at offsets[i] and "
+            "its left edge at offsets[j]",
+        },
+        "images": [
+            {
+                "index": im.index,
+                "label": im.label,
+                "predicted": im.predicted,
+                "probability_of_true_class": im.probability,
+                "followed_maps": {
+                    layer: {
+                        "channel": m.unit[0],
+                        "strongest_unit": list(m.unit),
+                        "strongest_activation": m.activation,
+                        "unoccluded_total": m.unoccluded_total,
+                        "total_activation": m.total.tolist(),
+                        "projection": m.projection.tolist(),
+                    }
+                    for layer, m in im.maps.items()
+                },
+                "probability_of_true_class_map": im.true_probability.tolist(),
+                "most_probable_class_map": im.predicted_class.tolist(),
+            }
+            for im in result.images
+        ],
+        "layer_shapes": {layer: list(LAYER_SHAPES[layer]) for layer in FOLLOWED_LAYERS},
+        "agreement": result.agreement.as_dict(),
+    }

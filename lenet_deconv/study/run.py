@@ -1,0 +1,333 @@
+"""The whole study: check every input, compute the three experiments, write figures and numbers.
+
+``plan_study`` does every check and load that can fail on bad input and writes
+nothing; ``run_study`` computes (one backend, checked by the other), then
+writes the figures (PNG), the numbers behind them (JSON, and an .npz of
+projections) and returns the gallery entries that show them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from numpy_lenet.architecture import INPUT_SHAPE
+from numpy_lenet.params import Params, atomic_path
+
+from ..figures.evolution import plot_evolution
+from ..figures.invariance import plot_invariance
+from ..figures.occlusion import OcclusionRow, plot_occlusion
+from ..figures.page import Entry
+from .agreement import Agreement
+from .evolution import FC_UNITS, Evolution, evolution, evolution_as_dict
+from .invariance import TRANSFORMS, Invariance, invariance, invariance_as_dict
+from .occlusion import FOLLOWED_LAYERS, Occluder, Occlusion, occlusion, occlusion_as_dict
+from .snapshots import DEFAULT_EPOCHS, epochs_beside, load_snapshots
+
+SECTION_EVOLUTION = "Features during training (Zeiler & Fergus, Figure 4)"
+SECTION_INVARIANCE = "Invariance (Zeiler & Fergus, Figure 5)"
+SECTION_OCCLUSION = "Occlusion (Zeiler & Fergus, Figure 7)"
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """Everything the study needs, checked and loaded; nothing written yet.
+
+    ``snapshots`` is None when there are no per-epoch weights to show (then
+    ``skipped`` says why and Figure 4 is left out).
+    """
+
+    params: Params
+    weights: Path
+    snapshots: dict[int, Params] | None
+    epochs_dir: Path | None
+    skipped: str | None
+    set_images: np.ndarray  # uint8 (N, 28, 28): the set Figure 4 searches
+    set_name: str
+    test_images: np.ndarray  # uint8 (10000, 28, 28)
+    test_labels: np.ndarray
+    invariance_images: list[int]
+    occlusion_images: list[int]
+    occluder: Occluder
+    backend: str
+
+
+@dataclass
+class StudyResult:
+    """What the study wrote: gallery entries, files, and each experiment's agreement."""
+
+    entries: list[Entry] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    agreements: dict[str, Agreement] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """Whether the two backends agree on every experiment."""
+        return all(a.passed for a in self.agreements.values())
+
+    def summary(self) -> str:
+        """One line per experiment: its agreement."""
+        return "\n".join(f"{name:<10} {a.summary()}" for name, a in self.agreements.items())
+
+
+def choose_epochs(epochs_dir: Path, asked: Sequence[int] | None) -> list[int]:
+    """The epochs to show: all of ``asked`` (each must exist), or the defaults the folder holds.
+
+    By default: those of DEFAULT_EPOCHS the folder holds, and its last epoch.
+    """
+    if asked is not None:
+        return list(asked)  # load_snapshots names any that is missing
+    held = sorted(
+        int(p.stem.split("-")[1])
+        for p in epochs_dir.glob("epoch-*.npz")
+        if p.stem.split("-")[1].isdigit()
+    )
+    if not held:
+        raise FileNotFoundError(f"{epochs_dir} holds no epoch-NN.npz weight file")
+    chosen = [e for e in DEFAULT_EPOCHS if e in held]
+    return chosen if held[-1] in chosen else [*chosen, held[-1]]
+
+
+def plan_study(
+    weights: str | os.PathLike[str],
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+    *,
+    epochs_dir: str | os.PathLike[str] | None = None,
+    epochs: Sequence[int] | None = None,
+    limit: int | None = None,
+    invariance_images: Sequence[int] = (0, 1, 2, 3, 4),
+    occlusion_images: Sequence[int] = (0, 1, 2),
+    occluder: Occluder | None = None,
+    backend: str = "numpy",
+) -> StudyPlan:
+    """Check and load every input of the study; raise a clear error on the first bad one."""
+    from torch_lenet.weights import load_params
+
+    from ..inputs import first_images
+
+    occluder = occluder if occluder is not None else Occluder()
+    weights = Path(weights)
+    test_images = np.asarray(test_images)
+    if test_images.dtype != np.uint8 or test_images.shape[1:] != INPUT_SHAPE[1:]:
+        raise ValueError(f"test images must be uint8 (N, 28, 28), got {test_images.shape}")
+    for flag, indices in (
+        ("--images", invariance_images),
+        ("--occlusion-images", occlusion_images),
+    ):
+        if not indices:
+            raise ValueError(f"{flag}: no image given")
+        bad = [i for i in indices if not 0 <= i < len(test_images)]
+        if bad:
+            last = len(test_images) - 1
+            raise ValueError(f"{flag}: index {bad[0]} is out of range for the test set (0..{last})")
+    set_images, _, set_name = first_images(test_images, test_labels, "test", limit)
+    params = load_params(weights)
+    skipped = None
+    if epochs_dir is None:
+        epochs_dir = epochs_beside(weights)
+        if epochs_dir is None:
+            if epochs is not None:
+                raise FileNotFoundError(
+                    f"--epochs: no epochs folder beside {weights}; pass --epochs-dir"
+                )
+            skipped = f"no epochs/ folder beside {weights} (pass --epochs-dir)"
+    else:
+        epochs_dir = Path(epochs_dir)
+        if not epochs_dir.is_dir():
+            raise FileNotFoundError(f"--epochs-dir {epochs_dir}: no such folder")
+    snapshots = None
+    if epochs_dir is not None:
+        snapshots = load_snapshots(epochs_dir, choose_epochs(Path(epochs_dir), epochs))
+    return StudyPlan(
+        params,
+        weights,
+        snapshots,
+        None if epochs_dir is None else Path(epochs_dir),
+        skipped,
+        set_images,
+        set_name,
+        test_images,
+        np.asarray(test_labels, np.int64),
+        list(invariance_images),
+        list(occlusion_images),
+        occluder,
+        backend,
+    )
+
+
+def run_study(plan: StudyPlan, out: Path, *, quiet: bool = False) -> StudyResult:
+    """Compute the three experiments, write their figures and numbers into ``out``."""
+    from torch_lenet.data import images_to_float
+
+    result = StudyResult()
+    evo = None
+    if plan.snapshots is not None:
+        with _bar(
+            quiet, len(plan.snapshots) * len(plan.set_images), "Figure 4: search", "img"
+        ) as bar:
+            evo = evolution(plan.snapshots, plan.set_images, plan.backend, tick=bar.update)
+    elif not quiet:
+        print(f"study: no feature-evolution figure: {plan.skipped}", file=sys.stderr)
+    picked = images_to_float(plan.test_images[plan.invariance_images], np.float64)
+    with _bar(quiet, len(TRANSFORMS), "Figure 5: transforms", "transform") as bar:
+        inv = invariance(
+            plan.params,
+            picked,
+            plan.test_labels[plan.invariance_images],
+            plan.invariance_images,
+            plan.backend,
+            tick=bar.update,
+        )
+    occluded = images_to_float(plan.test_images[plan.occlusion_images], np.float64)
+    with _bar(quiet, len(plan.occlusion_images), "Figure 7: occlusion", "image") as bar:
+        occ = occlusion(
+            plan.params,
+            occluded,
+            plan.test_labels[plan.occlusion_images],
+            plan.occlusion_images,
+            plan.backend,
+            plan.occluder,
+            tick=bar.update,
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    with _bar(quiet, 3, "figures", "figure") as bar:
+        if evo is not None:
+            _write_evolution(plan, evo, out, result)
+        bar.update()
+        _write_invariance(plan, inv, out, result)
+        bar.update()
+        _write_occlusion(plan, occ, out, result)
+        bar.update()
+    return result
+
+
+def _bar(quiet: bool, total: int, desc: str, unit: str) -> tqdm:
+    """A progress bar with ETA on stderr; silent when quiet."""
+    return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=sys.stderr, leave=False)
+
+
+def _source(plan: StudyPlan) -> dict[str, Any]:
+    """What every JSON file says about where its numbers come from."""
+    return {"weights": str(plan.weights), "backend": f"{plan.backend} float64"}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def _write_evolution(plan: StudyPlan, evo: Evolution, out: Path, result: StudyResult) -> None:
+    layers = {layer: (ev.channels, ev.units, ev.projections) for layer, ev in evo.layers.items()}
+    plot_evolution(layers, evo.epochs, plan.set_name, out / "evolution.png")
+    with atomic_path(out / "evolution.npz") as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **{layer: ev.projections for layer, ev in evo.layers.items()})
+    data = {
+        "experiment": "features during training (Zeiler & Fergus, Figure 4)",
+        **_source(plan),
+        "epochs_dir": str(plan.epochs_dir),
+        "image_set": plan.set_name,
+        **evolution_as_dict(evo),
+        "projections": "evolution.npz: per layer (epoch, shown channel, 28, 28)",
+    }
+    _write_json(out / "evolution.json", data)
+    result.files += [out / "evolution.png", out / "evolution.json", out / "evolution.npz"]
+    result.agreements["evolution"] = evo.agreement
+    epochs = ", ".join(str(e) for e in evo.epochs)
+    result.entries.append(
+        Entry(
+            SECTION_EVOLUTION,
+            "evolution.png",
+            f"How each feature develops during training. For the weights after epochs "
+            f"{epochs} (left to right in each strip), the single strongest activation of the "
+            f"feature over {plan.set_name} is projected to pixels by the deconvnet and cut to "
+            f"its receptive field; every tile has its own colour scale (red: pushes the "
+            f"activation up). Every conv/pool channel and fc3 unit is shown, and the "
+            f"{FC_UNITS} fc1/fc2 units most active at epoch {evo.epochs[-1]}. "
+            f"{evo.agreement.summary()}.",
+            ("evolution.json", "evolution.npz"),
+        )
+    )
+
+
+def _write_invariance(plan: StudyPlan, inv: Invariance, out: Path, result: StudyResult) -> None:
+    names = [
+        f"test image {i} (label {label})" for i, label in zip(inv.indices, inv.labels, strict=True)
+    ]
+    rows = [
+        (c.transform.name, c.transform.unit, c.transform.amounts, c.distances, c.probability)
+        for c in inv.curves
+    ]
+    plot_invariance(rows, names, out / "invariance.png")
+    data = {
+        "experiment": "invariance (Zeiler & Fergus, Figure 5)",
+        **_source(plan),
+        **invariance_as_dict(inv),
+    }
+    _write_json(out / "invariance.json", data)
+    result.files += [out / "invariance.png", out / "invariance.json"]
+    result.agreements["invariance"] = inv.agreement
+    result.entries.append(
+        Entry(
+            SECTION_INVARIANCE,
+            "invariance.png",
+            f"Test images {', '.join(map(str, inv.indices))} moved vertically and horizontally "
+            "(-6..+6 px), rotated (-60..+60 degrees) and scaled (0.6..1.4) by torchvision's "
+            "affine transform. Columns: for every layer, the distance between the features of "
+            "the moved and the original image divided by the norm of the original's "
+            "(0: unchanged; 1: as large a change as the features themselves), then the "
+            f"probability of the true class. {inv.agreement.summary()}.",
+            ("invariance.json",),
+        )
+    )
+
+
+def _write_occlusion(plan: StudyPlan, occ: Occlusion, out: Path, result: StudyResult) -> None:
+    from torch_lenet.data import images_to_float
+
+    rows = []
+    for im in occ.images:
+        pixels = images_to_float(plan.test_images[[im.index]], np.float64)[0, 0]
+        followed = [
+            (layer, m.unit[0], m.total, m.unoccluded_total, m.projection)
+            for layer, m in im.maps.items()
+        ]
+        title = f"test image {im.index} (label {im.label})\np(label) = {im.probability:.3f}"
+        rows.append(
+            OcclusionRow(title, pixels, im.label, followed, im.true_probability, im.predicted_class)
+        )
+    o = occ.occluder
+    plot_occlusion(rows, o.centres(), o.size, o.value, out / "occlusion.png")
+    data = {
+        "experiment": "occlusion (Zeiler & Fergus, Figure 7)",
+        **_source(plan),
+        **occlusion_as_dict(occ),
+    }
+    _write_json(out / "occlusion.json", data)
+    result.files += [out / "occlusion.png", out / "occlusion.json"]
+    result.agreements["occlusion"] = occ.agreement
+    count = len(o.offsets()) ** 2
+    result.entries.append(
+        Entry(
+            SECTION_OCCLUSION,
+            "occlusion.png",
+            f"A {o.size}x{o.size} square of value {o.value:g} (MNIST's background is 0: such a "
+            f"square erases ink) slid over each image every {o.stride} px ({count} positions, "
+            "one batch per image); each map is drawn at the occluder's centres with the digit's "
+            f"outline. (b) The total activation of the {' and '.join(FOLLOWED_LAYERS)} feature "
+            "map that is strongest in the unoccluded image, (c) the deconvnet projection of "
+            "that map's strongest activation, (d) the probability of the true class, (e) the "
+            f"most probable class. {occ.agreement.summary()}.",
+            ("occlusion.json",),
+        )
+    )
