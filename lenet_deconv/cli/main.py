@@ -17,6 +17,7 @@ COMMANDS: tuple[str, ...] = (
     "compare",
     "visualize",
     "init_weights",
+    "serve",
 )
 
 
