@@ -124,9 +124,9 @@ def run(args: argparse.Namespace) -> int:
             "the explorer; it has no login and no encryption",
             file=sys.stderr,
         )
+    params = load_params(args.weights)  # a bad file fails before anything listens
     sock = bind(args.host, args.port)
     try:
-        params = load_params(args.weights)
         images, labels = load_mnist(resolve_data_dir(args.data_dir), "test")
         explorer = build_explorer(
             params,

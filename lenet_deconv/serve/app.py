@@ -89,37 +89,31 @@ class BodyLimit:
             if size > self.limit:
                 await too_big(scope, receive, send)
                 return
+        # Read the whole (small) body here, counting as it comes: a chunked body
+        # declares no length, and the app must never see more than the limit.
+        messages: list[Message] = []
         seen = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _BodyTooBig
-            return message
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, watched)
-        except _BodyTooBig:
-            if not started:
+            messages.append(message)
+            if message["type"] != "http.request":
+                break  # the client went away; let the app see that
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
                 await too_big(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
 
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
 
-class _BodyTooBig(Exception):
-    """A streamed (chunked) body went past the limit."""
+        await self.app(scope, replay, send)
 
 
 def _where(loc: tuple[Any, ...]) -> str:
     """A pydantic error location as text: ('body', 'image', 3, 4) -> image[3][4]."""
-    parts = [p for p in loc if p not in ("body", "query", "path")]
+    parts = list(loc[1:] if loc and loc[0] in ("body", "query", "path") else loc)
     text = ""
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
