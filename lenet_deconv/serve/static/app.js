@@ -171,6 +171,7 @@ let inFlight = false, again = false;
 async function refresh() {
   if (inFlight) { again = true; return; }
   inFlight = true; again = false;
+  document.body.dataset.busy = "true";
   const rows = [];
   for (let y = 0; y < SIDE; y++) rows.push(Array.from(state.image.subarray(y * SIDE, (y + 1) * SIDE)));
   const request = { image: rows, layer: state.layer, mode: state.mode, rule: state.rule };
@@ -194,7 +195,7 @@ async function refresh() {
     $("status").textContent = `error: ${err.message}`;
   } finally {
     inFlight = false;
-    if (again) refresh();
+    if (again) refresh(); else document.body.dataset.busy = "false";
   }
 }
 
