@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import numpy as np
@@ -162,7 +161,7 @@ def test_the_cache_is_computed_once_then_read(tmp_path) -> None:
 def test_a_damaged_cache_file_is_recomputed(tmp_path) -> None:
     (tmp_path / f"top{TOP_K}-abc.npz").write_bytes(b"not a zip file")
     assert load_topk(tmp_path / f"top{TOP_K}-abc.npz") is None
-    table, how = cached_topk(tmp_path, "abc", lambda: _table(1))
+    _, how = cached_topk(tmp_path, "abc", lambda: _table(1))
     assert how.startswith("computed")
     assert load_topk(tmp_path / f"top{TOP_K}-abc.npz") is not None
 
