@@ -260,3 +260,20 @@ def test_an_unexpected_failure_is_a_500_without_traceback(explorer, monkeypatch)
         response = failing.post("/api/explore", json={"image": blank()})
     assert_clear_error(response, 500, "RuntimeError")
     assert "secret" not in response.text and "boom" not in response.text
+
+
+def test_the_torch_backend_answers_the_same(client, explorer, data_dir) -> None:
+    images, labels = load_mnist(data_dir, "test", download=False)
+    params = load_params(SHIPPED_WEIGHTS)
+    torch_explorer = build_explorer(
+        params, "torch", np.float32, images[:SEARCHED], labels[:SEARCHED], cache_dir=None
+    )
+    image, _ = test_image(client, 0)
+    request = {"image": image, "layer": "conv2", "rule": "guided", "channel": 3}
+    with TestClient(create_app(torch_explorer)) as torch_client:
+        by_torch = torch_client.post("/api/explore", json=request).json()
+        assert torch_client.get("/api/info").json()["backend"] == "torch"
+    by_numpy = client.post("/api/explore", json=request).json()
+    assert by_torch["prediction"] == by_numpy["prediction"] == 7
+    ours, theirs = decode(by_torch["projections"]), decode(by_numpy["projections"])
+    assert np.linalg.norm(ours - theirs) <= 1e-5 * np.linalg.norm(theirs)
