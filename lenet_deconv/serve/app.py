@@ -165,6 +165,7 @@ def create_app(explorer: Explorer) -> ASGIApp:
 
     @app.get("/api/info")
     def info() -> JSONResponse:
+        """What the page needs to build its menus: layers, modes, rules, backend."""
         return _json(
             {
                 "layers": [{"name": n, "shape": list(LAYER_SHAPES[n])} for n in LAYER_NAMES],
@@ -180,6 +181,7 @@ def create_app(explorer: Explorer) -> ASGIApp:
 
     @app.get("/api/test-image/{index}")
     def test_image(index: UrlIndex) -> JSONResponse:
+        """One MNIST test image and its label."""
         count = len(explorer.test_images)
         if not 0 <= index < count:
             return error(404, f"test image {index} out of range (0..{count - 1})")
@@ -188,6 +190,7 @@ def create_app(explorer: Explorer) -> ASGIApp:
 
     @app.post("/api/explore")
     def explore(request: ExploreRequest) -> JSONResponse:
+        """One interaction: prediction, activations, the layer's projections, a step-through."""
         started = time.perf_counter()
         unit = None if request.unit is None else tuple(request.unit)
         image = np.asarray(request.image, dtype=np.float64)
@@ -220,6 +223,7 @@ def create_app(explorer: Explorer) -> ASGIApp:
         channel: UrlIndex,
         rule: Rule = DEFAULT_RULE,
     ) -> JSONResponse:
+        """A channel's strongest test images and the projections of their strongest units."""
         started = time.perf_counter()
         try:
             check_channel(layer, channel)
