@@ -38,7 +38,7 @@ WAIT_MS = 20_000
 def find_chromium() -> str | None:
     """The system Chromium: $CHROMIUM, else chromium or chromium-browser on the PATH."""
     if os.environ.get("CHROMIUM"):
-        return os.environ["CHROMIUM"]
+        return shutil.which(os.environ["CHROMIUM"])
     for name in CHROMIUM_NAMES:
         found = shutil.which(name)
         if found:
