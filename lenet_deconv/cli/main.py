@@ -18,6 +18,7 @@ COMMANDS: tuple[str, ...] = (
     "visualize",
     "study",
     "init_weights",
+    "serve",
 )
 
 
