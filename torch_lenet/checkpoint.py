@@ -17,7 +17,10 @@ from typing import Any
 
 import torch
 
-from numpy_lenet.params import WeightError, atomic_path, validate_params
+from numpy_lenet.files import atomic_path
+from numpy_lenet.params import WeightError, validate_params
+
+from .weights import tensors_to_numpy
 
 CHECKPOINT_FORMAT = "lenet-deconvnet-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -77,10 +80,11 @@ class RunDir:
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
-    """Write ``data`` as indented JSON, atomically."""
+    """Write ``data`` as indented strict JSON, atomically; ValueError on NaN or infinity."""
     path = Path(path)
+    text = json.dumps(data, indent=2, allow_nan=False) + "\n"  # before the temp file exists
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
     return path
 
 
@@ -151,6 +155,6 @@ def _check_structure(path: Path, state: Any) -> None:
             f"but holds metrics for {len(state['metrics'])} epoch(s)"
         )
     try:
-        validate_params({k: v.detach().numpy() for k, v in state["model"].items()}, source="model")
-    except (WeightError, AttributeError) as exc:
+        validate_params(tensors_to_numpy(state["model"], "model"), source="model")
+    except WeightError as exc:
         raise CheckpointError(f"{path}: checkpoint model weights are unusable: {exc}") from exc

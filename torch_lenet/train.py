@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from numpy_lenet.params import atomic_path
+from numpy_lenet.files import atomic_path
 
 from .batches import LOADERS, float_split, train_batches
 from .checkpoint import CheckpointError, RunDir, load_checkpoint, save_checkpoint, write_json
