@@ -70,6 +70,14 @@ class RunDir:
         """The weights after ``epoch`` (1-based)."""
         return self.epochs_dir / f"epoch-{epoch:02d}.npz"
 
+    def never_checkpointed(self) -> bool:
+        """True when no epoch of this run finished: no checkpoint and no final weights.
+
+        Such a run (stopped during its first epoch) holds nothing worth keeping,
+        so starting it over needs no --force.
+        """
+        return not any(p.exists() for p in (self.checkpoint, self.model_pt, self.model_npz))
+
     def existing_outputs(self) -> list[Path]:
         """The run files already present: what a fresh run would overwrite."""
         files = [self.model_pt, self.model_npz, self.metrics, self.config, self.checkpoint]
@@ -106,7 +114,13 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint to resume from: {path} does not exist")
+        hint = ""
+        if (path.parent / "config.json").is_file():
+            hint = (
+                " (the run stopped before its first epoch ended: run the same command "
+                "without --resume to start it over)"
+            )
+        raise CheckpointError(f"no checkpoint to resume from: {path} does not exist{hint}")
     try:
         # weights_only: a checkpoint is data, never code to run.
         state = torch.load(path, map_location="cpu", weights_only=True)

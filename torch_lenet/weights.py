@@ -37,7 +37,8 @@ def params_to_state_dict(
     params: Mapping[str, np.ndarray], dtype: torch.dtype = torch.float32
 ) -> dict[str, torch.Tensor]:
     """Validated parameters as tensors of ``dtype``, ready for ``load_state_dict``."""
-    checked = validate_params(params)
+    numpy_dtype = torch.empty((), dtype=dtype).numpy().dtype
+    checked = cast_params(validate_params(params), numpy_dtype)  # refuses overflow
     return {k: torch.from_numpy(np.array(v)).to(dtype) for k, v in checked.items()}
 
 
