@@ -85,20 +85,15 @@ def check_output_file(
     return path
 
 
-def check_output_folder(
-    folder: str | os.PathLike[str], *, what: str = "--out", inputs: Iterable[object] = ()
-) -> Path:
-    """Refuse an output folder that exists as something else, or that is an input file."""
+def check_output_folder(folder: str | os.PathLike[str], *, what: str = "--out") -> Path:
+    """Refuse an output folder that exists as something other than a folder."""
     folder = Path(folder)
     if str(folder) == "":
         raise OutputError(f"{what} is empty; name a folder")
     if folder.exists() and not folder.is_dir():  # is_dir follows links: a link to a folder is fine
-        mode = os.stat(folder).st_mode
-        raise OutputError(f"{what} {folder} is {_kind(mode)}, not a folder")
-    for source in inputs:
-        if source is not None and folder.exists() and Path(source).exists():
-            if os.path.samefile(folder, source):
-                raise OutputError(f"{what} {folder} is also an input of this command")
+        mode = os.lstat(folder).st_mode
+        kind = "a file" if stat.S_ISREG(mode) else _kind(mode)
+        raise OutputError(f"{what} {folder} exists and is not a folder (it is {kind})")
     return folder
 
 
