@@ -143,10 +143,16 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     created = make_folders(target.parent)
     tmp: Path | None = None
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        tmp = Path(name)
-        yield tmp
+        try:
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.close(fd)
+            tmp = Path(name)
+            yield tmp
+        except OSError as exc:
+            # Name the file the user asked for, not our temporary (or nothing).
+            if exc.filename is None or (tmp is not None and exc.filename == str(tmp)):
+                raise type(exc)(exc.errno, exc.strerror or str(exc), str(target)) from exc
+            raise
         # mkstemp makes the file owner-only; give the result the usual umask permissions.
         os.chmod(tmp, 0o666 & ~_current_umask())
         check_not_special(target)  # again: it may have appeared while we wrote

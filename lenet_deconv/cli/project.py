@@ -102,12 +102,15 @@ def run(args: argparse.Namespace) -> int:
     shape = (len(images), 1, 28, 28) if single else (len(images), count, 1, 28, 28)
     chunk = _images_per_chunk(count, np.dtype(dtype).itemsize, budget, args.dtype)
     _check_disk(out, int(np.prod(shape)) * np.dtype(dtype).itemsize)
-    with atomic_path(out) as tmp:
-        # Streamed to disk chunk by chunk: the whole output never needs to fit in memory.
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False}
+    with atomic_path(out) as tmp, open(tmp, "wb") as handle:
+        # Streamed to disk chunk by chunk with plain writes: the whole output never sits in
+        # memory (a memory map would, as dirty mapped pages, count against the process).
+        np.lib.format.write_array_header_2_0(handle, {**header, "shape": shape})
         for start in range(0, len(images), chunk):
-            trace = engine.trace(images[start : start + chunk])
-            part = engine.project(trace, args.layer, args.mode, channels, units)
+            with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+                trace = engine.trace(images[start : start + chunk])
+                part = engine.project(trace, args.layer, args.mode, channels, units)
             if single:
                 part = part[:, 0]
             if not np.all(np.isfinite(part)):
@@ -115,9 +118,7 @@ def run(args: argparse.Namespace) -> int:
                     f"the projections hold NaN or infinite values (images {start}.."
                     f"{start + len(part) - 1}): the weights overflow {args.dtype}; nothing written"
                 )
-            array[start : start + len(part)] = part
-        array.flush()
-        del array
+            handle.write(np.ascontiguousarray(part, dtype=dtype).data)
     print(f"wrote {out}: {np.dtype(dtype).name} array of shape {shape}")
     return 0
 
