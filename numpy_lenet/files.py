@@ -150,7 +150,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
             yield tmp
         except OSError as exc:
             # Name the file the user asked for, not our temporary (or nothing).
-            if exc.filename is None or (tmp is not None and exc.filename == str(tmp)):
+            ours = exc.filename is not None and _is_temp_of(str(exc.filename), target)
+            if exc.filename is None or ours:
                 raise type(exc)(exc.errno, exc.strerror or str(exc), str(target)) from exc
             raise
         # mkstemp makes the file owner-only; give the result the usual umask permissions.
@@ -162,6 +163,12 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
         remove_empty_folders(created)
+
+
+def _is_temp_of(name: str, target: Path) -> bool:
+    """Whether ``name`` is one of atomic_path's temporaries for ``target``."""
+    base = os.path.basename(name)
+    return base.startswith(f".{target.name}.") and bool(TEMP_NAME.match(base))
 
 
 def sweep_temps(folder: str | os.PathLike[str]) -> list[Path]:

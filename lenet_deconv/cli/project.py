@@ -83,8 +83,11 @@ def run(args: argparse.Namespace) -> int:
     channels, units = _selections(args)
     budget = memory_budget(args.max_memory)
     out = check_output_file(args.out, inputs=(args.weights, args.input), force=args.force)
-    params = load_params(args.weights)
     dtype = DTYPES[args.dtype]
+    count = len(units) if units is not None else len(channels or range(LAYER_SHAPES[args.layer][0]))
+    single = count == 1 and (channels is not None or units is not None)
+    chunk = _images_per_chunk(count, np.dtype(dtype).itemsize, budget, args.dtype)
+    params = load_params(args.weights)
     if args.input is not None:
         if args.index is not None:
             raise ValueError("--index picks MNIST images; it does not go with --input")
@@ -97,10 +100,7 @@ def run(args: argparse.Namespace) -> int:
             args.data_dir or None, args.split, parse_int_list(args.index, "--index")
         )
     engine = make_engine(params, args.backend, dtype)  # refuses weights that overflow dtype
-    count = len(units) if units is not None else len(channels or range(LAYER_SHAPES[args.layer][0]))
-    single = count == 1 and (channels is not None or units is not None)
     shape = (len(images), 1, 28, 28) if single else (len(images), count, 1, 28, 28)
-    chunk = _images_per_chunk(count, np.dtype(dtype).itemsize, budget, args.dtype)
     _check_disk(out, int(np.prod(shape)) * np.dtype(dtype).itemsize)
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False}
     with atomic_path(out) as tmp, open(tmp, "wb") as handle:
