@@ -151,11 +151,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_out(out: Path, force: bool) -> None:
     """The output policy: --out is a folder, and no earlier results are replaced without --force."""
-    from numpy_lenet.files import OutputError, check_output_folder
+    from numpy_lenet.files import OutputError, check_output_folder, sweep_temps
 
     from .visualize import check_gallery_folder
 
     check_output_folder(out)
+    sweep_temps(out)  # temporaries of a killed run
     done = [name for name in ("evaluation.json", "compare.json") if (out / name).exists()]
     if done and not force:
         raise OutputError(f"{out} already holds results ({', '.join(done)}); pass --force")
