@@ -366,7 +366,7 @@ def test_weights_beyond_float32_are_refused_in_float32(work, capsys, data_dir):
     assert main(argv) == 0  # float64 holds them: computed, and finite
 
 
-def test_overflow_inside_the_network_is_an_error_not_output(work, capsys):
+def test_overflow_inside_the_network_is_an_error_not_output(work, capsys, data_dir):
     params = {k: v.astype(np.float64) for k, v in load_npz(SHIPPED_WEIGHTS).items()}
     params["conv1.weight"] = params["conv1.weight"] * 1e37  # fits float32; activations do not
     save_npz(work / "big.npz", params)
@@ -374,6 +374,8 @@ def test_overflow_inside_the_network_is_an_error_not_output(work, capsys):
     argv[2] = str(work / "big.npz")
     argv[argv.index("conv1")] = "fc3"
     assert "NaN or infinite" in refused(argv, work, capsys)
+    evaluate = ["evaluate", "--weights", str(work / "big.npz"), "--data-dir", str(data_dir)]
+    assert "not finite" in refused([*evaluate, "--json"], work, capsys)
 
 
 def test_json_is_always_strict(tmp_path, data_dir, capsys):
