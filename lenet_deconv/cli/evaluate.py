@@ -12,6 +12,7 @@ import numpy as np
 from torch_lenet.data import SPLITS
 from torch_lenet.evaluate import BACKENDS, DEVICES, DTYPES, EvalResult
 
+from ..finite import overflow_checked_after
 from .options import add_data_dir
 
 DESCRIPTION = """\
@@ -78,16 +79,17 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(
             args.predictions, inputs=(args.weights,), force=args.force, what="--predictions"
         )
-    result = evaluate_weights(
-        args.weights,
-        resolve_data_dir(args.data_dir),
-        args.backend,
-        split=args.split,
-        normalize=args.normalize,
-        dtype=args.dtype,
-        device=args.device,
-        download=not args.no_download,
-    )
+    with overflow_checked_after():  # a non-finite loss is refused just below
+        result = evaluate_weights(
+            args.weights,
+            resolve_data_dir(args.data_dir),
+            args.backend,
+            split=args.split,
+            normalize=args.normalize,
+            dtype=args.dtype,
+            device=args.device,
+            download=not args.no_download,
+        )
     if not math.isfinite(result.loss):
         raise ValueError(
             f"the network's outputs are not finite on the {args.split} set (loss {result.loss}): "

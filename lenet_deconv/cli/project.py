@@ -15,6 +15,7 @@ from torch_lenet.weights import load_params
 
 from ..backends import BACKENDS, DTYPES, make_engine
 from ..budget import MEMORY_ENV_VAR, human, memory_budget, projection_bytes_per_image
+from ..finite import overflow_checked_after
 from ..inputs import load_images_npy, load_mnist_images, parse_int_list
 from .options import add_data_dir
 
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         # memory (a memory map would, as dirty mapped pages, count against the process).
         np.lib.format.write_array_header_2_0(handle, {**header, "shape": shape})
         for start in range(0, len(images), chunk):
-            with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            with overflow_checked_after():  # NaN/inf refused just below
                 trace = engine.trace(images[start : start + chunk])
                 part = engine.project(trace, args.layer, args.mode, channels, units)
             if single:
