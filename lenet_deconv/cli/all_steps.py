@@ -156,11 +156,11 @@ def _check_out(out: Path, force: bool) -> None:
     from .visualize import check_gallery_folder
 
     check_output_folder(out)
-    sweep_temps(out)  # temporaries of a killed run
     done = [name for name in ("evaluation.json", "compare.json") if (out / name).exists()]
     if done and not force:
         raise OutputError(f"{out} already holds results ({', '.join(done)}); pass --force")
     check_gallery_folder(out / "gallery", force)
+    sweep_temps(out)  # temporaries of a killed run
 
 
 def _stderr(message: str) -> None:
