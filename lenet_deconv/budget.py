@@ -18,7 +18,7 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE
 
 #: Working bytes per image and per selection, in units of the dtype's item size:
 #: measured peaks (tracemalloc for NumPy, peak RSS for PyTorch, 400 images,
-#: every layer) stay below these (see docs/safety.md for the command).
+#: every layer) stay below these: benchmarks/projection_memory.py prints both.
 PER_IMAGE_ITEMS = 100_000
 PER_SELECTION_ITEMS = 8_000
 
