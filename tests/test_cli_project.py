@@ -29,7 +29,9 @@ def images(tmp_path):
 
 
 def project(weights, images, out, *extra):
+    # --force: these tests reuse one --out path, and project never replaces a file silently.
     args = ["project", "--weights", str(weights), "--input", str(images), "--out", str(out)]
+    args.append("--force")
     return main([*args, *extra])
 
 

@@ -59,6 +59,31 @@ def test_failed_download_is_one_clear_error(monkeypatch, tmp_path):
     assert "download failed" in str(info.value)
     assert "train-images-idx3-ubyte" in str(info.value)
     assert "\n" not in str(info.value)
+    # The reason is the mirror's own error, not torchvision's empty "Error downloading X:".
+    assert "Tried http://127.0.0.1:9/" in str(info.value)
+    assert not (tmp_path / "root").exists()  # no empty MNIST/raw/ tree left behind
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "message"),
+    [
+        ("t10k-images-idx3-ubyte", lambda b: b"\x00\x00\x08\x01" + b[4:], "magic number"),
+        ("t10k-labels-idx1-ubyte", lambda b: b[:-3], "truncated"),
+        ("train-labels-idx1-ubyte", lambda b: b[:5], "shorter than an IDX header"),
+    ],
+)
+def test_damaged_mnist_file_names_the_reason(data_dir, tmp_path, name, damage, message):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for other in MNIST_FILES:
+        source = data_dir / "MNIST" / "raw" / other
+        if other == name:
+            (raw / other).write_bytes(damage(source.read_bytes()))
+        else:
+            (raw / other).symlink_to(source)
+    with pytest.raises(DataError, match=message) as info:
+        load_mnist(tmp_path, "test", download=False)
+    assert name in str(info.value)
 
 
 def test_pointing_at_the_raw_folder_suggests_the_root(data_dir):

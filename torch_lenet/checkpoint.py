@@ -17,7 +17,10 @@ from typing import Any
 
 import torch
 
-from numpy_lenet.params import WeightError, atomic_path, validate_params
+from numpy_lenet.files import atomic_path
+from numpy_lenet.params import WeightError, validate_params
+
+from .weights import tensors_to_numpy
 
 CHECKPOINT_FORMAT = "lenet-deconvnet-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -67,6 +70,14 @@ class RunDir:
         """The weights after ``epoch`` (1-based)."""
         return self.epochs_dir / f"epoch-{epoch:02d}.npz"
 
+    def never_checkpointed(self) -> bool:
+        """True when no epoch of this run finished: no checkpoint and no final weights.
+
+        Such a run (stopped during its first epoch) holds nothing worth keeping,
+        so starting it over needs no --force.
+        """
+        return not any(p.exists() for p in (self.checkpoint, self.model_pt, self.model_npz))
+
     def existing_outputs(self) -> list[Path]:
         """The run files already present: what a fresh run would overwrite."""
         files = [self.model_pt, self.model_npz, self.metrics, self.config, self.checkpoint]
@@ -77,10 +88,11 @@ class RunDir:
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
-    """Write ``data`` as indented JSON, atomically."""
+    """Write ``data`` as indented strict JSON, atomically; ValueError on NaN or infinity."""
     path = Path(path)
+    text = json.dumps(data, indent=2, allow_nan=False) + "\n"  # before the temp file exists
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
     return path
 
 
@@ -102,7 +114,13 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint to resume from: {path} does not exist")
+        hint = ""
+        if (path.parent / "config.json").is_file():
+            hint = (
+                " (the run stopped before its first epoch ended: run the same command "
+                "without --resume to start it over)"
+            )
+        raise CheckpointError(f"no checkpoint to resume from: {path} does not exist{hint}")
     try:
         # weights_only: a checkpoint is data, never code to run.
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -151,6 +169,6 @@ def _check_structure(path: Path, state: Any) -> None:
             f"but holds metrics for {len(state['metrics'])} epoch(s)"
         )
     try:
-        validate_params({k: v.detach().numpy() for k, v in state["model"].items()}, source="model")
-    except (WeightError, AttributeError) as exc:
+        validate_params(tensors_to_numpy(state["model"], "model"), source="model")
+    except WeightError as exc:
         raise CheckpointError(f"{path}: checkpoint model weights are unusable: {exc}") from exc

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from numpy_lenet.files import make_folders, remove_empty_folders
+
 if TYPE_CHECKING:
     from torch.utils.data import Dataset
 
@@ -31,6 +33,9 @@ MNIST_FILES: tuple[str, ...] = (
     "t10k-labels-idx1-ubyte",
 )
 SPLIT_SIZES: dict[str, int] = {"train": 60_000, "test": 10_000}
+#: IDX magic numbers: unsigned bytes (0x08) in 3 dimensions (images) or 1 (labels).
+IMAGES_MAGIC = 0x00000803
+LABELS_MAGIC = 0x00000801
 
 #: MNIST's pixel mean and standard deviation (of pixel/255), for the optional normalisation.
 MNIST_MEAN = 0.1307
@@ -93,11 +98,39 @@ def mnist_dataset(
         if not download:
             raise DataError(_missing_message(data_dir, "downloading is off"))
         _download(data_dir)
+    check_headers(data_dir)
     try:
         # With every file present torchvision only reads MNIST/raw; it writes nothing.
         return MNIST(str(data_dir), train=split == "train", transform=transform, download=False)
     except (RuntimeError, OSError, ValueError, AssertionError) as exc:
-        raise DataError(f"MNIST files in {raw_folder(data_dir)} are unreadable: {exc}") from exc
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise DataError(f"MNIST files in {raw_folder(data_dir)} are unreadable: {reason}") from exc
+
+
+def check_headers(data_dir: str | os.PathLike[str]) -> None:
+    """Check each MNIST file's magic number and that its size matches its header."""
+    for name in MNIST_FILES:
+        path = raw_folder(data_dir) / name
+        images = "images" in name
+        magic, dims = (IMAGES_MAGIC, 3) if images else (LABELS_MAGIC, 1)
+        with open(path, "rb") as handle:
+            header = handle.read(4 * (dims + 1))
+        if len(header) < 4 * (dims + 1):
+            raise DataError(f"{path}: only {len(header)} bytes, shorter than an IDX header")
+        found = int.from_bytes(header[:4], "big")
+        if found != magic:
+            raise DataError(
+                f"{path}: magic number 0x{found:08x}, expected 0x{magic:08x} "
+                f"(an MNIST {'image' if images else 'label'} file)"
+            )
+        sizes = [int.from_bytes(header[4 * i : 4 * i + 4], "big") for i in range(1, dims + 1)]
+        expected = len(header) + int(np.prod(sizes))
+        actual = path.stat().st_size
+        if actual != expected:
+            raise DataError(
+                f"{path}: {actual} bytes, but its header declares {sizes} ({expected} bytes); "
+                "the file is truncated or not MNIST"
+            )
 
 
 def _download(data_dir: Path) -> None:
@@ -106,16 +139,30 @@ def _download(data_dir: Path) -> None:
 
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(_DOWNLOAD_TIMEOUT_S)
+    created = make_folders(raw_folder(data_dir))
     try:
         MNIST(str(data_dir), train=True, download=True)
     except (RuntimeError, OSError, http.client.HTTPException) as exc:
-        # torchvision folds each mirror's URLError into a multi-line RuntimeError;
-        # keep only its first line so the user sees one clear sentence.
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        reason = f"the download failed ({first_line})"
-        raise DataError(_missing_message(data_dir, reason)) from exc
+        remove_empty_folders(created)  # a failed download leaves no empty MNIST/raw/ behind
+        raise DataError(
+            _missing_message(data_dir, f"the download failed ({_reason(exc)})")
+        ) from exc
+    except BaseException:
+        remove_empty_folders(created)
+        raise
     finally:
         socket.setdefaulttimeout(previous)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying why a download failed, never empty.
+
+    torchvision folds each mirror's error into a multi-line RuntimeError whose
+    first line ("Error downloading X:") says nothing; keep every line, joined.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = " ".join(lines) or type(exc).__name__
+    return text if len(text) <= 400 else text[:397] + "..."
 
 
 def load_mnist(

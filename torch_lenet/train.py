@@ -8,6 +8,8 @@ pixels in [0, 1]. The batches come from torch_lenet.batches.
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import os
 import platform
 import time
@@ -20,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from numpy_lenet.params import atomic_path
+from numpy_lenet.files import atomic_path, sweep_temps
 
 from .batches import LOADERS, float_split, train_batches
 from .checkpoint import CheckpointError, RunDir, load_checkpoint, save_checkpoint, write_json
@@ -33,6 +35,10 @@ from .weights import save_params_from_model
 #: Fields a resumed run may change: they do not alter which numbers are computed
 #: (on one device and thread count the result stays bit-identical; see docs/training.md).
 RESUME_OVERRIDABLE: tuple[str, ...] = ("epochs", "loader", "device", "threads")
+
+#: Adam moves every weight by up to ~lr per step; beyond 1 it throws LeNet-5's weights
+#: (~0.1 in size) far out of range and the run is noise, so such a request is refused.
+MAX_LR = 1.0
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
@@ -60,8 +66,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
-        if not self.lr > 0:
-            raise ValueError(f"learning rate must be positive, got {self.lr}")
+        if not (math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
+            raise ValueError(f"learning rate must be positive and at most {MAX_LR}, got {self.lr}")
         if self.loader not in LOADERS:
             raise ValueError(
                 f"unknown loader {self.loader!r}; expected one of {', '.join(LOADERS)}"
@@ -133,7 +139,7 @@ def train(
     """Train from scratch into the run directory ``out``; never over a run unless ``force``."""
     run = RunDir(Path(out))
     existing = run.existing_outputs()
-    if existing and not force:
+    if existing and not force and not run.never_checkpointed():
         names = ", ".join(str(p.relative_to(run.root)) for p in existing[:5])
         raise FileExistsError(
             f"{run.root} already holds a training run ({names}); "
@@ -164,7 +170,54 @@ def resume(
         raise ValueError(
             f"{run.checkpoint} is at epoch {state['epoch']}, beyond --epochs {config.epochs}"
         )
+    _check_same_arithmetic(run, state, config)
     return _run(config, run, data_dir, state, progress, download, stale=[])
+
+
+def _check_same_arithmetic(run: RunDir, state: Mapping[str, Any], config: TrainConfig) -> None:
+    """Refuse a resume whose thread count or device would change the numbers computed."""
+    threads = config.threads or available_cpus()
+    device = resolve_device(config.device).type
+    used_threads = state.get("threads", _recorded_threads(run))
+    used_device = state.get("device")
+    if used_threads is not None and used_threads != threads:
+        raise ValueError(
+            f"the run in {run.root} used {used_threads} thread(s), this resume would use "
+            f"{threads}: the weights would not be bit-identical; pass --threads {used_threads}"
+        )
+    if used_device is not None and used_device != device:
+        raise ValueError(
+            f"the run in {run.root} trained on {used_device}, this resume would use {device}: "
+            f"the weights would not be bit-identical; pass --device {used_device}"
+        )
+
+
+def _recorded_threads(run: RunDir) -> int | None:
+    """The thread count config.json recorded (checkpoints before version 1.1 lack it)."""
+    try:
+        return int(json.loads(run.config.read_text(encoding="utf-8"))["threads"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class TrainingDiverged(ValueError):
+    """The loss or the weights became NaN or infinite: the run stops before writing the epoch."""
+
+
+def _check_finite(
+    epoch: int, config: TrainConfig, run: RunDir, model: LeNet5, losses: Iterable[float]
+) -> None:
+    """Raise TrainingDiverged if an epoch's losses or the model's weights are not finite."""
+    finite = all(math.isfinite(v) for v in losses) and all(
+        bool(torch.isfinite(p).all()) for p in model.parameters()
+    )
+    if not finite:
+        kept = f"epochs 1..{epoch - 1} are kept" if epoch > 1 else "no epoch was kept"
+        raise TrainingDiverged(
+            f"epoch {epoch}: the loss became NaN or infinite (learning rate {config.lr} too "
+            f"large?); training stopped and nothing of epoch {epoch} was written; {run.root}: "
+            f"{kept}"
+        )
 
 
 def _run(
@@ -211,6 +264,8 @@ def _run(
 
     for path in stale:  # --force: drop the old run's files so none outlive it
         path.unlink(missing_ok=True)
+    for folder in (run.root, run.epochs_dir):  # temporaries of a killed run
+        sweep_temps(folder)
     write_json(run.config, _config_record(config, device, threads, data_dir, start))
     if start:
         progress.message(f"resuming {run.root} after epoch {start}/{config.epochs}")
@@ -221,6 +276,7 @@ def _run(
         with progress.epoch(epoch, len(batches)) as tick:
             train_loss, train_acc = _train_epoch(model, optimizer, loss_fn, batches, tick)
         test = summarize(torch_log_probs(model, test_x, EVAL_BATCH_SIZE), test_labels)
+        _check_finite(epoch, config, run, model, (train_loss, test.loss))
         metrics.append(
             {
                 "epoch": epoch,
@@ -243,6 +299,9 @@ def _run(
                 "optimizer": optimizer.state_dict(),
                 "rng": capture_rng_states(shuffle),
                 "metrics": metrics,
+                # What else decides the arithmetic: a resume must match them to stay bit-identical.
+                "threads": threads,
+                "device": device.type,
             },
         )
         progress.summary(metrics[-1])

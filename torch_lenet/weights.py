@@ -11,22 +11,34 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from numpy_lenet.params import Params, WeightError, load_npz, save_npz, validate_params
+from numpy_lenet.params import (
+    MAX_WEIGHT_FILE_BYTES,
+    Params,
+    WeightError,
+    cast_params,
+    load_npz,
+    save_npz,
+    validate_params,
+)
 
 from .model import LeNet5
+
+#: Tensor dtypes that NumPy holds exactly (bfloat16 has no NumPy twin).
+NUMPY_FLOAT_DTYPES = (torch.float16, torch.float32, torch.float64)
 
 
 def state_dict_to_params(state_dict: Mapping[str, torch.Tensor]) -> Params:
     """The state_dict as validated float32 NumPy arrays, keyed like a .npz weight file."""
-    arrays = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in state_dict.items()}
-    return validate_params(arrays, source="state_dict")
+    arrays = tensors_to_numpy(state_dict, "state_dict")
+    return validate_params(cast_params(arrays, np.float32), "state_dict")
 
 
 def params_to_state_dict(
     params: Mapping[str, np.ndarray], dtype: torch.dtype = torch.float32
 ) -> dict[str, torch.Tensor]:
     """Validated parameters as tensors of ``dtype``, ready for ``load_state_dict``."""
-    checked = validate_params(params)
+    numpy_dtype = torch.empty((), dtype=dtype).numpy().dtype
+    checked = cast_params(validate_params(params), numpy_dtype)  # refuses overflow
     return {k: torch.from_numpy(np.array(v)).to(dtype) for k, v in checked.items()}
 
 
@@ -44,14 +56,54 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weight file not found: {path}")
+    check_pt_size(path)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+    ) as exc:
         raise WeightError(f"{path}: not a readable PyTorch weight file ({exc})") from exc
     if not isinstance(loaded, Mapping):
         raise WeightError(f"{path}: holds a {type(loaded).__name__}, expected a state_dict")
-    validate_params({k: v.detach().numpy() for k, v in loaded.items()}, source=str(path))
+    validate_params(tensors_to_numpy(loaded, str(path)), source=str(path))
     return dict(loaded)
+
+
+def check_pt_size(path: Path, limit: int = MAX_WEIGHT_FILE_BYTES) -> None:
+    """Refuse a .pt whose file, or whose zip members once unpacked, exceed ``limit`` bytes."""
+    size = path.stat().st_size
+    if size > limit:
+        raise WeightError(f"{path}: {size} bytes, far larger than a LeNet-5 weight file")
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                unpacked = sum(info.file_size for info in archive.infolist())
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise WeightError(f"{path}: not a readable PyTorch weight file ({exc})") from exc
+        if unpacked > limit:
+            raise WeightError(f"{path}: unpacks to {unpacked} bytes; refusing to read it")
+
+
+def tensors_to_numpy(tensors: Mapping[str, object], source: str) -> dict[str, np.ndarray]:
+    """Float tensors of a state_dict as NumPy arrays; WeightError for anything else."""
+    arrays = {}
+    for key, value in tensors.items():
+        if not isinstance(value, torch.Tensor):
+            raise WeightError(f"{source}: {key} is a {type(value).__name__}, not a tensor")
+        if value.dtype not in NUMPY_FLOAT_DTYPES:
+            raise WeightError(
+                f"{source}: {key} has dtype {value.dtype}; weight files hold float16, float32 "
+                "or float64 (convert with tensor.float())"
+            )
+        arrays[key] = value.detach().cpu().numpy()
+    return arrays
 
 
 def load_params(path: str | os.PathLike[str]) -> Params:

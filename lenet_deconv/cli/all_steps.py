@@ -57,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="compare and visualize over the first N test images only (default: all 10,000)",
     )
     parser.add_argument("--quiet", action="store_true", help="only the final summary")
+    parser.add_argument("--force", action="store_true", help="replace the results already in --out")
     return parser
 
 
@@ -81,8 +82,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
     if args.epochs is not None and args.weights is not None:
         raise ValueError("--epochs only applies when training: drop it or drop --weights")
-    if args.out.exists() and not args.out.is_dir():
-        raise ValueError(f"--out {args.out} exists and is not a folder")
+    _check_out(args.out, args.force)
     run_dir = args.out / "run"
     if args.weights is None and run_dir.exists():
         raise FileExistsError(
@@ -158,6 +158,20 @@ def run(args: argparse.Namespace) -> int:
     ]
     print("\n".join(lines))
     return 0 if report.passed and not len(differ) and study.passed else 1
+
+
+def _check_out(out: Path, force: bool) -> None:
+    """The output policy: --out is a folder, and no earlier results are replaced without --force."""
+    from numpy_lenet.files import OutputError, check_output_folder, sweep_temps
+
+    from .visualize import check_gallery_folder
+
+    check_output_folder(out)
+    done = [name for name in ("evaluation.json", "compare.json") if (out / name).exists()]
+    if done and not force:
+        raise OutputError(f"{out} already holds results ({', '.join(done)}); pass --force")
+    check_gallery_folder(out / "gallery", force)
+    sweep_temps(out)  # temporaries of a killed run
 
 
 def _stderr(message: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from numpy_lenet.architecture import BACKENDS, DTYPES
 from torch_lenet.data import SPLITS
 from torch_lenet.evaluate import DEVICES, EvalResult
 
+from ..finite import overflow_checked_after
 from .options import add_data_dir
 
 DESCRIPTION = """\
@@ -61,28 +63,40 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="FILE",
         help="also write the predicted class of every image to this .npy (int64)",
     )
+    parser.add_argument("--force", action="store_true", help="replace --predictions if it exists")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the report."""
-    from numpy_lenet.params import atomic_path
+    from numpy_lenet.files import atomic_path, check_output_file
     from torch_lenet.data import resolve_data_dir
     from torch_lenet.evaluate import evaluate_weights
 
     if not args.weights.is_file():
         raise FileNotFoundError(f"weight file {args.weights} does not exist")
-    result = evaluate_weights(
-        args.weights,
-        resolve_data_dir(args.data_dir),
-        args.backend,
-        split=args.split,
-        normalize=args.normalize,
-        dtype=args.dtype,
-        device=args.device,
-        download=not args.no_download,
-    )
+    if args.predictions is not None:
+        check_output_file(
+            args.predictions, inputs=(args.weights,), force=args.force, what="--predictions"
+        )
+    with overflow_checked_after():  # a non-finite loss is refused just below
+        result = evaluate_weights(
+            args.weights,
+            resolve_data_dir(args.data_dir),
+            args.backend,
+            split=args.split,
+            normalize=args.normalize,
+            dtype=args.dtype,
+            device=args.device,
+            download=not args.no_download,
+        )
+    if not math.isfinite(result.loss):
+        raise ValueError(
+            f"the network's outputs are not finite on the {args.split} set (loss {result.loss}): "
+            f"the weights overflow {args.dtype} arithmetic; nothing reported"
+            + (" (try --dtype float64)" if args.dtype == "float32" else "")
+        )
     if args.predictions is not None:
         with atomic_path(args.predictions) as tmp, open(tmp, "wb") as handle:
             np.save(handle, result.predictions.astype(np.int64))
@@ -94,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             "dtype": args.dtype,
             **result.as_dict(),
         }
-        print(json.dumps(report))
+        print(json.dumps(report, allow_nan=False))
     else:
         print(format_report(result, args.split, args.backend, args.dtype))
     return 0

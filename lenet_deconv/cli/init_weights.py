@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from numpy_lenet.files import check_output_file
 from torch_lenet.model import LeNet5
 from torch_lenet.weights import save_params_from_model
 
@@ -24,11 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="torch seed (default: 0)")
     parser.add_argument("--out", type=Path, required=True, help="the .npz file to write")
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the initialised weights and say where."""
+    check_output_file(args.out, force=args.force)
     torch.manual_seed(args.seed)
     path = save_params_from_model(LeNet5(), args.out)
     print(f"wrote {path} (seed {args.seed})")

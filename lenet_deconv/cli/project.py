@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import shutil
 from pathlib import Path
 
 import numpy as np
 
-from numpy_lenet.architecture import BACKENDS, DTYPES, LAYER_NAMES, SELECTION_MODES
-from numpy_lenet.params import atomic_path
+from numpy_lenet.architecture import (
+    BACKENDS,
+    DTYPES,
+    LAYER_NAMES,
+    LAYER_SHAPES,
+    SELECTION_MODES,
+)
+from numpy_lenet.files import atomic_path, check_output_file
 from torch_lenet.weights import load_params
 
-from ..backends import project_images
+from ..backends import make_engine
+from ..budget import MEMORY_ENV_VAR, human, memory_budget, projection_bytes_per_image
+from ..finite import overflow_checked_after
 from ..inputs import load_images_npy, load_mnist_images, parse_int_list
 from .options import add_data_dir
 
@@ -58,17 +68,37 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--dtype", choices=tuple(DTYPES), default="float64", help="default: float64"
     )
-    parser.add_argument("--out", type=Path, required=True, help="the .npy file to write")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="the .npy file to write (a new path or, with "
+        "--force, an existing regular file that is not an input)",
+    )
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+    parser.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help=f"memory budget, e.g. 8G (default: ${MEMORY_ENV_VAR}, else 4G); the output is "
+        "streamed to disk in chunks of images that fit it",
+    )
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load weights and images, project, write the array atomically."""
+    """Check the output, load weights and images, project in chunks that fit the budget."""
     channels, units = _selections(args)
+    budget = memory_budget(args.max_memory)
+    out = check_output_file(args.out, inputs=(args.weights, args.input), force=args.force)
+    dtype = DTYPES[args.dtype]
+    count = len(units) if units is not None else len(channels or range(LAYER_SHAPES[args.layer][0]))
+    single = count == 1 and (channels is not None or units is not None)
+    chunk = _images_per_chunk(count, np.dtype(dtype).itemsize, budget, args.dtype)
     params = load_params(args.weights)
     if args.input is not None:
         if args.index is not None:
             raise ValueError("--index picks MNIST images; it does not go with --input")
+        _check_input_size(args.input, budget)
         images = load_images_npy(args.input)
     else:
         if args.index is None:
@@ -76,25 +106,68 @@ def run(args: argparse.Namespace) -> int:
         images = load_mnist_images(
             args.data_dir or None, args.split, parse_int_list(args.index, "--index")
         )
-    projections = project_images(
-        params,
-        images,
-        args.layer,
-        args.mode,
-        backend=args.backend,
-        dtype=DTYPES[args.dtype],
-        channels=channels,
-        units=units,
-    )
-    single = (channels is not None and len(channels) == 1) or (
-        units is not None and len(units) == 1
-    )
-    if single:
-        projections = projections[:, 0]
-    with atomic_path(args.out) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, projections)
-    print(f"wrote {args.out}: {projections.dtype} array of shape {projections.shape}")
+    engine = make_engine(params, args.backend, dtype)  # refuses weights that overflow dtype
+    shape = (len(images), 1, 28, 28) if single else (len(images), count, 1, 28, 28)
+    _check_disk(out, int(np.prod(shape)) * np.dtype(dtype).itemsize)
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False}
+    with atomic_path(out) as tmp, open(tmp, "wb") as handle:
+        # Streamed to disk chunk by chunk with plain writes: the whole output never sits in
+        # memory (a memory map would, as dirty mapped pages, count against the process).
+        np.lib.format.write_array_header_2_0(handle, {**header, "shape": shape})
+        for start in range(0, len(images), chunk):
+            with overflow_checked_after():  # NaN/inf refused just below
+                trace = engine.trace(images[start : start + chunk])
+                part = engine.project(trace, args.layer, args.mode, channels, units)
+            if single:
+                part = part[:, 0]
+            if not np.all(np.isfinite(part)):
+                raise ValueError(
+                    f"the projections hold NaN or infinite values (images {start}.."
+                    f"{start + len(part) - 1}): the weights overflow {args.dtype}; nothing written"
+                )
+            handle.write(np.ascontiguousarray(part, dtype=dtype).data)
+    print(f"wrote {out}: {np.dtype(dtype).name} array of shape {shape}")
     return 0
+
+
+def _images_per_chunk(selections: int, itemsize: int, budget: int, dtype: str) -> int:
+    """How many images to trace and project at once to stay within the memory budget."""
+    per_image = projection_bytes_per_image(selections, itemsize)
+    if per_image > budget:
+        raise ValueError(
+            f"one image with {selections} selection(s) in {dtype} needs about {human(per_image)}, "
+            f"beyond the memory budget of {human(budget)}; raise it with --max-memory "
+            f"(or ${MEMORY_ENV_VAR}) or ask for fewer channels"
+        )
+    return max(1, budget // per_image)
+
+
+def _check_input_size(path: Path, budget: int) -> None:
+    """Refuse an --input array larger than the budget before reading it."""
+    try:
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        return  # load_images_npy gives the clear error for an unreadable file
+    size = getattr(mapped, "nbytes", 0)
+    if size > budget:
+        raise ValueError(
+            f"--input {path} holds {human(size)} of pixels, beyond the memory budget of "
+            f"{human(budget)}; raise it with --max-memory or project fewer images at a time"
+        )
+
+
+def _check_disk(out: Path, size: int) -> None:
+    """Refuse up front an output the disk has no room for."""
+    folder = out.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if size > free:
+        raise OSError(
+            errno.ENOSPC,
+            f"the output needs {human(size)} but only {human(free)} is free",
+            str(out),
+        )
 
 
 def _selections(args: argparse.Namespace) -> tuple[list[int] | None, list[list[int]] | None]:

@@ -98,7 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         type=int,
         help=(
             "torch CPU threads (default: every CPU this process may use); bit-identical "
-            "results need the same thread count"
+            "results need the same thread count, so --resume refuses a different one"
         ),
     )
     run.add_argument(
@@ -125,7 +125,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     existing.add_argument(
         "--force",
         action="store_true",
-        help="start over in a --out that already holds a run, deleting its old files",
+        help="start over in a --out that already holds a run, deleting its old files (a run "
+        "stopped before its first checkpoint starts over without it)",
     )
     run.add_argument(
         "--quiet",
@@ -137,6 +138,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the `train` subcommand."""
+    from numpy_lenet.files import check_output_folder
     from torch_lenet.data import resolve_data_dir
     from torch_lenet.progress import Progress
     from torch_lenet.train import resume, train
@@ -144,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
     given: dict[str, Any] = {
         name: getattr(args, name) for name in CONFIG_OPTIONS if getattr(args, name) is not None
     }
+    check_output_folder(args.out)
     data_dir = resolve_data_dir(args.data_dir)
     download = not args.no_download
     if args.resume:

@@ -65,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--limit", type=int, help="use only the first N images of the split (default: all)"
     )
+    parser.add_argument("--force", action="store_true", help="replace the gallery already in --out")
     return parser
 
 
@@ -79,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
     chosen = None if args.images is None else parse_int_list(args.images, "--images")
     if args.limit is not None and args.limit < 1:  # checked again below; here before any I/O
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
-    if args.out.exists() and not args.out.is_dir():
-        raise ValueError(f"--out {args.out} exists and is not a folder")
+    check_gallery_folder(args.out, args.force)
     params = load_params(args.weights)
     metrics = _metrics_path(args)
     images, labels = load_mnist(resolve_data_dir(args.data_dir), args.split)
@@ -102,6 +102,16 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"wrote {index}")
     return 0
+
+
+def check_gallery_folder(folder: Path, force: bool) -> None:
+    """The output policy for a gallery folder: a folder, and no gallery replaced without --force."""
+    from numpy_lenet.files import OutputError, check_output_folder, sweep_temps
+
+    check_output_folder(folder)
+    if (folder / "index.html").exists() and not force:
+        raise OutputError(f"{folder} already holds a gallery; pass --force to replace it")
+    sweep_temps(folder)  # temporaries of a killed run
 
 
 def _metrics_path(args: argparse.Namespace) -> Path | None:
