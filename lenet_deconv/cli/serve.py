@@ -9,7 +9,8 @@ import socket
 import sys
 from pathlib import Path
 
-from ..backends import BACKENDS, DTYPES
+from numpy_lenet.architecture import BACKENDS, DTYPES
+
 from .options import add_data_dir
 
 DEFAULT_HOST = "127.0.0.1"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..backends import BACKENDS
+from numpy_lenet.architecture import BACKENDS
+
 from ..inputs import parse_int_list
 from .options import add_data_dir
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from numpy_lenet.architecture import LAYER_NAMES
+from numpy_lenet.architecture import BACKENDS, LAYER_NAMES
 from numpy_lenet.model import Trace
 
-from ..backends import BACKENDS, Engine, make_engine
+from ..backends import Engine, make_engine
 from ..crosscheck.agreement import near_tie_bound, relative_error, switch_flips
 
 #: The spec's float64 bound on the relative error of every compared array.
