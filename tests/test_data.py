@@ -81,8 +81,9 @@ def test_damaged_mnist_file_names_the_reason(data_dir, tmp_path, name, damage, m
             (raw / other).write_bytes(damage(source.read_bytes()))
         else:
             (raw / other).symlink_to(source)
+    split = "train" if name.startswith("train") else "test"
     with pytest.raises(DataError, match=message) as info:
-        load_mnist(tmp_path, "test", download=False)
+        load_mnist(tmp_path, split, download=False)
     assert name in str(info.value)
 
 
@@ -113,3 +114,19 @@ def _weights(tmp_path: Path) -> Path:
     out = tmp_path / "w.npz"
     assert main(["init-weights", "--seed", "0", "--out", str(out)]) == 0
     return out
+
+
+def test_the_test_split_needs_only_its_own_files(data_dir, tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in data.SPLIT_FILES["test"]:
+        (raw / name).symlink_to(Path(data_dir) / "MNIST" / "raw" / name)
+    images, labels = load_mnist(tmp_path, "test", download=False)
+    assert images.shape == (10_000, 28, 28) and labels[0] == 7
+    with pytest.raises(DataError, match="train-images-idx3-ubyte"):
+        load_mnist(tmp_path, "train", download=False)
+    out = tmp_path / "p.npy"
+    weights = Path(__file__).resolve().parents[1] / "weights" / "lenet5-mnist.npz"
+    args = ["project", "--weights", str(weights), "--index", "0", "--layer", "conv1"]
+    assert main([*args, "--channel", "0", "--data-dir", str(tmp_path), "--out", str(out)]) == 0
+    assert np.load(out).shape == (1, 1, 28, 28)

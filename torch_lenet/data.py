@@ -32,6 +32,11 @@ MNIST_FILES: tuple[str, ...] = (
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
+#: The two files (images, labels) of each split: loading one split needs only its own.
+SPLIT_FILES: dict[str, tuple[str, str]] = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 SPLIT_SIZES: dict[str, int] = {"train": 60_000, "test": 10_000}
 #: IDX magic numbers: unsigned bytes (0x08) in 3 dimensions (images) or 1 (labels).
 IMAGES_MAGIC = 0x00000803
@@ -65,10 +70,11 @@ def raw_folder(data_dir: str | os.PathLike[str]) -> Path:
     return Path(data_dir) / "MNIST" / "raw"
 
 
-def missing_files(data_dir: str | os.PathLike[str]) -> list[str]:
-    """The names of MNIST_FILES not present in the data directory's raw folder."""
+def missing_files(data_dir: str | os.PathLike[str], split: str | None = None) -> list[str]:
+    """The MNIST files (of ``split``, or all four) not present in the raw folder."""
     raw = raw_folder(data_dir)
-    return [name for name in MNIST_FILES if not (raw / name).is_file()]
+    names = MNIST_FILES if split is None else SPLIT_FILES[split]
+    return [name for name in names if not (raw / name).is_file()]
 
 
 def _missing_message(data_dir: Path, reason: str) -> str:
@@ -107,9 +113,9 @@ def mnist_dataset(
         raise DataError(f"MNIST files in {raw_folder(data_dir)} are unreadable: {reason}") from exc
 
 
-def check_headers(data_dir: str | os.PathLike[str]) -> None:
-    """Check each MNIST file's magic number and that its size matches its header."""
-    for name in MNIST_FILES:
+def check_headers(data_dir: str | os.PathLike[str], split: str | None = None) -> None:
+    """Check each MNIST file's (of ``split``, or all four) magic number and size."""
+    for name in MNIST_FILES if split is None else SPLIT_FILES[split]:
         path = raw_folder(data_dir) / name
         images = "images" in name
         magic, dims = (IMAGES_MAGIC, 3) if images else (LABELS_MAGIC, 1)
@@ -168,10 +174,28 @@ def _reason(exc: BaseException) -> str:
 def load_mnist(
     data_dir: str | os.PathLike[str], split: str, download: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 28, 28) uint8 and labels (N,) int64 of the ``train`` or ``test`` split."""
-    dataset = mnist_dataset(data_dir, split, download=download)
-    images = dataset.data.numpy()
-    labels = dataset.targets.numpy().astype(np.int64)
+    """Images (N, 28, 28) uint8 and labels (N,) int64 of the ``train`` or ``test`` split.
+
+    Only the split's own two files are needed (the test images load without the
+    training files); they are read by torchvision's own MNIST readers.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    data_dir = Path(data_dir)
+    if missing_files(data_dir, split):
+        if not download:
+            raise DataError(_missing_message(data_dir, "downloading is off"))
+        _download(data_dir)
+    check_headers(data_dir, split)
+    image_file, label_file = (raw_folder(data_dir) / name for name in SPLIT_FILES[split])
+    try:
+        images = read_image_file(str(image_file)).numpy()
+        labels = read_label_file(str(label_file)).numpy().astype(np.int64)
+    except (RuntimeError, OSError, ValueError, AssertionError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise DataError(f"MNIST files in {raw_folder(data_dir)} are unreadable: {reason}") from exc
     if images.dtype != np.uint8 or images.shape[1:] != (28, 28) or len(labels) != len(images):
         raise DataError(
             f"MNIST {split} split in {raw_folder(data_dir)} has images {images.shape} "
