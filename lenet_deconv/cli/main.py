@@ -16,6 +16,7 @@ COMMANDS: tuple[str, ...] = (
     "project",
     "compare",
     "visualize",
+    "sanity",
     "init_weights",
 )
 

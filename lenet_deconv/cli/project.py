@@ -13,17 +13,18 @@ from torch_lenet.weights import load_params
 
 from ..backends import BACKENDS, DTYPES, project_images
 from ..inputs import load_images_npy, load_mnist_images, parse_int_list
-from .options import add_data_dir
+from .options import add_data_dir, add_rule, checked_rule
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `project` subcommand."""
     parser = subparsers.add_parser(
         "project",
-        help="project chosen activations of a layer back to pixel space (deconvnet)",
+        help="project chosen activations of a layer back to pixel space (deconvnet, or --rule)",
         description=(
             "Run the network on some images, keep the chosen activations of one layer, zero "
-            "the rest, and project them down to pixel space with the deconvnet. The result is "
+            "the rest, and project them down to pixel space with the deconvnet (or, with "
+            "--rule, by backpropagation or guided backpropagation). The result is "
             "a .npy array of shape (images, 1, 28, 28) when exactly one selection is asked "
             "for (one --channel, or one --unit), and (images, selections, 1, 28, 28) "
             "otherwise (--all-channels, several channels or units), selections in the order "
@@ -58,12 +59,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--dtype", choices=tuple(DTYPES), default="float64", help="default: float64"
     )
+    add_rule(parser)
     parser.add_argument("--out", type=Path, required=True, help="the .npy file to write")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Load weights and images, project, write the array atomically."""
+    rule = checked_rule(args.rule)
     channels, units = _selections(args)
     params = load_params(args.weights)
     if args.input is not None:
@@ -85,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         dtype=DTYPES[args.dtype],
         channels=channels,
         units=units,
+        rule=rule,
     )
     single = (channels is not None and len(channels) == 1) or (
         units is not None and len(units) == 1
