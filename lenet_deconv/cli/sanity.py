@@ -24,10 +24,10 @@ For the first --limit MNIST test images, each image's true-class logit is
 projected to pixels by every rule for the trained model and for randomised
 copies: cascading (re-initialise fc3, then fc2 too, ... down to conv1) and
 independent (one layer at a time), with init-weights' seeded initialisation;
-and for a model trained on permuted labels (lenet5-mnist-shuffled-labels.npz beside --weights,
-or --shuffled-weights). Each projection is scored against the trained model's
-under the same rule: Spearman rank correlation of absolute values (scipy) and
-SSIM (scikit-image). Writes the curves, rows of projections, the three rules
+and for a model trained on permuted labels (--shuffled-weights, by default
+lenet5-mnist-shuffled-labels.npz beside --weights). Each projection is scored
+against the trained model's under the same rule: Spearman rank correlation of
+absolute values (scipy) and SSIM (scikit-image). Writes the curves, rows of projections, the three rules
 side by side, sanity.json (every similarity value) and an index.html to --out.
 """
 
