@@ -48,5 +48,5 @@ def plot_tile_table(
     axes.tick_params(length=0, labelsize=8)
     for spine in axes.spines.values():
         spine.set_visible(False)
-    axes.set_title(title, fontsize=10)
+    figure.suptitle(title, fontsize=10)
     return save_png(figure, path)
