@@ -27,8 +27,9 @@ independent (one layer at a time), with init-weights' seeded initialisation;
 and for a model trained on permuted labels (--shuffled-weights, by default
 lenet5-mnist-shuffled-labels.npz beside --weights). Each projection is scored
 against the trained model's under the same rule: Spearman rank correlation of
-absolute values (scipy) and SSIM (scikit-image). Writes the curves, rows of projections, the three rules
-side by side, sanity.json (every similarity value) and an index.html to --out.
+absolute values (scipy) and SSIM (scikit-image). Writes the curves, rows of
+projections, the three rules side by side, sanity.json (every similarity value)
+and an index.html to --out.
 """
 
 
