@@ -102,13 +102,13 @@ def run(args: argparse.Namespace) -> int:
 
     from torch_lenet.data import load_mnist, resolve_data_dir
 
-    from ..figures.sanity import FIGURE_COUNT, JSON_NAME, write_sanity
+    from ..figures.sanity import JSON_NAME, figure_count, write_sanity
     from ..sanity.study import study_steps
 
     images, labels = load_mnist(resolve_data_dir(args.data_dir), "test")
     if args.limit > len(images):
         raise ValueError(f"--limit {args.limit} exceeds the {len(images)} test images")
-    total = study_steps(shuffled is not None) + FIGURE_COUNT
+    total = study_steps(shuffled is not None) + figure_count(shuffled is not None)
     with tqdm(total=total, desc="sanity", file=sys.stderr, disable=args.quiet) as bar:
 
         def advance(message: str) -> None:

@@ -24,8 +24,6 @@ TEST_TITLES = {
     "labels": "model trained on permuted labels",
 }
 JSON_NAME = "sanity.json"
-#: Figures write_sanity draws after the study (for a progress bar's total); one more per test.
-FIGURE_COUNT = 2 + len(TESTS)
 MARKERS = {"deconvnet": "o-", "gradient": "s-", "guided": "^-"}
 
 
@@ -35,6 +33,11 @@ def _stat(study: SanityStudy, test: str, step: str, rule: str, metric: str) -> t
     if not values:
         return float("nan"), float("nan")
     return float(np.mean(values)), float(np.std(values))
+
+
+def figure_count(with_labels: bool) -> int:
+    """How many figures write_sanity draws (for a progress bar's total)."""
+    return 2 + len(TESTS) - (0 if with_labels else 1)
 
 
 def plot_sanity_curves(study: SanityStudy, path: Path) -> Path:
