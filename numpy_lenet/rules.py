@@ -3,7 +3,7 @@
 The deconvnet and its two siblings share everything - the unpooling with the
 forward pass's switches and the transposed filters - except what the mirror
 block does where the forward pass had a ReLU. With z the forward ReLU's input
-and r the signal coming down (docs/deconvnet.md, "Backward rules"):
+and r the signal coming down (docs/rules.md):
 
 - ``deconvnet`` (Zeiler & Fergus 2014): relu(r) - the reconstruction rectified;
 - ``gradient`` (backpropagation; Simonyan et al. 2014): r * [z > 0] - masked by

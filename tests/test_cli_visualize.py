@@ -35,6 +35,7 @@ def test_every_figure_is_written_and_on_the_page(gallery):
         "filters-conv1.png",
         "filters-conv2.png",
         "numpy-vs-torch.png",
+        "rules.png",
         *(f"activations-{i}.png" for i in (4, 2)),
         *(f"projections-{i}-{m}.png" for i in (4, 2) for m in ("map", "max")),
         *(f"top9-{layer}.png" for layer in LAYERS),

@@ -92,10 +92,13 @@ def train_batches(
     limit: int | None = None,
     normalize: bool = False,
     download: bool = True,
+    label_seed: int | None = None,
 ) -> TensorBatches | LoaderBatches:
-    """The training split's batches by ``loader`` (``tensor`` or ``dataloader``)."""
+    """The training split's batches by ``loader``; labels permuted by ``label_seed`` if given."""
     if loader == "tensor":
         images, labels = float_split(data_dir, "train", limit, normalize, download)
+        if label_seed is not None:
+            labels = permuted_labels(labels, label_seed)
         return TensorBatches(
             torch.from_numpy(images).to(device),
             torch.from_numpy(labels).to(device),
@@ -110,11 +113,23 @@ def train_batches(
     if normalize:
         steps.append(transforms.Normalize((MNIST_MEAN,), (MNIST_STD,)))
     dataset = mnist_dataset(data_dir, "train", download, transform=transforms.Compose(steps))
+    if label_seed is not None:  # the same permutation of the same first `limit` labels
+        targets = dataset.targets.numpy().astype(np.int64)
+        n = len(targets) if limit is None else min(limit, len(targets))
+        targets[:n] = permuted_labels(targets[:n], label_seed)
+        dataset.targets = torch.from_numpy(targets)
     if limit is not None:
         dataset = Subset(dataset, range(min(limit, len(dataset))))
     sampler = EpochPermutation(len(dataset), shuffle)
     # num_workers=0: on two cores, worker processes would only compete with training.
     return LoaderBatches(DataLoader(dataset, batch_size=batch_size, sampler=sampler), device)
+
+
+def permuted_labels(labels: np.ndarray, seed: int) -> np.ndarray:
+    """The labels in a seeded random order, so no image keeps a meaningful label."""
+    # Its own generator: the model's initialisation and the batch order stay exactly
+    # those of the ordinary run with the same seed (Adebayo et al.'s randomised labels).
+    return labels[np.random.default_rng(seed).permutation(len(labels))]
 
 
 def float_split(

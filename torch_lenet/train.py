@@ -57,6 +57,7 @@ class TrainConfig:
     test_limit: int | None = None
     device: str = "auto"
     threads: int | None = None
+    shuffle_labels: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -254,6 +255,7 @@ def _run(
         limit=config.train_limit,
         normalize=config.normalize,
         download=download,
+        label_seed=config.seed if config.shuffle_labels else None,
     )
     test_images, test_labels = float_split(
         data_dir, "test", config.test_limit, config.normalize, download
@@ -384,6 +386,11 @@ def _config_record(
             "optimizer_options": {"lr": config.lr, "betas": [0.9, 0.999], "eps": 1e-8},
             "loss": "CrossEntropyLoss on the model's log_softmax output",
             "input": "pixel/255" + (", then (x - 0.1307) / 0.3081" if config.normalize else ""),
+            "labels": (
+                "training labels permuted by numpy.random.default_rng(seed).permutation"
+                if config.shuffle_labels
+                else "MNIST's own"
+            ),
         },
         "device": device_name,
         "threads": threads,

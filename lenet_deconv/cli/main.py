@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "compare",
     "visualize",
     "study",
+    "sanity",
     "init_weights",
     "serve",
 )

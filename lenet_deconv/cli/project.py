@@ -23,17 +23,18 @@ from ..backends import make_engine
 from ..budget import MEMORY_ENV_VAR, human, memory_budget, projection_bytes_per_image
 from ..finite import overflow_checked_after
 from ..inputs import load_images_npy, load_mnist_images, parse_int_list
-from .options import add_data_dir
+from .options import add_data_dir, add_rule, checked_rule
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `project` subcommand."""
     parser = subparsers.add_parser(
         "project",
-        help="project chosen activations of a layer back to pixel space (deconvnet)",
+        help="project chosen activations of a layer back to pixel space (deconvnet, or --rule)",
         description=(
             "Run the network on some images, keep the chosen activations of one layer, zero "
-            "the rest, and project them down to pixel space with the deconvnet. The result is "
+            "the rest, and project them down to pixel space with the deconvnet (or, with "
+            "--rule, by backpropagation or guided backpropagation). The result is "
             "a .npy array of shape (images, 1, 28, 28) when exactly one selection is asked "
             "for (one --channel, or one --unit), and (images, selections, 1, 28, 28) "
             "otherwise (--all-channels, several channels or units), selections in the order "
@@ -68,6 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--dtype", choices=tuple(DTYPES), default="float64", help="default: float64"
     )
+    add_rule(parser)
     parser.add_argument(
         "--out",
         type=Path,
@@ -87,6 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Check the output, load weights and images, project in chunks that fit the budget."""
+    rule = checked_rule(args.rule)
     channels, units = _selections(args)
     budget = memory_budget(args.max_memory)
     out = check_output_file(args.out, inputs=(args.weights, args.input), force=args.force)
@@ -117,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         for start in range(0, len(images), chunk):
             with overflow_checked_after():  # NaN/inf refused just below
                 trace = engine.trace(images[start : start + chunk])
-                part = engine.project(trace, args.layer, args.mode, channels, units)
+                part = engine.project(trace, args.layer, args.mode, channels, units, rule)
             if single:
                 part = part[:, 0]
             if not np.all(np.isfinite(part)):

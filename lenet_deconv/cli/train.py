@@ -24,6 +24,7 @@ CONFIG_OPTIONS: tuple[str, ...] = (
     "test_limit",
     "device",
     "threads",
+    "shuffle_labels",
 )
 
 DESCRIPTION = """\
@@ -77,6 +78,15 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help=(
             "feed (pixel/255 - 0.1307) / 0.3081 instead of pixel/255 (default: off, so the "
             "deconvnet's pixel space is the image's own); evaluate then needs --normalize too"
+        ),
+    )
+    recipe.add_argument(
+        "--shuffle-labels",
+        action="store_true",
+        default=None,
+        help=(
+            "train on randomly permuted training labels (seeded by --seed): the "
+            "randomised-label model of Adebayo et al.'s sanity checks; test scores use true labels"
         ),
     )
     run = parser.add_argument_group("how to run")

@@ -10,7 +10,7 @@ from numpy_lenet.architecture import BACKENDS
 from torch_lenet.weights import load_params
 
 from ..inputs import first_images, parse_int_list
-from .options import add_data_dir
+from .options import add_data_dir, add_rule, checked_rule
 
 #: A run writes metrics.json beside its weights; the gallery picks it up unless told otherwise.
 METRICS_NAME = "metrics.json"
@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description=(
             "Draw the network and its deconvnet as PNG figures with an index.html that shows "
             "them with captions: conv filters; every layer's activations and map/max "
-            "projections of a few chosen images; Zeiler & Fergus's Figure 2 for every layer "
+            "projections of a few chosen images; the three backward rules side by side; Zeiler & "
+            "Fergus's Figure 2 for every layer "
             "(the 9 images of the set that excite each channel most, projected and cropped to "
             "the receptive field), found by one streaming pass over the set; NumPy vs PyTorch "
             "projections of one image; and training curves when a metrics.json is given or "
@@ -59,6 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         action="store_true",
         help="top-9 figures of fc1/fc2 with every unit, not only the 16 most active",
     )
+    add_rule(parser, "projection and top-9 figures (the rules section always shows all three)")
     parser.add_argument(
         "--split", choices=("test", "train"), default="test", help="MNIST split (default: test)"
     )
@@ -77,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from ..figures.gallery import check_chosen
 
     # Cheap checks first, so that a typo costs nothing and writes nothing.
+    rule = checked_rule(args.rule)
     chosen = None if args.images is None else parse_int_list(args.images, "--images")
     if args.limit is not None and args.limit < 1:  # checked again below; here before any I/O
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
@@ -99,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         progress=lambda message: print(f"visualize: {message}", file=sys.stderr),
         set_name=set_name,
         image_name=f"{args.split} image",
+        rule=rule,
     )
     print(f"wrote {index}")
     return 0

@@ -9,16 +9,19 @@ import numpy as np
 
 from numpy_lenet.architecture import LAYER_NAMES, is_spatial
 from numpy_lenet.model import Trace
+from numpy_lenet.rules import DEFAULT_RULE, RULES
 from torch_lenet.data import images_to_float
 
 from ..backends import Engine, make_engine
 from ..crosscheck.agreement import relative_error
+from ..rulemaps import ink_share, project_strongest
 from ..topk import TOP_K, TopK, image_batches, most_active_units, top_activations
 from .activations import plot_activations
 from .curves import load_metrics, plot_curves
 from .filters import plot_filters
 from .page import Entry, write_index
 from .projections import plot_backend_difference, plot_projections
+from .rules import RULE_LINES, RULE_TITLES, plot_rule_grid
 from .tiles import crop_fields
 from .top9 import plot_top9
 
@@ -55,10 +58,13 @@ def make_gallery(
     set_name: str = "the images",
     image_name: str = "image",
     extra_entries: Sequence[Entry] = (),
+    rule: str = DEFAULT_RULE,
 ) -> Path:
     """Write every figure for uint8 ``images`` (N, 28, 28) into ``out``; return index.html.
 
     ``extra_entries`` (figures already in ``out``, e.g. the study's) close the page.
+    ``rule`` is the backward rule of every projection figure; the rules section
+    always shows all three side by side.
     """
     say = progress or (lambda message: None)
     chosen = list(DEFAULT_CHOSEN[: len(images)] if chosen is None else chosen)
@@ -85,20 +91,23 @@ def make_gallery(
     trace = engine.trace(picked)
     for row, index in enumerate(chosen):
         name = f"{image_name} {index} (label {labels[index]})"
-        entries += _one_image(engine, trace, row, index, picked[row], name, out)
+        entries += _one_image(engine, trace, row, index, picked[row], name, out, rule)
+    say("the three backward rules side by side")
+    entries.append(_rules(engine, trace, picked, chosen, image_name, out))
     say(f"top-{TOP_K} search over {set_name}")
     topk = top_activations(image_batches(images, SEARCH_BATCH, np.float32), engine.trace)
     for layer in LAYER_NAMES:
         say(f"top-{TOP_K} figure of {layer}")
-        entries.append(_top9(engine, images, topk[layer], layer, all_units, set_name, out))
+        entries.append(_top9(engine, images, topk[layer], layer, all_units, set_name, out, rule))
     say("NumPy against PyTorch")
-    entries.append(_backends(params, picked[0], f"{image_name} {chosen[0]}", out))
+    entries.append(_backends(params, picked[0], f"{image_name} {chosen[0]}", out, rule))
     entries += extra_entries
     title = "LeNet-5 through the deconvnet"
+    kind = "deconvnet reconstructions" if rule == DEFAULT_RULE else f"{_named(rule)} maps"
     intro = (
-        f"Figures of the {backend} backend for {set_name}. Projections are deconvnet "
-        "reconstructions in pixel space: red pixels push the selected activation up, blue "
-        "ones down; each projection is scaled to its own largest value."
+        f"Figures of the {backend} backend for {set_name}. Projections are {kind} in pixel "
+        "space: red pixels push the selected activation up, blue ones down; each projection "
+        "is scaled to its own largest value."
     )
     return write_index(out, title, intro, entries)
 
@@ -123,8 +132,20 @@ def _filters(params: Mapping[str, np.ndarray], out: Path) -> list[Entry]:
     ]
 
 
+def _named(rule: str) -> str:
+    """A rule's name in prose: "deconvnet", "gradient", "guided backprop"."""
+    return RULE_TITLES[rule]
+
+
 def _one_image(
-    engine: Engine, trace: Trace, row: int, index: int, image: np.ndarray, name: str, out: Path
+    engine: Engine,
+    trace: Trace,
+    row: int,
+    index: int,
+    image: np.ndarray,
+    name: str,
+    out: Path,
+    rule: str = DEFAULT_RULE,
 ) -> list[Entry]:
     """Activations of one chosen image, and its projections in each mode."""
     one = trace.subset([row])
@@ -150,9 +171,10 @@ def _one_image(
                 if is_spatial(layer)
                 else [int(j) for j in np.argsort(-values, kind="stable")[:FC_UNITS_SHOWN]]
             )
-            rows[layer] = (shown, engine.project(one, layer, mode, shown)[0, :, 0])
+            rows[layer] = (shown, engine.project(one, layer, mode, shown, rule=rule)[0, :, 0])
         file = f"projections-{index}-{mode}.png"
-        plot_projections(rows, image, f"{title}: deconvnet projections, {mode} mode", out / file)
+        what_rule = f"{_named(rule)} projections"
+        plot_projections(rows, image, f"{title}: {what_rule}, {mode} mode", out / file)
         what = (
             "each whole feature map (map mode)"
             if mode == "map"
@@ -160,7 +182,7 @@ def _one_image(
         )
         entries.append(
             Entry(
-                "Deconvnet projections",
+                what_rule[0].upper() + what_rule[1:],
                 file,
                 f"{title}. Each tile projects {what} back to pixel space; conv/pool rows show "
                 f"every channel, fc rows the image's {FC_UNITS_SHOWN} most active units "
@@ -178,6 +200,7 @@ def _top9(
     all_units: bool,
     set_name: str,
     out: Path,
+    rule: str = DEFAULT_RULE,
 ) -> Entry:
     """Zeiler & Fergus's Figure 2 for one layer, from the streaming search's result."""
     count = topk.values.shape[1]
@@ -190,7 +213,7 @@ def _top9(
     picks = topk.images[:, channels].T.ravel()
     units = [topk.unit(layer, r, c) for c in channels for r in range(k)]
     pixels = images_to_float(images[picks], np.float32)
-    projected = engine.project_each(engine.trace(pixels), layer, units)[:, 0]
+    projected = engine.project_each(engine.trace(pixels), layer, units, rule)[:, 0]
     unit_array = np.asarray(units)
     crops = crop_fields(projected, layer, unit_array)
     patches = crop_fields(pixels[:, 0], layer, unit_array)
@@ -215,11 +238,51 @@ def _top9(
         f"{layer}, {which}: the {k} images of {set_name} that drive each one hardest, each "
         "projected on its own from its strongest activation (max mode), beside the input "
         "patch under that activation's receptive field. The title gives the strongest and "
-        "the 9th activation.",
+        "the 9th activation." + ("" if rule == DEFAULT_RULE else f" Rule: {_named(rule)}."),
     )
 
 
-def _backends(params: Mapping[str, np.ndarray], image: np.ndarray, name: str, out: Path) -> Entry:
+def _rules(
+    engine: Engine,
+    trace: Trace,
+    picked: np.ndarray,
+    chosen: Sequence[int],
+    image_name: str,
+    out: Path,
+) -> Entry:
+    """Each layer's strongest activation of each chosen image, projected under every rule."""
+    projections = {layer: project_strongest(engine, trace, layer) for layer in LAYER_NAMES}
+    pixels = picked[:, 0]
+    shares = ", ".join(
+        f"{_named(r)} {100 * ink_share(projections['fc3'][r], pixels).mean():.0f}%" for r in RULES
+    )
+    names = ", ".join(str(i) for i in chosen)
+    file = "rules.png"
+    plot_rule_grid(
+        projections, pixels, f"{image_name}s {names}: the three backward rules", out / file
+    )
+    lines = "; ".join(f"{_named(r)} {RULE_LINES[r]}" for r in RULES)
+    return Entry(
+        "Three backward rules",
+        file,
+        "The deconvnet and its two siblings share the unpooling with switches and the "
+        "transposed filters and differ only in each mirror ReLU step, where the forward "
+        f"ReLU's input was z and the signal coming down is r: {lines}. Each row projects "
+        "the layer's strongest activation of each image under each rule. conv1 and pool1 "
+        "agree (one positive activation passes every rule); from conv2 up the deconvnet also "
+        "sends signal through units the forward pass switched off, the gradient keeps "
+        "negative signal, and guided backprop keeps only positive evidence that the forward "
+        f"pass used. Share of each fc3 map on the digit's ink here: {shares}.",
+    )
+
+
+def _backends(
+    params: Mapping[str, np.ndarray],
+    image: np.ndarray,
+    name: str,
+    out: Path,
+    rule: str = DEFAULT_RULE,
+) -> Entry:
     """One image's max-mode projections from each layer's most active channel, by both backends."""
     reference = make_engine(params, "numpy", np.float64)
     other = make_engine(params, "torch", np.float32)
@@ -228,8 +291,8 @@ def _backends(params: Mapping[str, np.ndarray], image: np.ndarray, name: str, ou
     for layer in LAYER_NAMES:
         values = mine.activations[layer][0]
         channel = int(np.argmax(values.reshape(len(values), -1).max(axis=1)))
-        a = reference.project(mine, layer, "max", [channel])[0, 0, 0]
-        b = other.project(theirs, layer, "max", [channel])[0, 0, 0]
+        a = reference.project(mine, layer, "max", [channel], rule=rule)[0, 0, 0]
+        b = other.project(theirs, layer, "max", [channel], rule=rule)[0, 0, 0]
         rows.append((layer, channel, a, b))
     worst = max(relative_error(b, a) for _, _, a, b in rows)
     file = "numpy-vs-torch.png"
@@ -240,5 +303,6 @@ def _backends(params: Mapping[str, np.ndarray], image: np.ndarray, name: str, ou
         file,
         f"{name}: for every layer, its most active channel projected in max mode by the NumPy "
         "backend in float64 and by PyTorch in float32, and their difference on its own scale. "
-        f"The largest relative error here is {worst:.1e} (the bound is 1e-5).",
+        f"The largest relative error here is {worst:.1e} (the bound is 1e-5)."
+        + ("" if rule == DEFAULT_RULE else f" Rule: {_named(rule)}."),
     )

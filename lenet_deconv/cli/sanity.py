@@ -1,0 +1,137 @@
+"""`lenet-deconv sanity`: Adebayo et al.'s sanity checks of the three backward rules on LeNet-5."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from torch_lenet.weights import load_params
+
+from ..inputs import parse_int_list
+from .options import add_data_dir
+
+#: The permuted-label model's file name; looked for beside --weights when not named.
+SHUFFLED_NAME = "lenet5-mnist-shuffled-labels.npz"
+DEFAULT_LIMIT = 100
+DEFAULT_SHOWN = (0, 1)
+
+DESCRIPTION = """\
+Do the deconvnet, the gradient and guided backpropagation explain the trained
+network, or would they draw much the same for a network that learnt nothing?
+For the first --limit MNIST test images, each image's true-class logit is
+projected to pixels by every rule for the trained model and for randomised
+copies: cascading (re-initialise fc3, then fc2 too, ... down to conv1) and
+independent (one layer at a time), with init-weights' seeded initialisation;
+and for a model trained on permuted labels (--shuffled-weights, by default
+lenet5-mnist-shuffled-labels.npz beside --weights). Each projection is scored
+against the trained model's under the same rule: Spearman rank correlation of
+absolute values (scipy) and SSIM (scikit-image). Writes the curves, rows of
+projections, the three rules side by side, sanity.json (every similarity value)
+and an index.html to --out.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the `sanity` subcommand."""
+    parser = subparsers.add_parser(
+        "sanity",
+        help="sanity checks of the three backward rules: randomised weights and labels",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--weights", type=Path, required=True, help="the trained weight file (.npz or .pt)"
+    )
+    parser.add_argument(
+        "--shuffled-weights",
+        type=Path,
+        metavar="FILE",
+        help=f"weights of the model trained on permuted labels (default: {SHUFFLED_NAME} "
+        "beside --weights if it is there; without it that test is left out)",
+    )
+    add_data_dir(parser)
+    parser.add_argument("--out", type=Path, required=True, help="folder for figures and JSON")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help=f"score over the first N MNIST test images (default: {DEFAULT_LIMIT})",
+    )
+    parser.add_argument(
+        "--images",
+        help="indices (among those N) of the images drawn row by row, e.g. 0,3 "
+        f"(default: {','.join(map(str, DEFAULT_SHOWN))})",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="torch seed of the random re-initialisation, as init-weights --seed (default: 0)",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no summary on stdout"
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check every input, run the study, write figures, JSON and index.html."""
+    began = time.perf_counter()
+    # Cheap checks first: a typo costs nothing and writes nothing.
+    if args.limit < 1:
+        raise ValueError(f"--limit must be at least 1, got {args.limit}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be at least 0, got {args.seed}")
+    shown = list(DEFAULT_SHOWN) if args.images is None else parse_int_list(args.images, "--images")
+    shown = [i for i in shown if args.images is not None or i < args.limit]
+    bad = [i for i in shown if not 0 <= i < args.limit]
+    if bad:
+        raise ValueError(f"--images {bad[0]} is not among the first {args.limit} test images")
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} exists and is not a folder")
+    trained = load_params(args.weights)
+    shuffled_path = args.shuffled_weights
+    if shuffled_path is None and (args.weights.parent / SHUFFLED_NAME).is_file():
+        shuffled_path = args.weights.parent / SHUFFLED_NAME
+    shuffled = None if shuffled_path is None else load_params(shuffled_path)
+
+    from tqdm import tqdm
+
+    from torch_lenet.data import load_mnist, resolve_data_dir
+
+    from ..figures.sanity import JSON_NAME, figure_count, write_sanity
+    from ..sanity.study import study_steps
+
+    images, labels = load_mnist(resolve_data_dir(args.data_dir), "test")
+    if args.limit > len(images):
+        raise ValueError(f"--limit {args.limit} exceeds the {len(images)} test images")
+    total = study_steps(shuffled is not None) + figure_count(shuffled is not None)
+    with tqdm(total=total, desc="sanity", file=sys.stderr, disable=args.quiet) as bar:
+
+        def advance(message: str) -> None:
+            bar.set_postfix_str(message, refresh=False)
+            bar.update()
+
+        from ..sanity import run_study
+
+        study = run_study(
+            trained,
+            images[: args.limit],
+            labels[: args.limit],
+            seed=args.seed,
+            shuffled=shuffled,
+            advance=advance,
+        )
+        index = write_sanity(
+            study,
+            args.out,
+            shown,
+            sources={"weights": str(args.weights), "shuffled_weights": str(shuffled_path)},
+            advance=advance,
+        )
+    if not args.quiet:
+        print(f"wrote {index} and {args.out / JSON_NAME} in {time.perf_counter() - began:.1f} s")
+    return 0
