@@ -1,0 +1,5 @@
+"""Fast path (in progress)."""
+
+from .deconv import project_live
+
+__all__ = ["project_live"]
