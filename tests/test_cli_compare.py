@@ -16,6 +16,7 @@ from lenet_deconv.topk import image_batches
 from numpy_lenet.architecture import LAYER_NAMES
 from numpy_lenet.params import load_npz
 from torch_lenet import deconv as torch_deconv
+from torch_lenet import fast_deconv as torch_fast
 from torch_lenet.data import load_mnist
 
 from .conftest import SHIPPED_WEIGHTS
@@ -122,9 +123,15 @@ def _biased_linear(x, weight, bias=None):
     return out + 0.01 if out.shape[-1] == 120 else out
 
 
+def _everywhere(monkeypatch, name, value):
+    """Plant the same bug in the PyTorch reference deconvnet and in its fast path."""
+    for module in (torch_deconv, torch_fast):
+        monkeypatch.setattr(module, name, value)
+
+
 PLANTED = {
     "missing mirror ReLU": (
-        lambda mp: mp.setattr(torch_deconv, "rectify", lambda signal, forward, rule: signal),
+        lambda mp: _everywhere(mp, "rectify", lambda signal, forward, rule: signal),
         "projections conv2/map",
     ),
     "switch ties to the last position": (
@@ -132,13 +139,11 @@ PLANTED = {
         "switch pool1",
     ),
     "bias in a transposed filter": (
-        lambda mp: mp.setattr(torch_deconv, "F", _Functional(linear=_biased_linear)),
+        lambda mp: _everywhere(mp, "F", _Functional(linear=_biased_linear)),
         "projections fc2/fc",
     ),
     "unflipped transposed convolution": (
-        lambda mp: mp.setattr(
-            torch_deconv, "F", _Functional(conv_transpose2d=_unflipped_transpose)
-        ),
+        lambda mp: _everywhere(mp, "F", _Functional(conv_transpose2d=_unflipped_transpose)),
         "projections conv1/map",
     ),
 }
@@ -267,3 +272,32 @@ def test_crosscheck_rejects_bad_arguments():
 
 def test_verdict_is_the_torch_float64_side():
     assert VERDICT == "torch float64"
+
+
+# --- never a false alarm on correct code --------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("limit", [1, 3, 17])
+def test_random_weights_never_raise_a_false_alarm(data_dir, seed, limit):
+    from .lenet_factories import random_params
+
+    images, _ = load_mnist(data_dir, "test", download=False)
+    params = random_params(seed, gain=[0.5, 1.0, 3.0][seed])
+    report = crosscheck(params, image_batches(images[:limit], 8), drift=False, workers=2)
+    assert report.passed, report.failures()
+
+
+def test_the_shipped_weights_pass_over_300_images(data_dir):
+    images, _ = load_mnist(data_dir, "test", download=False)
+    params = load_npz(SHIPPED_WEIGHTS)
+    # Every conv and pool job over 300 images; the fc jobs are covered on fewer above.
+    report = crosscheck(
+        params,
+        image_batches(images[:300], 100),
+        layers=("conv1", "pool1", "conv2", "pool2"),
+        drift=False,
+        workers=2,
+    )
+    assert report.passed, report.failures()
+    assert report.images == 300
