@@ -301,3 +301,23 @@ def test_the_shipped_weights_pass_over_300_images(data_dir):
     )
     assert report.passed, report.failures()
     assert report.images == 300
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without CUDA")
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["project", "--index", "0", "--layer", "conv1", "--channel", "0", "--out", "OUT/p.npy"],
+        ["visualize", "--out", "OUT"],
+        ["all", "--out", "OUT"],
+    ],
+)
+def test_every_command_refuses_cuda_without_cuda(tmp_path, data_dir, capsys, command):
+    out = tmp_path / "out"
+    args = [part.replace("OUT", str(out)) for part in command]
+    extra = ["--weights", str(SHIPPED_WEIGHTS), "--data-dir", str(data_dir), "--device", "cuda"]
+    assert main([*args, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("--device cuda asked for, but PyTorch sees no CUDA device here")
+    assert len(err.splitlines()) == 1
+    assert not out.exists()

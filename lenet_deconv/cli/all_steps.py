@@ -145,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
         progress=say,
         set_name=set_name,
         image_name="test image",
+        device=str(device),
+        bar=not args.quiet,
     )
 
     numpy_acc = 100 * results["numpy"].accuracy

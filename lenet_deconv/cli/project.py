@@ -13,7 +13,7 @@ from torch_lenet.weights import load_params
 
 from ..backends import BACKENDS, DTYPES, project_images
 from ..inputs import load_images_npy, load_mnist_images, parse_int_list
-from .options import add_data_dir
+from .options import add_data_dir, add_device
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -59,12 +59,16 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--dtype", choices=tuple(DTYPES), default="float64", help="default: float64"
     )
     parser.add_argument("--out", type=Path, required=True, help="the .npy file to write")
+    add_device(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Load weights and images, project, write the array atomically."""
+    from torch_lenet.evaluate import resolve_device
+
     channels, units = _selections(args)
+    device = resolve_device(args.device)
     params = load_params(args.weights)
     if args.input is not None:
         if args.index is not None:
@@ -85,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         dtype=DTYPES[args.dtype],
         channels=channels,
         units=units,
+        device=device,
     )
     single = (channels is not None and len(channels) == 1) or (
         units is not None and len(units) == 1

@@ -10,7 +10,7 @@ from torch_lenet.weights import load_params
 
 from ..backends import BACKENDS
 from ..inputs import first_images, parse_int_list
-from .options import add_data_dir
+from .options import add_data_dir, add_device, add_quiet
 
 #: A run writes metrics.json beside its weights; the gallery picks it up unless told otherwise.
 METRICS_NAME = "metrics.json"
@@ -65,18 +65,22 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--limit", type=int, help="use only the first N images of the split (default: all)"
     )
+    add_device(parser)
+    add_quiet(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Check every argument, load weights and data, then write the gallery."""
     from torch_lenet.data import load_mnist, resolve_data_dir
+    from torch_lenet.evaluate import resolve_device
 
     from ..figures import make_gallery
     from ..figures.gallery import check_chosen
 
     # Cheap checks first, so that a typo costs nothing and writes nothing.
     chosen = None if args.images is None else parse_int_list(args.images, "--images")
+    device = resolve_device(args.device)
     if args.limit is not None and args.limit < 1:  # checked again below; here before any I/O
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
     if args.out.exists() and not args.out.is_dir():
@@ -96,9 +100,11 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         metrics_path=metrics,
         all_units=args.all_units,
-        progress=lambda message: print(f"visualize: {message}", file=sys.stderr),
+        progress=None if args.quiet else _say,
         set_name=set_name,
         image_name=f"{args.split} image",
+        device=str(device),
+        bar=not args.quiet,
     )
     print(f"wrote {index}")
     return 0
@@ -128,3 +134,7 @@ def metrics_beside(weights: Path) -> Path | None:
         print(f"visualize: warning: no training curves: {exc}", file=sys.stderr)
         return None
     return beside
+
+
+def _say(message: str) -> None:
+    print(f"visualize: {message}", file=sys.stderr)
