@@ -1,8 +1,7 @@
 """The fast path of ``deconv.project_live``: the same projections with less work.
 
 The straightforward reference (deconv.py) runs every live selection through
-full-size transposed convolutions. Two facts make most of that work avoidable
-for projections from conv and pool layers (fc layers take the reference path):
+full-size transposed convolutions. Three facts make some of that work avoidable:
 
 - a ``max`` or ``unit`` selection keeps one value: its projection is that value
   times a fixed pattern on a small window around the unit. From conv1/pool1 it
@@ -11,7 +10,14 @@ for projections from conv and pool layers (fc layers take the reference path):
   conv1 (the mirror ReLU of the chosen rule), then conv1's transposed filter
   on that window only (a 14x14 output), instead of 16x10x10 and 6x28x28 inputs;
 - a ``map`` selection keeps one channel: the first transposed convolution needs
-  that channel's filter only (1 input channel instead of 6 or 16).
+  that channel's filter only (1 input channel instead of 6 or 16);
+- under the deconvnet rule, an fc unit's signal above pool2 is the same vector
+  for every image up to the activation's scale (the mirror ReLU is positively
+  homogeneous; for fc3 the logit's sign picks one of two vectors): it is
+  computed once per unit, not per image. The gradient and guided rules mask
+  the fc steps with each image's own activations, so they take the reference
+  path there. Below pool2 every fc projection needs the full transposed
+  convolutions: most of the cost, and the same as the reference's.
 
 docs/agreement.md explains why the cross-check may compare this path's
 results with another backend's; tests/test_fast_deconv.py shows it equal to
@@ -35,6 +41,7 @@ from .architecture import (
 )
 from .conv import conv_transpose2d
 from .deconv import LiveProjections
+from .functional import linear, relu
 from .model import Trace
 from .params import cast_params, validate_params
 from .pool import max_unpool2d
@@ -54,7 +61,7 @@ def project_live(
 ) -> LiveProjections:
     """Same result as ``deconv.project_live`` (within rounding), computed on small windows."""
     check_rule(rule)
-    if not is_spatial(plan.layer):
+    if not is_spatial(plan.layer) and rule != "deconvnet":
         return deconv.project_live(params, trace, plan, rule=rule)
     activations = trace.activations[plan.layer]
     weights = cast_params(validate_params(params), activations.dtype)
@@ -62,7 +69,10 @@ def project_live(
     live = np.any(signal.reshape(*signal.shape[:2], -1) != 0, axis=2)
     images, selections = np.nonzero(live)
     values = np.empty((len(images), *INPUT_SHAPE[1:]), dtype=activations.dtype)
-    if plan.mode == "map":
+    if not is_spatial(plan.layer):
+        units = np.asarray(plan.channels)[selections]
+        values[:] = _fc(weights, trace, plan.layer, units, images)
+    elif plan.mode == "map":
         for s, channel in enumerate(plan.channels):
             rows = np.flatnonzero(selections == s)
             if len(rows):
@@ -73,6 +83,49 @@ def project_live(
             kept = signal[images[rows], selections[rows]]
             values[rows] = _unit(weights, trace, plan.layer, kept, images[rows], rule)
     return LiveProjections(signal, live, values)
+
+
+def fc_signals(w: Mapping[str, np.ndarray], layer: str, sign: int) -> np.ndarray:
+    """(units, 16, 5, 5): the deconvnet signal above pool2 of each unit of ``layer`` at ``sign``.
+
+    The signal entering pool2's unpooling when unit j holds the value ``sign``
+    (+1 or -1) and every other unit of the layer holds 0; a value a scales it
+    by |a| when a has that sign (the mirror ReLU is positively homogeneous).
+    """
+    count = LAYER_SHAPES[layer][0]
+    signal = np.eye(count, dtype=w["fc1.weight"].dtype) * sign
+    if layer == "fc3":
+        signal = linear(signal, w["fc3.weight"].T)  # fc3 has no ReLU: W3^T straight away
+        layer = "fc2"
+    if layer == "fc2":
+        signal = linear(relu(signal), w["fc2.weight"].T)
+    signal = linear(relu(signal), w["fc1.weight"].T)
+    return signal.reshape(count, *LAYER_SHAPES["pool2"])
+
+
+def _fc(
+    w: Mapping[str, np.ndarray],
+    trace: Trace,
+    layer: str,
+    units: np.ndarray,
+    images: np.ndarray,
+) -> np.ndarray:
+    """Deconvnet projections (m, 28, 28) of single fc units: each unit's signal scaled."""
+    value = trace.activations[layer][images, units]
+    above = np.where(
+        (value >= 0)[:, None, None, None],
+        fc_signals(w, layer, 1)[units],
+        fc_signals(w, layer, -1)[units] if layer == "fc3" else 0,
+    )
+    out = np.empty((len(units), *INPUT_SHAPE[1:]), dtype=value.dtype)
+    for start in range(0, len(units), deconv.DEFAULT_BATCH_SIZE):
+        rows = slice(start, start + deconv.DEFAULT_BATCH_SIZE)
+        picked = images[rows]
+        signal = (np.abs(value[rows])[:, None, None, None] * above[rows])[:, None]
+        out[rows] = deconv.backproject(
+            w, "pool2", signal, {k: v[picked] for k, v in trace.switches.items()}
+        )[:, 0, 0]
+    return out
 
 
 def _map(

@@ -1,11 +1,12 @@
 """The fast path of ``deconv.project_live`` in PyTorch: mirror of ``numpy_lenet.fast_deconv``.
 
-Same two facts, same names (numpy_lenet/fast_deconv.py explains them): a
+Same three facts, same names (numpy_lenet/fast_deconv.py explains them): a
 ``max``/``unit`` projection from a conv or pool layer is one value times a
 pattern on a small window, put through the switches and the mirror ReLU of the
 chosen rule; a ``map`` projection needs only its own channel's filter in the
-first transposed convolution. fc layers take the reference path. Built from
-torch ops only (F.conv_transpose2d, F.max_unpool2d, advanced indexing).
+first transposed convolution; under the deconvnet rule an fc unit's signal
+above pool2 is computed once and scaled. Built from torch ops only
+(F.conv_transpose2d, F.max_unpool2d, F.linear, advanced indexing).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def project_live(
 ) -> LiveProjections:
     """Same result as ``deconv.project_live`` (within rounding), computed on small windows."""
     check_rule(rule)
-    if not is_spatial(plan.layer):
+    if not is_spatial(plan.layer) and rule != "deconvnet":
         return deconv.project_live(model, trace, plan, rule=rule)
     activations = trace.activations[plan.layer]
     with torch.no_grad():
@@ -50,7 +51,10 @@ def project_live(
         live = torch.any(signal.reshape(*signal.shape[:2], -1) != 0, dim=2)
         images, selections = torch.nonzero(live, as_tuple=True)
         values = activations.new_empty((len(images), *INPUT_SHAPE[1:]))
-        if plan.mode == "map":
+        if not is_spatial(plan.layer):
+            units = torch.tensor(plan.channels, device=images.device)[selections]
+            values[:] = _fc(model, trace, plan.layer, units, images)
+        elif plan.mode == "map":
             for s, channel in enumerate(plan.channels):
                 rows = torch.nonzero(selections == s, as_tuple=True)[0]
                 if len(rows):
@@ -61,6 +65,47 @@ def project_live(
                 kept = signal[images[rows], selections[rows]]
                 values[rows] = _unit(model, trace, plan.layer, kept, images[rows], rule)
     return LiveProjections(signal, live, values)
+
+
+def fc_signals(model: LeNet5, layer: str, sign: int) -> torch.Tensor:
+    """(units, 16, 5, 5): the deconvnet signal above pool2 of each unit of ``layer`` at ``sign``.
+
+    Mirror of ``numpy_lenet.fast_deconv.fc_signals``.
+    """
+    count = LAYER_SHAPES[layer][0]
+    weight = model.fc1.weight
+    signal = torch.eye(count, dtype=weight.dtype, device=weight.device) * sign
+    if layer == "fc3":
+        signal = F.linear(signal, model.fc3.weight.t())  # fc3 has no ReLU: W3^T straight away
+        layer = "fc2"
+    if layer == "fc2":
+        signal = F.linear(F.relu(signal), model.fc2.weight.t())
+    signal = F.linear(F.relu(signal), model.fc1.weight.t())
+    return signal.reshape(count, *LAYER_SHAPES["pool2"])
+
+
+def _fc(
+    model: LeNet5,
+    trace: TorchTrace,
+    layer: str,
+    units: torch.Tensor,
+    images: torch.Tensor,
+) -> torch.Tensor:
+    """Deconvnet projections (m, 28, 28) of single fc units: each unit's signal scaled."""
+    value = trace.activations[layer][images, units]
+    above = fc_signals(model, layer, 1)[units]
+    if layer == "fc3":
+        below_zero = (value < 0)[:, None, None, None]
+        above = torch.where(below_zero, fc_signals(model, layer, -1)[units], above)
+    out = value.new_empty((len(units), *INPUT_SHAPE[1:]))
+    for start in range(0, len(units), deconv.DEFAULT_BATCH_SIZE):
+        rows = slice(start, start + deconv.DEFAULT_BATCH_SIZE)
+        picked = images[rows]
+        signal = (value[rows].abs()[:, None, None, None] * above[rows])[:, None]
+        out[rows] = deconv.backproject(
+            model, "pool2", signal, {k: v[picked] for k, v in trace.switches.items()}
+        )[:, 0, 0]
+    return out
 
 
 def _map(
