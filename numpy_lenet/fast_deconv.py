@@ -61,9 +61,9 @@ def project_live(
 ) -> LiveProjections:
     """Same result as ``deconv.project_live`` (within rounding), computed on small windows."""
     check_rule(rule)
-    if not is_spatial(plan.layer) and rule != "deconvnet":
-        return deconv.project_live(params, trace, plan, rule=rule)
     activations = trace.activations[plan.layer]
+    if reference_is_faster(plan, rule, activations.dtype == np.float32):
+        return deconv.project_live(params, trace, plan, rule=rule)
     weights = cast_params(validate_params(params), activations.dtype)
     signal = select(activations, plan)
     live = np.any(signal.reshape(*signal.shape[:2], -1) != 0, axis=2)
@@ -83,6 +83,19 @@ def project_live(
             kept = signal[images[rows], selections[rows]]
             values[rows] = _unit(weights, trace, plan.layer, kept, images[rows], rule)
     return LiveProjections(signal, live, values)
+
+
+def reference_is_faster(plan: SelectionPlan, rule: str, float32: bool) -> bool:
+    """Where the fast path saves nothing: the reference is taken there.
+
+    fc layers under the masked rules (nothing is shared between images); ``map``
+    mode in float32, where one channel's transposed convolution measured 0.5-0.6x
+    the speed of the batched one over all channels (benchmarks/bench_crosscheck.py);
+    in float64 it is 1.2-6x faster.
+    """
+    if not is_spatial(plan.layer):
+        return rule != "deconvnet"
+    return plan.mode == "map" and float32
 
 
 def fc_signals(w: Mapping[str, np.ndarray], layer: str, sign: int) -> np.ndarray:

@@ -22,6 +22,7 @@ from numpy_lenet.architecture import (
     POOL_STRIDE,
     is_spatial,
 )
+from numpy_lenet.fast_deconv import reference_is_faster
 from numpy_lenet.rules import DEFAULT_RULE, check_rule
 
 from . import deconv
@@ -43,9 +44,9 @@ def project_live(
 ) -> LiveProjections:
     """Same result as ``deconv.project_live`` (within rounding), computed on small windows."""
     check_rule(rule)
-    if not is_spatial(plan.layer) and rule != "deconvnet":
-        return deconv.project_live(model, trace, plan, rule=rule)
     activations = trace.activations[plan.layer]
+    if reference_is_faster(plan, rule, activations.dtype == torch.float32):
+        return deconv.project_live(model, trace, plan, rule=rule)
     with torch.no_grad():
         signal = select(activations, plan)
         live = torch.any(signal.reshape(*signal.shape[:2], -1) != 0, dim=2)
