@@ -37,7 +37,7 @@ def assert_same_projections(fast, reference, dtype) -> None:
     assert errors.max() <= TOLERANCE[dtype], f"worst {errors.max():.3g}"
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(
     seed=st.integers(0, 2**16),
     n=st.integers(1, 4),
