@@ -9,42 +9,49 @@ import numpy as np
 import torch
 
 from numpy_lenet import deconv as np_deconv
+from numpy_lenet import fast_deconv as np_fast
 from numpy_lenet.architecture import LAYER_SHAPES, check_backend, is_spatial
 from numpy_lenet.model import Trace, check_images, forward
 from numpy_lenet.params import Params, cast_params, validate_params
 from numpy_lenet.rules import DEFAULT_RULE
+from numpy_lenet.selection import SelectionPlan
 from torch_lenet import deconv as torch_deconv
+from torch_lenet import fast_deconv as torch_fast
 from torch_lenet.model import LeNet5, TorchTrace
 from torch_lenet.weights import model_from_params
 
 
-def torch_model(params: Mapping[str, np.ndarray], dtype: type) -> LeNet5:
-    """A CPU LeNet5 holding ``params`` in ``dtype`` (float32 or float64)."""
-    return model_from_params(params, torch.float64 if dtype == np.float64 else torch.float32)
+def torch_model(
+    params: Mapping[str, np.ndarray], dtype: type, device: torch.device | str = "cpu"
+) -> LeNet5:
+    """A LeNet5 holding ``params`` in ``dtype`` (float32 or float64) on ``device``."""
+    model = model_from_params(params, torch.float64 if dtype == np.float64 else torch.float32)
+    return model.to(device)
 
 
 def trace_to_numpy(trace: TorchTrace) -> Trace:
-    """A CPU TorchTrace as a NumPy ``Trace`` (shared memory, no copies)."""
+    """A TorchTrace as a NumPy ``Trace`` (no copies on the CPU)."""
     return Trace(
-        {k: v.numpy() for k, v in trace.activations.items()},
-        {k: v.numpy() for k, v in trace.switches.items()},
-        trace.log_probs.numpy(),
+        {k: v.cpu().numpy() for k, v in trace.activations.items()},
+        {k: v.cpu().numpy() for k, v in trace.switches.items()},
+        trace.log_probs.cpu().numpy(),
     )
 
 
-def trace_to_torch(trace: Trace) -> TorchTrace:
-    """A NumPy ``Trace`` as a CPU TorchTrace (shared memory, no copies)."""
+def trace_to_torch(trace: Trace, device: torch.device | str = "cpu") -> TorchTrace:
+    """A NumPy ``Trace`` as a TorchTrace on ``device`` (no copies on the CPU)."""
     return TorchTrace(
-        {k: torch.from_numpy(v) for k, v in trace.activations.items()},
-        {k: torch.from_numpy(v) for k, v in trace.switches.items()},
-        torch.from_numpy(trace.log_probs),
+        {k: torch.from_numpy(v).to(device) for k, v in trace.activations.items()},
+        {k: torch.from_numpy(v).to(device) for k, v in trace.switches.items()},
+        torch.from_numpy(trace.log_probs).to(device),
     )
 
 
 def torch_trace(model: LeNet5, images: np.ndarray) -> Trace:
     """The PyTorch forward trace of NumPy images, converted to a NumPy ``Trace``."""
+    device = model.conv1.weight.device
     with torch.inference_mode():
-        return trace_to_numpy(model.trace(torch.from_numpy(check_images(images))))
+        return trace_to_numpy(model.trace(torch.from_numpy(check_images(images)).to(device)))
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,11 @@ class Engine:
     dtype: type
     params: Params  # validated and cast to ``dtype``
     model: LeNet5 | None  # the PyTorch model, for the torch backend
+
+    @property
+    def device(self) -> torch.device:
+        """Where the PyTorch side computes (the CPU for the numpy backend)."""
+        return torch.device("cpu") if self.model is None else self.model.conv1.weight.device
 
     def trace(self, images: np.ndarray) -> Trace:
         """The forward trace of ``images`` (N, 1, 28, 28) or (N, 28, 28)."""
@@ -77,9 +89,33 @@ class Engine:
             return np_deconv.project(self.params, trace, layer, mode, channels, units, rule=rule)
         with torch.inference_mode():
             projected = torch_deconv.project(
-                self.model, trace_to_torch(trace), layer, mode, channels, units, rule=rule
+                self.model,
+                trace_to_torch(trace, self.device),
+                layer,
+                mode,
+                channels,
+                units,
+                rule=rule,
             )
-        return projected.numpy()
+        return projected.cpu().numpy()
+
+    def project_live(
+        self, trace: Trace, plan: SelectionPlan, rule: str = DEFAULT_RULE, *, fast: bool = True
+    ) -> np_deconv.LiveProjections:
+        """Every live selection of ``plan`` projected, for every traced image (NumPy arrays).
+
+        ``fast`` takes the backend's fast path (numpy_lenet/fast_deconv.py,
+        torch_lenet/fast_deconv.py); ``fast=False`` the straightforward reference.
+        """
+        if self.model is None:
+            project = np_fast.project_live if fast else np_deconv.project_live
+            return project(self.params, trace, plan, rule=rule)
+        project_t = torch_fast.project_live if fast else torch_deconv.project_live
+        with torch.inference_mode():
+            out = project_t(self.model, trace_to_torch(trace, self.device), plan, rule=rule)
+        return np_deconv.LiveProjections(
+            out.signal.cpu().numpy(), out.live.cpu().numpy(), out.values.cpu().numpy()
+        )
 
     def project_each(
         self,
@@ -121,31 +157,37 @@ class Engine:
             )
         if observe is not None:
             raise ValueError("observe is only available on the numpy backend")
+        device = self.device
         with torch.inference_mode():
-            tensors = {k: torch.from_numpy(v) for k, v in switches.items()}
+            tensors = {k: torch.from_numpy(v).to(device) for k, v in switches.items()}
             forward = (
                 None
                 if activations is None
-                else {k: torch.from_numpy(v) for k, v in activations.items()}
+                else {k: torch.from_numpy(v).to(device) for k, v in activations.items()}
             )
             out = torch_deconv.backproject(
                 self.model,
                 layer,
-                torch.from_numpy(signal),
+                torch.from_numpy(signal).to(device),
                 tensors,
                 rule=rule,
                 activations=forward,
             )
-        return out.numpy()
+        return out.cpu().numpy()
 
 
-def make_engine(params: Mapping[str, np.ndarray], backend: str, dtype: type) -> Engine:
-    """An Engine for ``backend`` (numpy or torch) computing in ``dtype``."""
+def make_engine(
+    params: Mapping[str, np.ndarray],
+    backend: str,
+    dtype: type,
+    device: torch.device | str = "cpu",
+) -> Engine:
+    """An Engine for ``backend`` (numpy or torch) computing in ``dtype``; torch on ``device``."""
     check_backend(backend)
     checked = cast_params(validate_params(params), dtype)
     if backend == "numpy":
         return Engine(backend, dtype, checked, None)
-    return Engine(backend, dtype, checked, torch_model(checked, dtype))
+    return Engine(backend, dtype, checked, torch_model(checked, dtype, device))
 
 
 def _single_units(
@@ -170,10 +212,14 @@ def _single_units(
 
 
 def trace_images(
-    params: Mapping[str, np.ndarray], images: np.ndarray, backend: str, dtype: type
+    params: Mapping[str, np.ndarray],
+    images: np.ndarray,
+    backend: str,
+    dtype: type,
+    device: torch.device | str = "cpu",
 ) -> Trace:
     """The forward trace of ``images`` by ``backend`` in ``dtype``, as NumPy arrays."""
-    return make_engine(params, backend, dtype).trace(images)
+    return make_engine(params, backend, dtype, device).trace(images)
 
 
 def project_images(
@@ -187,7 +233,8 @@ def project_images(
     channels: Sequence[int] | None = None,
     units: Sequence[Sequence[int]] | None = None,
     rule: str = DEFAULT_RULE,
+    device: torch.device | str = "cpu",
 ) -> np.ndarray:
     """Projections (N, S, 1, 28, 28) of ``images`` computed by ``backend`` under ``rule``."""
-    engine = make_engine(params, backend, dtype)
+    engine = make_engine(params, backend, dtype, device)
     return engine.project(engine.trace(images), layer, mode, channels, units, rule)

@@ -25,6 +25,9 @@ LAYER_NAMES: tuple[str, ...] = ("conv1", "pool1", "conv2", "pool2", "fc1", "fc2"
 #: The pooling layers, whose switches the forward pass records.
 POOL_NAMES: tuple[str, ...] = ("pool1", "pool2")
 
+#: Pool name -> the (post-ReLU) layer whose 2x2 windows the pool compares.
+PRE_POOL: dict[str, str] = {"pool1": "conv1", "pool2": "conv2"}
+
 LAYER_SHAPES: dict[str, tuple[int, ...]] = {
     "conv1": (6, 28, 28),
     "pool1": (6, 14, 14),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from .model import Trace, run_chunks
 from .params import cast_params, validate_params
 from .pool import max_unpool2d
 from .rules import DEFAULT_RULE, MASKED_RULES, check_rule, rectify
-from .selection import plan_selection, select
+from .selection import SelectionPlan, plan_selection, select
 
 #: Projections (images x selections) computed at once: small enough that each
 #: chunk's signals stay in cache and that the chunks spread over threads; 128-512
@@ -167,3 +168,53 @@ def project(
 
     run_chunks(job, range(0, n, per_chunk), 1 if observe is not None else workers)
     return out
+
+
+@dataclass(frozen=True)
+class LiveProjections:
+    """Projections of one selection plan over n images, computed only where they can be non-zero.
+
+    ``signal`` (n, S, *shape) holds what each selection keeps; ``live`` (n, S)
+    says which keep any non-zero value; ``values`` (m, 28, 28) are the
+    projections of the live ones, in row-major order of ``live``. A selection
+    that keeps only zeros projects to exact zeros (every mirror step maps 0 to 0).
+    """
+
+    signal: np.ndarray
+    live: np.ndarray
+    values: np.ndarray
+
+
+def project_live(
+    params: Mapping[str, np.ndarray],
+    trace: Trace,
+    plan: SelectionPlan,
+    *,
+    rule: str = DEFAULT_RULE,
+    rows_per_call: int = DEFAULT_BATCH_SIZE,
+) -> LiveProjections:
+    """The straightforward reference: each live selection through the mirror blocks on its own.
+
+    Rows of ``rows_per_call`` live selections (of any images) go through
+    ``backproject`` together, each with its own image's switches and activations.
+    """
+    check_rule(rule)
+    activations = trace.activations[plan.layer]
+    weights = cast_params(validate_params(params), activations.dtype)
+    signal = select(activations, plan)
+    live = np.any(signal.reshape(*signal.shape[:2], -1) != 0, axis=2)
+    images, selections = np.nonzero(live)
+    values = np.empty((len(images), *INPUT_SHAPE[1:]), dtype=activations.dtype)
+    for start in range(0, len(images), rows_per_call):
+        rows = slice(start, start + rows_per_call)
+        picked = images[rows]
+        out = backproject(
+            weights,
+            plan.layer,
+            signal[picked, selections[rows]][:, None],
+            {k: v[picked] for k, v in trace.switches.items()},
+            rule=rule,
+            activations={k: v[picked] for k, v in trace.activations.items()},
+        )
+        values[rows] = out[:, 0, 0]
+    return LiveProjections(signal, live, values)

@@ -49,3 +49,17 @@ def test_all_bad_arguments(tmp_path, data_dir, capsys):
     assert main([*base, "--weights", str(tmp_path / "missing.npz")]) == 2
     assert "missing.npz" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_all_prints_what_failed(tmp_path, data_dir, capsys, monkeypatch):
+    from torch_lenet import deconv as torch_deconv
+    from torch_lenet import fast_deconv as torch_fast
+
+    # A planted bug in the PyTorch deconvnet: the mirror ReLU is missing.
+    for module in (torch_deconv, torch_fast):
+        monkeypatch.setattr(module, "rectify", lambda signal, forward, rule: signal)
+    args = ["all", "--weights", str(SHIPPED_WEIGHTS), "--data-dir", str(data_dir), "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "out"), "--limit", "2", "--images", "0"]) == 1
+    summary = capsys.readouterr().out
+    assert "float64 verdict FAILED" in summary
+    assert "  failed: projections conv2/map:" in summary

@@ -8,16 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lenet_deconv.backends import torch_model, torch_trace, trace_to_torch
-from lenet_deconv.crosscheck.agreement import near_tie_bound, relative_error, switch_flips
+from lenet_deconv.crosscheck.agreement import relative_error
+from lenet_deconv.crosscheck.ties import find_flips
 from numpy_lenet import deconv as np_deconv
-from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES, POOL_NAMES, is_spatial
+from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES, POOL_NAMES, PRE_POOL, is_spatial
 from numpy_lenet.model import Trace, forward
 from torch_lenet import deconv as torch_deconv
 
 from .lenet_factories import random_images, random_params
 
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
-PRE_POOL = {"pool1": "conv1", "pool2": "conv2"}
 DTYPES = [np.float64, np.float32]
 
 
@@ -26,16 +26,10 @@ def torch_trace_of(params, images) -> Trace:
     return torch_trace(torch_model(params, images.dtype.type), images)
 
 
-def assert_switches_agree(np_trace: Trace, torch_trace: Trace, dtype) -> None:
+def assert_switches_agree(params, images, np_trace: Trace, torch_trace: Trace) -> None:
     """Switches are equal, or differ only in windows that are near-ties."""
-    for pool in POOL_NAMES:
-        pre = np_trace.activations[PRE_POOL[pool]]
-        flips = switch_flips(pre, np_trace.switches[pool], torch_trace.switches[pool])
-        bound = near_tie_bound(pre, TOLERANCE[dtype])
-        assert np.all(flips.gap <= bound), (
-            f"{pool}: switches differ in {len(flips)} window(s) that are not near-ties: "
-            f"gaps {flips.gap[flips.gap > bound][:5]} > {bound}"
-        )
+    real = [f for f in find_flips(params, images, np_trace, torch_trace) if not f.near_tie]
+    assert not real, f"switches differ in {len(real)} window(s) that are not near-ties: {real[:3]}"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -49,7 +43,7 @@ def test_forward_traces_agree(dtype, seed):
         err = relative_error(ours.activations[layer], theirs.activations[layer])
         assert err < TOLERANCE[dtype], f"{layer}: relative error {err}"
     assert relative_error(ours.log_probs, theirs.log_probs) < TOLERANCE[dtype]
-    assert_switches_agree(ours, theirs, dtype)
+    assert_switches_agree(params, images, ours, theirs)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -114,7 +108,7 @@ def test_end_to_end_backends_agree(seed, n, layer, mode, dtype, gain):
     params = random_params(seed, dtype, gain)
     images = random_images(seed + 1, n, dtype)
     ours, theirs = forward(params, images), torch_trace_of(params, images)
-    assert_switches_agree(ours, theirs, dtype)
+    assert_switches_agree(params, images, ours, theirs)
     flipped = any(np.any(ours.switches[p] != theirs.switches[p]) for p in POOL_NAMES)
     a = np_deconv.project(params, ours, layer, mode)
     model = torch_model(params, dtype)

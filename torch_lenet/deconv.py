@@ -8,6 +8,7 @@ and dtype the module and trace live.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +22,7 @@ from numpy_lenet.architecture import (
     POOL_STRIDE,
 )
 from numpy_lenet.rules import DEFAULT_RULE, MASKED_RULES, check_rule
-from numpy_lenet.selection import plan_selection
+from numpy_lenet.selection import SelectionPlan, plan_selection
 
 from .model import LeNet5, TorchTrace
 from .rules import rectify
@@ -160,3 +161,46 @@ def project(
             forward = {k: v[chunk] for k, v in trace.activations.items()}
             out[chunk] = backproject(model, layer, signal, switches, rule=rule, activations=forward)
     return out
+
+
+@dataclass(frozen=True)
+class LiveProjections:
+    """Mirror of ``numpy_lenet.deconv.LiveProjections``, as tensors on the trace's device."""
+
+    signal: torch.Tensor
+    live: torch.Tensor
+    values: torch.Tensor
+
+
+def project_live(
+    model: LeNet5,
+    trace: TorchTrace,
+    plan: SelectionPlan,
+    *,
+    rule: str = DEFAULT_RULE,
+    rows_per_call: int = DEFAULT_BATCH_SIZE,
+) -> LiveProjections:
+    """The straightforward reference: each live selection through the mirror blocks on its own.
+
+    Same meaning as ``numpy_lenet.deconv.project_live``.
+    """
+    check_rule(rule)
+    activations = trace.activations[plan.layer]
+    with torch.no_grad():
+        signal = select(activations, plan)
+        live = torch.any(signal.reshape(*signal.shape[:2], -1) != 0, dim=2)
+        images, selections = torch.nonzero(live, as_tuple=True)
+        values = activations.new_empty((len(images), *INPUT_SHAPE[1:]))
+        for start in range(0, len(images), rows_per_call):
+            rows = slice(start, start + rows_per_call)
+            picked = images[rows]
+            out = backproject(
+                model,
+                plan.layer,
+                signal[picked, selections[rows]][:, None],
+                {k: v[picked] for k, v in trace.switches.items()},
+                rule=rule,
+                activations={k: v[picked] for k, v in trace.activations.items()},
+            )
+            values[rows] = out[:, 0, 0]
+    return LiveProjections(signal, live, values)

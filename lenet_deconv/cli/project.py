@@ -23,7 +23,7 @@ from ..backends import make_engine
 from ..budget import MEMORY_ENV_VAR, human, memory_budget, projection_bytes_per_image
 from ..finite import overflow_checked_after
 from ..inputs import load_images_npy, load_mnist_images, parse_int_list
-from .options import add_data_dir, add_rule, checked_rule
+from .options import add_data_dir, add_device, add_rule, checked_rule
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -84,12 +84,16 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help=f"memory budget, e.g. 8G (default: ${MEMORY_ENV_VAR}, else 4G); the output is "
         "streamed to disk in chunks of images that fit it",
     )
+    add_device(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Check the output, load weights and images, project in chunks that fit the budget."""
+    from torch_lenet.evaluate import resolve_device
+
     rule = checked_rule(args.rule)
+    device = resolve_device(args.device)
     channels, units = _selections(args)
     budget = memory_budget(args.max_memory)
     out = check_output_file(args.out, inputs=(args.weights, args.input), force=args.force)
@@ -109,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         images = load_mnist_images(
             args.data_dir or None, args.split, parse_int_list(args.index, "--index")
         )
-    engine = make_engine(params, args.backend, dtype)  # refuses weights that overflow dtype
+    engine = make_engine(params, args.backend, dtype, device)  # refuses weights that overflow dtype
     shape = (len(images), 1, 28, 28) if single else (len(images), count, 1, 28, 28)
     _check_disk(out, int(np.prod(shape)) * np.dtype(dtype).itemsize)
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False}

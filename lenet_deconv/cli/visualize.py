@@ -10,7 +10,7 @@ from numpy_lenet.architecture import BACKENDS
 from torch_lenet.weights import load_params
 
 from ..inputs import first_images, parse_int_list
-from .options import add_data_dir, add_rule, checked_rule
+from .options import add_data_dir, add_device, add_quiet, add_rule, checked_rule
 
 #: A run writes metrics.json beside its weights; the gallery picks it up unless told otherwise.
 METRICS_NAME = "metrics.json"
@@ -68,12 +68,15 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--limit", type=int, help="use only the first N images of the split (default: all)"
     )
     parser.add_argument("--force", action="store_true", help="replace the gallery already in --out")
+    add_device(parser)
+    add_quiet(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Check every argument, load weights and data, then write the gallery."""
     from torch_lenet.data import load_mnist, resolve_data_dir
+    from torch_lenet.evaluate import resolve_device
 
     from ..figures import make_gallery
     from ..figures.gallery import check_chosen
@@ -81,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     # Cheap checks first, so that a typo costs nothing and writes nothing.
     rule = checked_rule(args.rule)
     chosen = None if args.images is None else parse_int_list(args.images, "--images")
+    device = resolve_device(args.device)
     if args.limit is not None and args.limit < 1:  # checked again below; here before any I/O
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
     check_gallery_folder(args.out, args.force)
@@ -99,10 +103,12 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         metrics_path=metrics,
         all_units=args.all_units,
-        progress=lambda message: print(f"visualize: {message}", file=sys.stderr),
+        progress=None if args.quiet else _say,
         set_name=set_name,
         image_name=f"{args.split} image",
         rule=rule,
+        device=str(device),
+        bar=not args.quiet,
     )
     print(f"wrote {index}")
     return 0
@@ -142,3 +148,7 @@ def metrics_beside(weights: Path) -> Path | None:
         print(f"visualize: warning: no training curves: {exc}", file=sys.stderr)
         return None
     return beside
+
+
+def _say(message: str) -> None:
+    print(f"visualize: {message}", file=sys.stderr)

@@ -1,6 +1,7 @@
-"""The end-to-end cross-check of the NumPy and PyTorch backends, and its error measures."""
+"""The end-to-end agreement of the NumPy and PyTorch backends (docs/agreement.md)."""
 
-from .agreement import relative_error, switch_flips
+from .agreement import relative_error
 from .check import CrossCheck, crosscheck
+from .ties import Flip, find_flips
 
-__all__ = ["CrossCheck", "crosscheck", "relative_error", "switch_flips"]
+__all__ = ["CrossCheck", "Flip", "crosscheck", "find_flips", "relative_error"]

@@ -1,10 +1,28 @@
-"""How close two backends' numbers are, and which switch disagreements are honest near-ties."""
+"""How close two backends' numbers are: the error measures and bounds of docs/agreement.md.
+
+Everything here is a definition that the verdict and the drift report share,
+so each one lives in exactly one place:
+
+- ``relative_error``: ||a - b|| / ||b|| over a whole array (forward activations);
+- ``projection_errors``: the per-projection relative error, with the floor that
+  keeps a near-empty projection from raising a false alarm;
+- ``gamma``: the classic bound n*u / (1 - n*u) on the rounding error of an
+  n-term sum in a format of unit roundoff u (Higham, "Accuracy and Stability of
+  Numerical Algorithms", section 3.1), from which the near-tie bound of a
+  pool window is derived (lenet_deconv/crosscheck/ties.py).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+#: The float64 verdict: every activation and every projection within this relative error.
+VERDICT_TOLERANCE = 1e-12
+#: A projection smaller than this fraction of its channel's largest is measured against
+#: that fraction of the largest (docs/agreement.md, "Per projection").
+FLOOR_RATIO = 1e-3
+#: Unit roundoff: half the distance from 1 to the next float (2^-24, 2^-53).
+UNIT_ROUNDOFF: dict[type, float] = {np.float32: 2.0**-24, np.float64: 2.0**-53}
 
 
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:
@@ -19,43 +37,36 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(diff / norm)
 
 
-@dataclass(frozen=True)
-class SwitchFlips:
-    """Pool windows whose switch differs between two backends.
+def squared_norms(other: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Squared norms ||other - reference||^2 and ||reference||^2 of each projection (row)."""
+    if other.shape != reference.shape:
+        raise ValueError(f"shapes differ: {other.shape} vs {reference.shape}")
+    rows, size = len(reference), int(np.prod(reference.shape[1:]))
+    ref = np.asarray(reference, np.float64).reshape(rows, size)
+    diff = np.asarray(other, np.float64).reshape(rows, size) - ref
+    return np.einsum("ij,ij->i", diff, diff), np.einsum("ij,ij->i", ref, ref)
 
-    ``where`` holds (image, channel, y, x) of each flipped window; ``values_a``
-    and ``values_b`` the pre-pool value (in backend a's numbers) at a's and b's
-    chosen positions; ``gap`` their absolute difference.
+
+def projection_errors(
+    sq_diff: np.ndarray, sq_norm: np.ndarray, channel_largest: np.ndarray
+) -> np.ndarray:
+    """Per-projection relative errors ||a - b|| / max(||b||, FLOOR_RATIO * largest).
+
+    ``sq_diff`` and ``sq_norm`` are (..., S) squared norms; ``channel_largest``
+    (S,) the largest ||b|| of each selection's channel over the checked images.
+    0 where both sides are all zero; inf where only the other side is not.
     """
-
-    where: np.ndarray
-    values_a: np.ndarray
-    values_b: np.ndarray
-    gap: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.where)
-
-    def images(self) -> np.ndarray:
-        """Indices of the images with at least one flipped window."""
-        return np.unique(self.where[:, 0]) if len(self) else np.zeros(0, dtype=np.int64)
+    norm = np.maximum(np.sqrt(sq_norm), FLOOR_RATIO * np.asarray(channel_largest))
+    diff = np.sqrt(sq_diff)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(
+            norm > 0, diff / np.where(norm > 0, norm, 1.0), np.where(diff > 0, np.inf, 0)
+        )
 
 
-def switch_flips(
-    pre_pool: np.ndarray, switches_a: np.ndarray, switches_b: np.ndarray
-) -> SwitchFlips:
-    """Find the windows where two switch arrays (N, C, h, w) disagree over pre_pool (N, C, H, W)."""
-    if switches_a.shape != switches_b.shape:
-        raise ValueError(f"switch shapes differ: {switches_a.shape} vs {switches_b.shape}")
-    where = np.argwhere(switches_a != switches_b)
-    n, c = where[:, 0], where[:, 1]
-    planes = pre_pool.reshape(*pre_pool.shape[:2], -1)
-    idx_a = switches_a[n, c, where[:, 2], where[:, 3]]
-    idx_b = switches_b[n, c, where[:, 2], where[:, 3]]
-    values_a, values_b = planes[n, c, idx_a], planes[n, c, idx_b]
-    return SwitchFlips(where, values_a, values_b, np.abs(values_a - values_b))
-
-
-def near_tie_bound(pre_pool: np.ndarray, rtol: float) -> float:
-    """The largest gap between two window values that rounding alone can explain."""
-    return float(rtol * max(np.max(np.abs(pre_pool)), np.finfo(np.float64).tiny))
+def gamma(terms: int, dtype: type) -> float:
+    """Higham's gamma_n = n u / (1 - n u): a bound on the relative rounding of an n-term sum."""
+    nu = terms * UNIT_ROUNDOFF[dtype]
+    if nu >= 1:
+        raise ValueError(f"{terms} terms are too many for a rounding bound in {dtype.__name__}")
+    return nu / (1 - nu)

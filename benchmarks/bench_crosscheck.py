@@ -1,0 +1,99 @@
+"""Time the cross-check's projections per layer and mode: straightforward path vs fast path.
+
+    python benchmarks/bench_crosscheck.py [--images 200] [--repeat 2] [--rule deconvnet]
+                                          [--engines numpy:float64,torch:float64,...]
+                                          [--compare N]
+
+For every engine (backend and dtype) and every (layer, mode) job of
+`lenet-deconv compare`, the best of --repeat timings of ``Engine.project_live``
+on the first --images test images with the shipped weights, one thread (as in
+compare, which runs one job per core), in milliseconds per image, for the
+straightforward reference (fast=False) and the fast path, and their ratio.
+--compare N also times the whole crosscheck (verdict and drift) over the first
+N test images, with the default threads. Prints the load average: other
+processes on a shared machine slow every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from lenet_deconv.backends import make_engine  # noqa: E402
+from lenet_deconv.crosscheck.check import crosscheck, one_thread_per_job  # noqa: E402
+from lenet_deconv.crosscheck.jobs import jobs_for, plan_for  # noqa: E402
+from lenet_deconv.topk import image_batches  # noqa: E402
+from numpy_lenet.params import load_npz  # noqa: E402
+from numpy_lenet.rules import RULES  # noqa: E402
+from torch_lenet.data import images_to_float, load_mnist  # noqa: E402
+
+ENGINES = "numpy:float64,torch:float64,numpy:float32,torch:float32"
+
+
+def best(engine, trace, plan, rule: str, fast: bool, repeat: int) -> float:
+    """The best wall time of ``repeat`` calls of ``engine.project_live``, in seconds."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        engine.project_live(trace, plan, rule, fast=fast)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    """Print one row per (engine, layer, mode) and a total per engine."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--images", type=int, default=200, help="test images per timing")
+    parser.add_argument("--repeat", type=int, default=2, help="timings per job; the best counts")
+    parser.add_argument("--rule", choices=RULES, default="deconvnet")
+    parser.add_argument("--engines", default=ENGINES, help=f"default: {ENGINES}")
+    parser.add_argument("--compare", type=int, default=0, help="also time crosscheck on N images")
+    args = parser.parse_args()
+    params = load_npz(REPO / "weights" / "lenet5-mnist.npz")
+    images, _ = load_mnist(args.data_dir, "test", download=False)
+    pixels = images_to_float(images[: args.images], np.float64)
+    print(f"load average at start: {os.getloadavg()}; {args.images} test images, rule {args.rule}")
+    print(f"{'engine':<14} {'job':<11} {'reference':>10} {'fast':>8} {'speed-up':>8}  (ms/image)")
+    with one_thread_per_job():
+        for spec in args.engines.split(","):
+            backend, dtype = spec.split(":")
+            engine = make_engine(params, backend, np.dtype(dtype).type)
+            trace = engine.trace(pixels)
+            totals = [0.0, 0.0]
+            for job in jobs_for():
+                plan = plan_for(job)
+                slow = best(engine, trace, plan, args.rule, False, 1)
+                fast = best(engine, trace, plan, args.rule, True, args.repeat)
+                totals[0] += slow
+                totals[1] += fast
+                print(
+                    f"{spec:<14} {'/'.join(job):<11} {1e3 * slow / args.images:>10.2f} "
+                    f"{1e3 * fast / args.images:>8.2f} {slow / fast:>7.1f}x"
+                )
+            print(
+                f"{spec:<14} {'total':<11} {1e3 * totals[0] / args.images:>10.2f} "
+                f"{1e3 * totals[1] / args.images:>8.2f} {totals[0] / totals[1]:>7.1f}x"
+            )
+    if args.compare:
+        with torch.inference_mode():
+            start = time.perf_counter()
+            report = crosscheck(params, image_batches(images[: args.compare], 100))
+            elapsed = time.perf_counter() - start
+        print(
+            f"crosscheck (verdict + drift) over {args.compare} images: {elapsed:.1f} s wall, "
+            f"passed={report.passed}"
+        )
+
+
+if __name__ == "__main__":
+    main()

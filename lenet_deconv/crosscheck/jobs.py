@@ -1,0 +1,66 @@
+"""What the cross-check projects: every layer, in every mode, every channel.
+
+Modes: ``map`` and ``max`` over every channel; ``unit`` at the centre unit of
+every channel. For fc layers a channel is one unit, the three modes coincide,
+and the layer is projected once (reported as mode ``fc``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from numpy_lenet.architecture import (
+    LAYER_NAMES,
+    LAYER_SHAPES,
+    POOL_NAMES,
+    SELECTION_MODES,
+    check_layer,
+    is_spatial,
+)
+from numpy_lenet.selection import SelectionPlan, plan_selection
+
+FC_MODE = "fc"
+Job = tuple[str, str]  # (layer, mode)
+
+
+def unit_selections(layer: str) -> list[tuple[int, ...]]:
+    """The units ``unit`` mode is checked at: every channel's centre unit (fc: every unit)."""
+    shape = LAYER_SHAPES[layer]
+    if not is_spatial(layer):
+        return [(j,) for j in range(shape[0])]
+    return [(c, shape[1] // 2, shape[2] // 2) for c in range(shape[0])]
+
+
+def modes_for(layer: str, modes: Sequence[str]) -> list[str]:
+    """The modes actually projected for a layer (fc layers: once, as ``fc``)."""
+    return list(modes) if is_spatial(layer) else [FC_MODE]
+
+
+def jobs_for(
+    layers: Sequence[str] = LAYER_NAMES, modes: Sequence[str] = SELECTION_MODES
+) -> list[Job]:
+    """Every (layer, mode) to project, bottom to top; checks the names."""
+    for mode in modes:
+        if mode not in SELECTION_MODES:
+            raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(SELECTION_MODES)}")
+    if not modes:
+        raise ValueError("no mode to check")
+    for layer in layers:
+        check_layer(layer)
+    ordered = [layer for layer in LAYER_NAMES if layer in layers]
+    return [(layer, mode) for layer in ordered for mode in modes_for(layer, modes)]
+
+
+def plan_for(job: Job) -> SelectionPlan:
+    """The selection plan of a job: every channel (unit mode: every channel's centre)."""
+    layer, mode = job
+    if mode == FC_MODE:
+        return plan_selection(layer, "max")
+    units = unit_selections(layer) if mode == "unit" else None
+    return plan_selection(layer, mode, None, units)
+
+
+def pools_below(layer: str) -> list[str]:
+    """The pools whose switches a projection from ``layer`` goes through."""
+    rank = LAYER_NAMES.index(layer)
+    return [pool for pool in POOL_NAMES if LAYER_NAMES.index(pool) <= rank]

@@ -1,0 +1,255 @@
+"""The fast path of ``deconv.project_live``: the same projections with less work.
+
+The straightforward reference (deconv.py) runs every live selection through
+full-size transposed convolutions. Three facts make some of that work avoidable:
+
+- a ``max`` or ``unit`` selection keeps one value: its projection is that value
+  times a fixed pattern on a small window around the unit. From conv1/pool1 it
+  is the 5x5 transposed filter at the unit; from conv2/pool2 it is conv2's
+  6x5x5 transposed filter put through pool1's switches on a 10x10 window of
+  conv1 (the mirror ReLU of the chosen rule), then conv1's transposed filter
+  on that window only (a 14x14 output), instead of 16x10x10 and 6x28x28 inputs;
+- a ``map`` selection keeps one channel: the first transposed convolution needs
+  that channel's filter only (1 input channel instead of 6 or 16);
+- under the deconvnet rule, an fc unit's signal above pool2 is the same vector
+  for every image up to the activation's scale (the mirror ReLU is positively
+  homogeneous; for fc3 the logit's sign picks one of two vectors): it is
+  computed once per unit, not per image. The gradient and guided rules mask
+  the fc steps with each image's own activations, so they take the reference
+  path there. Below pool2 every fc projection needs the full transposed
+  convolutions: most of the cost, and the same as the reference's.
+
+docs/agreement.md explains why the cross-check may compare this path's
+results with another backend's; tests/test_fast_deconv.py shows it equal to
+the reference (within rounding) for every rule, layer, mode and dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from . import deconv
+from .architecture import (
+    CONV1_PADDING,
+    INPUT_SHAPE,
+    LAYER_SHAPES,
+    POOL_KERNEL,
+    POOL_STRIDE,
+    is_spatial,
+)
+from .conv import conv_transpose2d
+from .deconv import LiveProjections
+from .functional import linear, relu
+from .model import Trace
+from .params import cast_params, validate_params
+from .pool import max_unpool2d
+from .rules import DEFAULT_RULE, check_rule, rectify
+from .selection import SelectionPlan, select
+
+#: Rows of small windows handled at once (bounds the temporaries).
+_ROWS = 4096
+
+
+def project_live(
+    params: Mapping[str, np.ndarray],
+    trace: Trace,
+    plan: SelectionPlan,
+    *,
+    rule: str = DEFAULT_RULE,
+) -> LiveProjections:
+    """Same result as ``deconv.project_live`` (within rounding), computed on small windows."""
+    check_rule(rule)
+    activations = trace.activations[plan.layer]
+    if reference_is_faster(plan, rule, activations.dtype == np.float32):
+        return deconv.project_live(params, trace, plan, rule=rule)
+    weights = cast_params(validate_params(params), activations.dtype)
+    signal = select(activations, plan)
+    live = np.any(signal.reshape(*signal.shape[:2], -1) != 0, axis=2)
+    images, selections = np.nonzero(live)
+    values = np.empty((len(images), *INPUT_SHAPE[1:]), dtype=activations.dtype)
+    if not is_spatial(plan.layer):
+        units = np.asarray(plan.channels)[selections]
+        values[:] = _fc(weights, trace, plan.layer, units, images)
+    elif plan.mode == "map":
+        for s, channel in enumerate(plan.channels):
+            rows = np.flatnonzero(selections == s)
+            if len(rows):
+                values[rows] = _map(weights, trace, plan.layer, channel, images[rows], rule)
+    else:
+        for start in range(0, len(images), _ROWS):
+            rows = slice(start, start + _ROWS)
+            kept = signal[images[rows], selections[rows]]
+            values[rows] = _unit(weights, trace, plan.layer, kept, images[rows], rule)
+    return LiveProjections(signal, live, values)
+
+
+def reference_is_faster(plan: SelectionPlan, rule: str, float32: bool) -> bool:
+    """Where the fast path saves nothing: the reference is taken there.
+
+    fc layers under the masked rules (nothing is shared between images); ``map``
+    mode in float32, where one channel's transposed convolution measured 0.5-0.6x
+    the speed of the batched one over all channels (benchmarks/bench_crosscheck.py);
+    in float64 it is 1.2-6x faster.
+    """
+    if not is_spatial(plan.layer):
+        return rule != "deconvnet"
+    return plan.mode == "map" and float32
+
+
+def fc_signals(w: Mapping[str, np.ndarray], layer: str, sign: int) -> np.ndarray:
+    """(units, 16, 5, 5): the deconvnet signal above pool2 of each unit of ``layer`` at ``sign``.
+
+    The signal entering pool2's unpooling when unit j holds the value ``sign``
+    (+1 or -1) and every other unit of the layer holds 0; a value a scales it
+    by |a| when a has that sign (the mirror ReLU is positively homogeneous).
+    """
+    count = LAYER_SHAPES[layer][0]
+    signal = np.eye(count, dtype=w["fc1.weight"].dtype) * sign
+    if layer == "fc3":
+        signal = linear(signal, w["fc3.weight"].T)  # fc3 has no ReLU: W3^T straight away
+        layer = "fc2"
+    if layer == "fc2":
+        signal = linear(relu(signal), w["fc2.weight"].T)
+    signal = linear(relu(signal), w["fc1.weight"].T)
+    return signal.reshape(count, *LAYER_SHAPES["pool2"])
+
+
+def _fc(
+    w: Mapping[str, np.ndarray],
+    trace: Trace,
+    layer: str,
+    units: np.ndarray,
+    images: np.ndarray,
+) -> np.ndarray:
+    """Deconvnet projections (m, 28, 28) of single fc units: each unit's signal scaled."""
+    value = trace.activations[layer][images, units]
+    above = np.where(
+        (value >= 0)[:, None, None, None],
+        fc_signals(w, layer, 1)[units],
+        fc_signals(w, layer, -1)[units] if layer == "fc3" else 0,
+    )
+    out = np.empty((len(units), *INPUT_SHAPE[1:]), dtype=value.dtype)
+    for start in range(0, len(units), deconv.DEFAULT_BATCH_SIZE):
+        rows = slice(start, start + deconv.DEFAULT_BATCH_SIZE)
+        picked = images[rows]
+        signal = (np.abs(value[rows])[:, None, None, None] * above[rows])[:, None]
+        out[rows] = deconv.backproject(
+            w, "pool2", signal, {k: v[picked] for k, v in trace.switches.items()}
+        )[:, 0, 0]
+    return out
+
+
+def _map(
+    w: Mapping[str, np.ndarray],
+    trace: Trace,
+    layer: str,
+    channel: int,
+    images: np.ndarray,
+    rule: str,
+) -> np.ndarray:
+    """Projections (k, 28, 28) of one whole channel of ``layer`` for the given images."""
+    act, switches = trace.activations, trace.switches
+    one = slice(channel, channel + 1)
+    conv = "conv1" if layer in ("conv1", "pool1") else "conv2"
+    if layer in ("pool1", "pool2"):
+        size = LAYER_SHAPES[conv][1:]
+        signal = max_unpool2d(
+            act[layer][images, one],
+            switches[layer][images, one],
+            POOL_KERNEL,
+            POOL_STRIDE,
+            output_size=size,
+        )
+    else:
+        signal = act[layer][images, one]
+    signal = rectify(signal[:, None], act[conv][images, one], rule)[:, 0]
+    if conv == "conv1":
+        return conv_transpose2d(signal, w["conv1.weight"][one], padding=CONV1_PADDING)[:, 0]
+    below = conv_transpose2d(signal, w["conv2.weight"][one])
+    out = deconv.backproject(
+        w,
+        "pool1",
+        below[:, None],
+        {k: v[images] for k, v in switches.items()},
+        rule=rule,
+        activations={k: v[images] for k, v in act.items()},
+    )
+    return out[:, 0, 0]
+
+
+def _unit(
+    w: Mapping[str, np.ndarray],
+    trace: Trace,
+    layer: str,
+    kept: np.ndarray,
+    images: np.ndarray,
+    rule: str,
+) -> np.ndarray:
+    """Projections (m, 28, 28) of single kept values ``kept`` (m, *shape) of ``layer``."""
+    m = len(kept)
+    flat = kept.reshape(m, -1)
+    where = np.argmax(flat != 0, axis=1)  # exactly one non-zero per row
+    value = flat[np.arange(m), where]
+    c, y, x = np.unravel_index(where, LAYER_SHAPES[layer])
+    if layer in ("pool1", "pool2"):
+        # Unpooling moves the value to its switch; the mirror ReLU of a positive value
+        # is the value under every rule (the forward activation there is that value).
+        conv = "conv1" if layer == "pool1" else "conv2"
+        switch = trace.switches[layer][images, c, y, x]
+        y, x = np.divmod(switch, LAYER_SHAPES[conv][2])
+        layer = conv
+    canvas = np.zeros((m, 32, 32), dtype=kept.dtype)  # 28x28 with a 2-pixel margin
+    rows = np.arange(m)[:, None, None]
+    offsets = np.arange(5)
+    if layer == "conv1":
+        # conv_transpose2d of one value at (y, x), padding 2: value * filter at (y-2, x-2).
+        window = value[:, None, None] * w["conv1.weight"][c, 0]
+        canvas[rows, (y[:, None] + offsets)[:, :, None], (x[:, None] + offsets)[:, None, :]] = (
+            window
+        )
+        return canvas[:, 2:30, 2:30]
+    return _conv2_unit(w, trace, value, c, y, x, images, rule, canvas)
+
+
+def _conv2_unit(
+    w: Mapping[str, np.ndarray],
+    trace: Trace,
+    value: np.ndarray,
+    c: np.ndarray,
+    y: np.ndarray,
+    x: np.ndarray,
+    images: np.ndarray,
+    rule: str,
+    canvas: np.ndarray,
+) -> np.ndarray:
+    """One conv2 value per row through conv2^T, pool1's switches, the ReLU and conv1^T."""
+    m = len(value)
+    # conv2^T of one value: value * filter on pool1's 5x5 window from (y, x), 6 channels.
+    pattern = value[:, None, None, None] * w["conv2.weight"][c]  # (m, 6, 5, 5)
+    ci = np.arange(6)[None, :, None, None]
+    ky = np.arange(5)[None, None, :, None]
+    kx = np.arange(5)[None, None, None, :]
+    n = images[:, None, None, None]
+    switch = trace.switches["pool1"][
+        n, ci, y[:, None, None, None] + ky, x[:, None, None, None] + kx
+    ]
+    sy, sx = np.divmod(switch, LAYER_SHAPES["conv1"][2])
+    # The 10x10 window of conv1 under pool1's window starts at (2y, 2x).
+    ly = sy - 2 * y[:, None, None, None]
+    lx = sx - 2 * x[:, None, None, None]
+    window = np.zeros((m, 6, 10, 10), dtype=value.dtype)
+    window[np.arange(m)[:, None, None, None], ci, ly, lx] = pattern
+    wy = 2 * y[:, None, None, None] + np.arange(10)[None, None, :, None]
+    wx = 2 * x[:, None, None, None] + np.arange(10)[None, None, None, :]
+    forward = trace.activations["conv1"][n, ci, wy, wx]  # (m, 6, 10, 10)
+    window = rectify(window[:, None], forward, rule)[:, 0]
+    small = conv_transpose2d(window, w["conv1.weight"])[:, 0]  # (m, 14, 14)
+    rows = np.arange(m)[:, None, None]
+    offsets = np.arange(14)
+    # Window pixel j is conv1^T output 2y + j - 2, i.e. canvas index 2y + j.
+    canvas[rows, (2 * y[:, None] + offsets)[:, :, None], (2 * x[:, None] + offsets)[:, None, :]] = (
+        small
+    )
+    return canvas[:, 2:30, 2:30]

@@ -1,0 +1,80 @@
+"""The fast path of each backend equals its straightforward reference, projection by projection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lenet_deconv.backends import torch_model, trace_to_torch
+from lenet_deconv.crosscheck.agreement import projection_errors, squared_norms
+from lenet_deconv.crosscheck.jobs import jobs_for, plan_for
+from numpy_lenet import deconv as np_deconv
+from numpy_lenet import fast_deconv as np_fast
+from numpy_lenet.model import forward
+from numpy_lenet.rules import RULES
+from torch_lenet import deconv as torch_deconv
+from torch_lenet import fast_deconv as torch_fast
+
+from .lenet_factories import random_images, random_params
+
+TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
+JOBS = jobs_for()
+
+
+def assert_same_projections(fast, reference, dtype) -> None:
+    """Same live selections, and every projection within rounding of the reference's."""
+    np.testing.assert_array_equal(np.asarray(fast.live), np.asarray(reference.live))
+    np.testing.assert_array_equal(np.asarray(fast.signal), np.asarray(reference.signal))
+    a, b = np.asarray(fast.values), np.asarray(reference.values)
+    assert a.dtype == b.dtype == dtype
+    if not len(b):
+        return
+    diff, norm = squared_norms(a, b)
+    errors = projection_errors(diff, norm, np.sqrt(norm.max()))
+    assert errors.max() <= TOLERANCE[dtype], f"worst {errors.max():.3g}"
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    n=st.integers(1, 4),
+    job=st.sampled_from(JOBS),
+    rule=st.sampled_from(RULES),
+    dtype=st.sampled_from([np.float64, np.float32]),
+    gain=st.sampled_from([0.5, 1.0, 3.0]),
+)
+def test_fast_equals_straightforward_in_both_backends(seed, n, job, rule, dtype, gain):
+    params = random_params(seed, dtype, gain)
+    trace = forward(params, random_images(seed + 1, n, dtype))
+    plan = plan_for(job)
+    reference = np_deconv.project_live(params, trace, plan, rule=rule)
+    assert_same_projections(np_fast.project_live(params, trace, plan, rule=rule), reference, dtype)
+    model, tensors = torch_model(params, dtype), trace_to_torch(trace)
+    with torch.inference_mode():
+        theirs = torch_deconv.project_live(model, tensors, plan, rule=rule)
+        fast = torch_fast.project_live(model, tensors, plan, rule=rule)
+    assert_same_projections(fast, theirs, dtype)
+
+
+@pytest.mark.parametrize("job", [j for j in JOBS if j[1] in ("max", "unit")])
+def test_unit_projections_at_the_borders(job):
+    """Units in every corner: the small windows must clip at the image's edges."""
+    params = random_params(5)
+    images = random_images(6, 3)
+    images[:, :, :4, :] = 1.0  # strong activations along the top edge and corners
+    images[:, :, :, -4:] = 1.0
+    trace = forward(params, images)
+    layer = job[0]
+    from numpy_lenet.architecture import LAYER_SHAPES
+    from numpy_lenet.selection import plan_selection
+
+    c, h, w = LAYER_SHAPES[layer]
+    units = [(ch, y, x) for ch in range(c) for y in (0, h - 1) for x in (0, w - 1)]
+    plan = plan_selection(layer, "unit", None, units)
+    for rule in RULES:
+        reference = np_deconv.project_live(params, trace, plan, rule=rule)
+        fast = np_fast.project_live(params, trace, plan, rule=rule)
+        assert_same_projections(fast, reference, np.float64)

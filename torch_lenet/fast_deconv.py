@@ -1,0 +1,224 @@
+"""The fast path of ``deconv.project_live`` in PyTorch: mirror of ``numpy_lenet.fast_deconv``.
+
+Same three facts, same names (numpy_lenet/fast_deconv.py explains them): a
+``max``/``unit`` projection from a conv or pool layer is one value times a
+pattern on a small window, put through the switches and the mirror ReLU of the
+chosen rule; a ``map`` projection needs only its own channel's filter in the
+first transposed convolution; under the deconvnet rule an fc unit's signal
+above pool2 is computed once and scaled. Built from torch ops only
+(F.conv_transpose2d, F.max_unpool2d, F.linear, advanced indexing).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from numpy_lenet.architecture import (
+    CONV1_PADDING,
+    INPUT_SHAPE,
+    LAYER_SHAPES,
+    POOL_KERNEL,
+    POOL_STRIDE,
+    is_spatial,
+)
+from numpy_lenet.fast_deconv import reference_is_faster
+from numpy_lenet.rules import DEFAULT_RULE, check_rule
+
+from . import deconv
+from .deconv import LiveProjections
+from .model import LeNet5, TorchTrace
+from .rules import rectify
+from .selection import SelectionPlan, select
+
+#: Rows of small windows handled at once (bounds the temporaries).
+_ROWS = 4096
+
+
+def project_live(
+    model: LeNet5,
+    trace: TorchTrace,
+    plan: SelectionPlan,
+    *,
+    rule: str = DEFAULT_RULE,
+) -> LiveProjections:
+    """Same result as ``deconv.project_live`` (within rounding), computed on small windows."""
+    check_rule(rule)
+    activations = trace.activations[plan.layer]
+    if reference_is_faster(plan, rule, activations.dtype == torch.float32):
+        return deconv.project_live(model, trace, plan, rule=rule)
+    with torch.no_grad():
+        signal = select(activations, plan)
+        live = torch.any(signal.reshape(*signal.shape[:2], -1) != 0, dim=2)
+        images, selections = torch.nonzero(live, as_tuple=True)
+        values = activations.new_empty((len(images), *INPUT_SHAPE[1:]))
+        if not is_spatial(plan.layer):
+            units = torch.tensor(plan.channels, device=images.device)[selections]
+            values[:] = _fc(model, trace, plan.layer, units, images)
+        elif plan.mode == "map":
+            for s, channel in enumerate(plan.channels):
+                rows = torch.nonzero(selections == s, as_tuple=True)[0]
+                if len(rows):
+                    values[rows] = _map(model, trace, plan.layer, channel, images[rows], rule)
+        else:
+            for start in range(0, len(images), _ROWS):
+                rows = slice(start, start + _ROWS)
+                kept = signal[images[rows], selections[rows]]
+                values[rows] = _unit(model, trace, plan.layer, kept, images[rows], rule)
+    return LiveProjections(signal, live, values)
+
+
+def fc_signals(model: LeNet5, layer: str, sign: int) -> torch.Tensor:
+    """(units, 16, 5, 5): the deconvnet signal above pool2 of each unit of ``layer`` at ``sign``.
+
+    Mirror of ``numpy_lenet.fast_deconv.fc_signals``.
+    """
+    count = LAYER_SHAPES[layer][0]
+    weight = model.fc1.weight
+    signal = torch.eye(count, dtype=weight.dtype, device=weight.device) * sign
+    if layer == "fc3":
+        signal = F.linear(signal, model.fc3.weight.t())  # fc3 has no ReLU: W3^T straight away
+        layer = "fc2"
+    if layer == "fc2":
+        signal = F.linear(F.relu(signal), model.fc2.weight.t())
+    signal = F.linear(F.relu(signal), model.fc1.weight.t())
+    return signal.reshape(count, *LAYER_SHAPES["pool2"])
+
+
+def _fc(
+    model: LeNet5,
+    trace: TorchTrace,
+    layer: str,
+    units: torch.Tensor,
+    images: torch.Tensor,
+) -> torch.Tensor:
+    """Deconvnet projections (m, 28, 28) of single fc units: each unit's signal scaled."""
+    value = trace.activations[layer][images, units]
+    above = fc_signals(model, layer, 1)[units]
+    if layer == "fc3":
+        below_zero = (value < 0)[:, None, None, None]
+        above = torch.where(below_zero, fc_signals(model, layer, -1)[units], above)
+    out = value.new_empty((len(units), *INPUT_SHAPE[1:]))
+    for start in range(0, len(units), deconv.DEFAULT_BATCH_SIZE):
+        rows = slice(start, start + deconv.DEFAULT_BATCH_SIZE)
+        picked = images[rows]
+        signal = (value[rows].abs()[:, None, None, None] * above[rows])[:, None]
+        out[rows] = deconv.backproject(
+            model, "pool2", signal, {k: v[picked] for k, v in trace.switches.items()}
+        )[:, 0, 0]
+    return out
+
+
+def _map(
+    model: LeNet5,
+    trace: TorchTrace,
+    layer: str,
+    channel: int,
+    images: torch.Tensor,
+    rule: str,
+) -> torch.Tensor:
+    """Projections (k, 28, 28) of one whole channel of ``layer`` for the given images."""
+    act, switches = trace.activations, trace.switches
+    one = slice(channel, channel + 1)
+    conv = "conv1" if layer in ("conv1", "pool1") else "conv2"
+    if layer in ("pool1", "pool2"):
+        signal = F.max_unpool2d(
+            act[layer][images, one],
+            switches[layer][images, one],
+            POOL_KERNEL,
+            POOL_STRIDE,
+            output_size=LAYER_SHAPES[conv][1:],
+        )
+    else:
+        signal = act[layer][images, one]
+    signal = rectify(signal[:, None], act[conv][images, one], rule)[:, 0]
+    if conv == "conv1":
+        return F.conv_transpose2d(signal, model.conv1.weight[one], padding=CONV1_PADDING)[:, 0]
+    below = F.conv_transpose2d(signal, model.conv2.weight[one])
+    out = deconv.backproject(
+        model,
+        "pool1",
+        below[:, None],
+        {k: v[images] for k, v in switches.items()},
+        rule=rule,
+        activations={k: v[images] for k, v in act.items()},
+    )
+    return out[:, 0, 0]
+
+
+def _unit(
+    model: LeNet5,
+    trace: TorchTrace,
+    layer: str,
+    kept: torch.Tensor,
+    images: torch.Tensor,
+    rule: str,
+) -> torch.Tensor:
+    """Projections (m, 28, 28) of single kept values ``kept`` (m, *shape) of ``layer``."""
+    m = kept.shape[0]
+    flat = kept.reshape(m, -1)
+    where = torch.argmax((flat != 0).to(torch.uint8), dim=1)  # exactly one non-zero per row
+    value = flat[torch.arange(m, device=flat.device), where]
+    _, h, w = LAYER_SHAPES[layer]
+    c, y, x = where // (h * w), (where // w) % h, where % w
+    if layer in ("pool1", "pool2"):
+        # Unpooling moves the value to its switch; the mirror ReLU of a positive value
+        # is the value under every rule (the forward activation there is that value).
+        conv = "conv1" if layer == "pool1" else "conv2"
+        switch = trace.switches[layer][images, c, y, x]
+        width = LAYER_SHAPES[conv][2]
+        y, x = switch // width, switch % width
+        layer = conv
+    canvas = kept.new_zeros((m, 32, 32))  # 28x28 with a 2-pixel margin
+    rows = torch.arange(m, device=kept.device)[:, None, None]
+    offsets = torch.arange(5, device=kept.device)
+    if layer == "conv1":
+        # conv_transpose2d of one value at (y, x), padding 2: value * filter at (y-2, x-2).
+        window = value[:, None, None] * model.conv1.weight[c, 0]
+        canvas[rows, (y[:, None] + offsets)[:, :, None], (x[:, None] + offsets)[:, None, :]] = (
+            window
+        )
+        return canvas[:, 2:30, 2:30]
+    return _conv2_unit(model, trace, value, c, y, x, images, rule, canvas)
+
+
+def _conv2_unit(
+    model: LeNet5,
+    trace: TorchTrace,
+    value: torch.Tensor,
+    c: torch.Tensor,
+    y: torch.Tensor,
+    x: torch.Tensor,
+    images: torch.Tensor,
+    rule: str,
+    canvas: torch.Tensor,
+) -> torch.Tensor:
+    """One conv2 value per row through conv2^T, pool1's switches, the ReLU and conv1^T."""
+    m = value.shape[0]
+    device = value.device
+    # conv2^T of one value: value * filter on pool1's 5x5 window from (y, x), 6 channels.
+    pattern = value[:, None, None, None] * model.conv2.weight[c]  # (m, 6, 5, 5)
+    ci = torch.arange(6, device=device)[None, :, None, None]
+    ky = torch.arange(5, device=device)[None, None, :, None]
+    kx = torch.arange(5, device=device)[None, None, None, :]
+    n = images[:, None, None, None]
+    y4, x4 = y[:, None, None, None], x[:, None, None, None]
+    switch = trace.switches["pool1"][n, ci, y4 + ky, x4 + kx]
+    width = LAYER_SHAPES["conv1"][2]
+    # The 10x10 window of conv1 under pool1's window starts at (2y, 2x).
+    ly, lx = switch // width - 2 * y4, switch % width - 2 * x4
+    window = value.new_zeros((m, 6, 10, 10))
+    window[torch.arange(m, device=device)[:, None, None, None], ci, ly, lx] = pattern
+    ten = torch.arange(10, device=device)
+    forward = trace.activations["conv1"][
+        n, ci, 2 * y4 + ten[None, None, :, None], 2 * x4 + ten[None, None, None, :]
+    ]
+    window = rectify(window[:, None], forward, rule)[:, 0]
+    small = F.conv_transpose2d(window, model.conv1.weight)[:, 0]  # (m, 14, 14)
+    rows = torch.arange(m, device=device)[:, None, None]
+    offsets = torch.arange(14, device=device)
+    # Window pixel j is conv1^T output 2y + j - 2, i.e. canvas index 2y + j.
+    canvas[rows, (2 * y[:, None] + offsets)[:, :, None], (2 * x[:, None] + offsets)[:, None, :]] = (
+        small
+    )
+    return canvas[:, 2:30, 2:30]
