@@ -210,14 +210,11 @@ def test_agreement_flags_an_error_above_the_bound_and_a_real_switch_flip():
     assert not agreement.passed and "off: relative error" in agreement.failures[0]
 
     params = random_params(0)
-    trace = make_engine(params, "numpy", np.float64).trace(
-        np.random.default_rng(0).random((2, 28, 28))
-    )
-    other = make_engine(params, "torch", np.float64).trace(
-        np.random.default_rng(0).random((2, 28, 28))
-    )
+    images = np.random.default_rng(0).random((2, 1, 28, 28))
+    trace = make_engine(params, "numpy", np.float64).trace(images)
+    other = make_engine(params, "torch", np.float64).trace(images)
     clean = Agreement("numpy float64", "torch float64")
-    clean.compare_traces("x", other, trace)
+    clean.compare_traces("x", other, trace, params, images)
     assert clean.passed, clean.failures
     # Plant a flip: the strongest pool2 window's switch moved to its weakest position.
     c, y, x = np.unravel_index(np.argmax(trace.activations["pool2"][0]), (16, 5, 5))
@@ -225,5 +222,5 @@ def test_agreement_flags_an_error_above_the_bound_and_a_real_switch_flip():
     weakest = min(window, key=lambda i: trace.activations["conv2"][0, c].ravel()[i])
     other.switches["pool2"][0, c, y, x] = weakest
     broken = Agreement("numpy float64", "torch float64")
-    broken.compare_traces("x", other, trace)
+    broken.compare_traces("x", other, trace, params, images)
     assert not broken.passed and "x/pool2: 1 switch(es) differ" in broken.failures[0]

@@ -148,7 +148,7 @@ def _one_epoch(
     trace, other = mine.trace(pixels), theirs.trace(pixels)
     # The check: the other backend's activations of winners and runners-up, the
     # winners' lead, and the projections given the same trace.
-    agreement.compare_traces(f"{name} picks", other, trace)
+    agreement.compare_traces(f"{name} picks", other, trace, mine.params, pixels)
     out = {}
     for layer in LAYER_NAMES:
         shown = list(channels[layer])

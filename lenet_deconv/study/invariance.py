@@ -151,12 +151,12 @@ def invariance(
     mine, theirs = engine_pair(params, backend)
     agreement = new_agreement(backend)
     original, original_checked = mine.trace(images), theirs.trace(images)
-    agreement.compare_traces("original", original_checked, original)
+    agreement.compare_traces("original", original_checked, original, mine.params, images)
     result = []
     for transform in transforms:
         batch = np.concatenate([transform_images(images, transform, a) for a in transform.amounts])
         moved, checked = mine.trace(batch), theirs.trace(batch)
-        agreement.compare_traces(transform.name, checked, moved)
+        agreement.compare_traces(transform.name, checked, moved, mine.params, batch)
         curves = curves_of(transform, original, moved, labels)
         other = curves_of(transform, original_checked, checked, labels)
         for layer in LAYER_NAMES:

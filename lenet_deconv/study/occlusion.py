@@ -138,7 +138,7 @@ def occlusion(
         name = f"image {index}"
         batch = np.concatenate([image[None], occluder.variants(image)])
         trace, checked = mine.trace(batch), theirs.trace(batch)
-        agreement.compare_traces(name, checked, trace)
+        agreement.compare_traces(name, checked, trace, mine.params, batch)
         label = int(label)
         maps = {}
         for layer in FOLLOWED_LAYERS:
