@@ -78,6 +78,16 @@ def test_same_seed_same_weights_bit_for_bit(data_dir, tmp_path):
     assert not np.array_equal(_weights(a.model_npz)["fc1.weight"], other_seed)
 
 
+def test_thread_count_changes_no_bit(data_dir, tmp_path):
+    """The half-batches run one after the other or side by side: the same numbers."""
+    one = _train(data_dir, tmp_path / "one", epochs=1, threads=1)
+    two = _train(data_dir, tmp_path / "two", epochs=1, threads=2)
+    _assert_bit_identical(one.model_npz, two.model_npz)
+    assert json.loads(one.metrics.read_text())["final"]["train_loss"] == pytest.approx(
+        json.loads(two.metrics.read_text())["final"]["train_loss"], rel=0, abs=0
+    )
+
+
 def test_resume_ends_with_the_uninterrupted_weights(data_dir, tmp_path):
     whole = _train(data_dir, tmp_path / "whole", epochs=3)
     # "Interrupted" after epoch 1: the run stopped there; resume to epoch 3.

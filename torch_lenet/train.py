@@ -3,8 +3,9 @@
 The recipe: seed 42 (Python, NumPy, torch), Adam with learning rate 0.001,
 batch size 128, 15 epochs, CrossEntropyLoss on the model's log_softmax output
 (computed as the NLL of that output: the same loss, see docs/training.md),
-pixels in [0, 1]. The batches come from torch_lenet.batches. Training runs
-``LeNet5.lean_forward``, the trace-free forward pass, and fused Adam.
+pixels in [0, 1]. The batches come from torch_lenet.batches. Each step runs
+``LeNet5.lean_forward``, the trace-free forward pass, on the two halves of the
+batch side by side (torch_lenet.halves), then fused Adam.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from numpy_lenet.params import atomic_path
 
 from .batches import LOADERS, float_split, train_batches
 from .checkpoint import CheckpointError, RunDir, load_checkpoint, save_checkpoint, write_json
 from .evaluate import DEVICES, EVAL_BATCH_SIZE, resolve_device, summarize
+from .halves import HalfBatches
 from .model import LeNet5
 from .progress import Progress
 from .seeding import capture_rng_states, restore_rng_states, seed_everything
@@ -195,6 +196,8 @@ def _run(
     if state is not None:
         start, metrics = _restore(run.checkpoint, state, model, optimizer, shuffle)
 
+    # The halves run on two threads on a CPU; on a GPU one thread feeds it enough.
+    halves = HalfBatches(model, threads if device.type == "cpu" else 1)
     batches = train_batches(
         data_dir,
         config.loader,
@@ -221,8 +224,8 @@ def _run(
     for epoch in range(start + 1, config.epochs + 1):
         began = time.perf_counter()
         with progress.epoch(epoch, len(batches)) as tick:
-            train_loss, train_acc = _train_epoch(model, optimizer, batches, tick)
-        test = summarize(_log_probs(model, test_x), test_labels)
+            train_loss, train_acc = _train_epoch(halves, optimizer, batches, tick)
+        test = summarize(halves.log_probs(test_x, EVAL_BATCH_SIZE), test_labels)
         metrics.append(
             {
                 "epoch": epoch,
@@ -249,6 +252,7 @@ def _run(
         )
         progress.summary(metrics[-1])
 
+    halves.close()
     _write_final(model, run)
     return TrainResult(run, config, metrics, start)
 
@@ -271,41 +275,24 @@ def _restore(
 
 
 def _train_epoch(
-    model: LeNet5,
+    halves: HalfBatches,
     optimizer: torch.optim.Optimizer,
     batches: Batches,
     tick: Callable[[torch.Tensor], None],
 ) -> tuple[float, float]:
     """One pass over the batches; the running mean loss and accuracy while the model learnt."""
-    model.train()
-    device = next(model.parameters()).device
+    device = next(halves.model.parameters()).device
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen = 0
     for images, labels in batches:
-        log_probs = model.lean_forward(images)
-        # CrossEntropyLoss on log-probabilities is the NLL of log_softmax(log_probs),
-        # and log_softmax is idempotent: so it is the NLL of the output itself (up to
-        # rounding; tests/test_loss.py), which is computed here without the second
-        # log_softmax.
-        loss = F.nll_loss(log_probs, labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        batch_loss, batch_correct = halves.step(images, labels, optimizer)
         # Accumulated as tensors on the device: no host round trip in the hot loop.
-        loss_sum += loss.detach().double() * len(labels)
-        correct += (log_probs.detach().argmax(dim=1) == labels).sum()
+        loss_sum += batch_loss.double()
+        correct += batch_correct
         seen += len(labels)
-        tick(loss)
+        tick(batch_loss / len(labels))
     return loss_sum.item() / seen, correct.item() / seen
-
-
-def _log_probs(model: LeNet5, images: torch.Tensor) -> np.ndarray:
-    """Log-probabilities (N, 10) of images on the model's device, by the training forward."""
-    model.eval()
-    with torch.inference_mode():
-        chunks = [model.lean_forward(batch).cpu() for batch in images.split(EVAL_BATCH_SIZE)]
-    return torch.cat(chunks).numpy()
 
 
 def _write_final(model: LeNet5, run: RunDir) -> None:
