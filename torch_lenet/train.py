@@ -34,7 +34,7 @@ from .seeding import capture_rng_states, restore_rng_states, seed_everything
 from .weights import save_params_from_model
 
 #: Fields a resumed run may change: they do not alter which numbers are computed
-#: (on one device and thread count the result stays bit-identical; see docs/training.md).
+#: (on one device the result stays bit-identical, whatever the thread count; docs/training.md).
 RESUME_OVERRIDABLE: tuple[str, ...] = ("epochs", "loader", "device", "threads")
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
