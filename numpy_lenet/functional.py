@@ -8,16 +8,24 @@ import numpy as np
 
 from ._checks import check_bias, check_float_array, check_same_dtype
 
-# OpenBLAS splits a matrix product of more than about 2**20 multiply-adds over
-# its threads. On a small machine shared with other work (2 cores here) a split
-# product then waits for a time slice: measured 12-16 ms for any (24..256 x 120)
-# @ (120 x 400) product (the deconvnet's fc1 step), which takes 0.03-0.25 ms on
-# the calling thread, and the threads left spinning slowed the next ops 2x. Products
-# of matrices up to _SMALL_PRODUCT multiply-adds (a few ms of work; LeNet's are
-# all smaller) gain little from threads, so such matrices run as stacks of row
-# blocks of at most _ONE_THREAD multiply-adds each, kept on the calling thread.
+# Every product in ``linear`` runs as BLAS calls of one fixed shape: row blocks
+# of exactly ``row_block(in, out)`` rows, the last block of each matrix padded
+# with zero rows. A GEMM computes each output element from its own row and
+# column, but which kernel (and summation order) a row gets depends on the call's
+# shape and the row's place in it: OpenBLAS's Haswell kernel gives the 7th row
+# of a 7-row product other last bits than the 7th row of a 3000-row one. With
+# one call shape, a row's bits depend only on its values, the weight and its
+# index modulo the block, never on how many rows share the call.
+#
+# Blocks stay under _ONE_THREAD multiply-adds because OpenBLAS splits a larger
+# product over its threads: the split would make the bits depend on the thread
+# count, and on a small machine shared with other work (2 cores here) a split
+# product waits for a time slice (measured 12-16 ms for a (24..256 x 120) @
+# (120 x 400) product that takes 0.03-0.25 ms on the calling thread). At most
+# _MAX_ROW_BLOCK rows, so that padding a short matrix (one projection, say)
+# costs little.
 _ONE_THREAD = 2**19
-_SMALL_PRODUCT = 2**26
+_MAX_ROW_BLOCK = 16
 
 
 def relu(x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
@@ -33,7 +41,12 @@ def relu(x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
-    """x (..., in) @ weight.T (weight (out, in)) + bias, like F.linear."""
+    """x (..., in) @ weight.T (weight (out, in)) + bias, like F.linear.
+
+    Row i of each matrix of the stack x gets the same bits whatever the other
+    rows and matrices hold and however many there are: its result depends only
+    on its own values, the weight and i modulo ``row_block(in, out)``.
+    """
     check_float_array(x, "x", min_ndim=1)
     check_float_array(weight, "weight", ndim=2)
     check_same_dtype(x, "x", weight, "weight")
@@ -43,14 +56,14 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
             f"(dim 1) to match x of shape {x.shape}"
         )
     bias = check_bias(bias, x, weight.shape[0])
+    # A stack of matrices, each multiplied on its own in fixed row blocks (the
+    # deconvnet relies on this: a projection is the same whatever else shares
+    # its batch; forward's chunks give the same bits on any number of workers).
     if x.ndim == 1:
-        out = x @ weight.T
+        stack = x.reshape(1, 1, -1)
     else:
-        # A stack of matrices, each multiplied on its own as by ``x @ weight.T``:
-        # one matrix's result never depends on the others (the deconvnet relies
-        # on this: a projection is the same whatever else shares its batch).
         stack = x.reshape(math.prod(x.shape[:-2]), *x.shape[-2:])
-        out = _stacked_matmul(stack, weight.T).reshape(*x.shape[:-1], weight.shape[0])
+    out = _stacked_matmul(stack, weight.T).reshape(*x.shape[:-1], weight.shape[0])
     if bias is not None:
         out += bias
     return out
@@ -69,19 +82,25 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return shifted
 
 
+def row_block(in_features: int, out_features: int) -> int:
+    """Rows per BLAS call in ``linear`` for a weight of shape (out_features, in_features)."""
+    per_row = max(in_features * out_features, 1)
+    return max(1, min(_MAX_ROW_BLOCK, (_ONE_THREAD - 1) // per_row))
+
+
 def _stacked_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a (s, r, k) @ b (k, o), small matrices of the stack in single-threaded row blocks."""
+    """a (s, r, k) @ b (k, o), every matrix of the stack in zero-padded blocks of row_block rows."""
     s, r, k = a.shape
     o = b.shape[1]
-    rows = _ONE_THREAD // max(k * o, 1)
-    # Decided per matrix, never on the stack size: results do not depend on it.
-    if rows < 1 or r <= rows or r * k * o > _SMALL_PRODUCT:
-        return a @ b
+    rows = row_block(k, o)
     out = np.empty((s, r, o), dtype=np.result_type(a, b))
     # matmul makes one BLAS call per matrix of a stack: here, per row block.
     whole = r - r % rows
-    blocks = a[:, :whole].reshape(s, whole // rows, rows, k)
-    np.matmul(blocks, b, out=out[:, :whole].reshape(s, whole // rows, rows, o))
+    if whole:
+        blocks = a[:, :whole].reshape(s, whole // rows, rows, k)
+        np.matmul(blocks, b, out=out[:, :whole].reshape(s, whole // rows, rows, o))
     if whole < r:
-        np.matmul(a[:, whole:], b, out=out[:, whole:])
+        tail = np.zeros((s, rows, k), dtype=a.dtype)
+        tail[:, : r - whole] = a[:, whole:]
+        out[:, whole:] = np.matmul(tail, b)[:, : r - whole]
     return out

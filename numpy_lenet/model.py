@@ -33,8 +33,14 @@ def run_chunks(job: Callable[[int], None], starts: Sequence[int], workers: int |
     """Call ``job(start)`` for every start, on up to ``workers`` threads (None: one per CPU).
 
     NumPy releases the GIL inside its loops and BLAS calls, and each job writes
-    only its own rows, so the chunks of a batch run in parallel with the same
-    results as one after another. On 2 cores: 1.8-2x faster for ``forward``,
+    only its own rows, so the chunks of a batch run in parallel. The results are
+    the same bits on any number of workers by construction: the chunks are the
+    same whatever ``workers`` is, and every product inside a chunk is a BLAS
+    call of a fixed shape (conv2d and conv_transpose2d make one per image,
+    ``functional.linear`` one per fixed-size row block), for LeNet's shapes
+    small enough to run on the calling thread: no product depends on which
+    thread runs it, how many run at once, or BLAS's thread count. On 2 cores:
+    1.8-2x faster for ``forward``,
     ~1.4x for ``deconv.project`` (whose many short NumPy calls hand the GIL
     back and forth). PyTorch uses every core as well.
     """

@@ -22,7 +22,7 @@ from lenet_deconv.cli import main
 from torch_lenet import train as train_module
 
 from .conftest import REPO, SHIPPED_WEIGHTS
-from .safety_tools import one_line_error, snapshot, temp_files
+from .safety_tools import one_line_error, temp_files
 
 #: Two tiny epochs: 9 writes (config, then per epoch: epoch-NN.npz, metrics, checkpoint;
 #: then model.pt, model.npz).
@@ -180,16 +180,16 @@ def test_sigterm_removes_the_temporary_and_exits_143(signalled):
     assert temp_files(root / "run") == [] and not (root / "run" / "checkpoint.pt").exists()
 
 
-def test_resume_refuses_another_thread_count(tmp_path, data_dir, capsys):
+def test_resume_on_another_thread_count_ends_bit_identical(tmp_path, data_dir):
+    # One thread or two compute the same bits (torch_lenet/halves.py), so a resume may switch.
+    whole = tmp_path / "whole"
+    assert main(train_argv(data_dir, whole)) == 0
     run = tmp_path / "run"
     assert main([*train_argv(data_dir, run)[:-1], "--quiet", "--epochs", "1"]) == 0
-    before = snapshot(run)
     argv = train_argv(data_dir, run, "--resume")
     argv[argv.index("--threads") + 1] = "2"
-    assert main(argv) == 2
-    line = one_line_error(capsys.readouterr().err, "train")
-    assert "used 1 thread(s)" in line and "--threads 1" in line
-    assert snapshot(run) == before
+    assert main(argv) == 0
+    assert (run / "model.npz").read_bytes() == (whole / "model.npz").read_bytes()
 
 
 def test_diverging_training_stops_with_a_consistent_run(tmp_path, data_dir, capsys, monkeypatch):

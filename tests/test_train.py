@@ -13,6 +13,8 @@ import torch
 from lenet_deconv.cli import main
 from numpy_lenet.params import load_npz
 from torch_lenet.checkpoint import CheckpointError, RunDir, load_checkpoint
+from torch_lenet.halves import HalfBatches
+from torch_lenet.model import LeNet5
 from torch_lenet.progress import Progress
 from torch_lenet.train import TrainConfig, resume, train
 
@@ -41,6 +43,29 @@ def _tree_digest(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_lean_forward_and_half_batches_are_the_traced_function_and_its_gradient(seed):
+    """Training computes the trace's log-probs and the batch-mean gradient, up to rounding."""
+    torch.manual_seed(seed)
+    model = LeNet5().double()
+    images = torch.rand(9, 1, 28, 28, dtype=torch.float64)
+    images[images < 0.5] = 0  # MNIST-like exact zeros: ties in the pooling windows
+    labels = torch.randint(0, 10, (9,))
+    lean = model.lean_forward(images)
+    torch.testing.assert_close(lean, model(images), rtol=0, atol=1e-12)
+    # The reference gradient: CrossEntropyLoss on the traced log-probs, the whole batch at once.
+    torch.nn.CrossEntropyLoss()(model(images), labels).backward()
+    expected = {k: p.grad.clone() for k, p in model.named_parameters()}
+    halves = HalfBatches(model, threads=2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # a step that changes nothing
+    loss, correct = halves.step(images, labels, optimizer)
+    halves.close()
+    torch.testing.assert_close(loss / 9, torch.nn.functional.nll_loss(lean, labels))
+    assert correct == (lean.argmax(1) == labels).sum()
+    for key, param in model.named_parameters():
+        torch.testing.assert_close(param.grad, expected[key], rtol=1e-10, atol=1e-12, msg=key)
 
 
 def test_defaults_are_the_recipe_of_the_shipped_weights():
@@ -76,6 +101,16 @@ def test_same_seed_same_weights_bit_for_bit(data_dir, tmp_path):
     c = _train(data_dir, tmp_path / "c", epochs=2, seed=7)
     other_seed = _weights(c.model_npz)["fc1.weight"]
     assert not np.array_equal(_weights(a.model_npz)["fc1.weight"], other_seed)
+
+
+def test_thread_count_changes_no_bit(data_dir, tmp_path):
+    """The half-batches run one after the other or side by side: the same numbers."""
+    one = _train(data_dir, tmp_path / "one", epochs=1, threads=1)
+    two = _train(data_dir, tmp_path / "two", epochs=1, threads=2)
+    _assert_bit_identical(one.model_npz, two.model_npz)
+    assert json.loads(one.metrics.read_text())["final"]["train_loss"] == pytest.approx(
+        json.loads(two.metrics.read_text())["final"]["train_loss"], rel=0, abs=0
+    )
 
 
 def test_resume_ends_with_the_uninterrupted_weights(data_dir, tmp_path):

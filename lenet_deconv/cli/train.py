@@ -107,8 +107,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--threads",
         type=int,
         help=(
-            "torch CPU threads (default: every CPU this process may use); bit-identical "
-            "results need the same thread count, so --resume refuses a different one"
+            "CPU threads (default: every CPU this process may use); training runs the two "
+            "halves of each batch side by side on two of them, or one after the other on one: "
+            "the thread count changes no bit"
         ),
     )
     run.add_argument(
