@@ -70,7 +70,7 @@ def time_projections(params: dict, images: np.ndarray) -> None:
     """(b) all map+max projections of every image on CUDA, float32 and float64."""
     for dtype, torch_dtype in ((np.float32, torch.float32), (np.float64, torch.float64)):
         model = torch_model(params, dtype, "cuda")
-        pixels = torch.from_numpy(images_to_float(images, dtype)[:, None]).to("cuda")
+        pixels = torch.from_numpy(images_to_float(images, dtype)).to("cuda")
         torch.cuda.synchronize()
         start = time.perf_counter()
         count = 0
