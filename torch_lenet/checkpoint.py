@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +18,7 @@ import torch
 from numpy_lenet.files import atomic_path
 from numpy_lenet.params import WeightError, validate_params
 
-from .weights import tensors_to_numpy
+from .weights import TORCH_LOAD_ERRORS, tensors_to_numpy
 
 CHECKPOINT_FORMAT = "lenet-deconvnet-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -124,16 +122,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         # weights_only: a checkpoint is data, never code to run.
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (
-        pickle.UnpicklingError,
-        RuntimeError,
-        EOFError,
-        zipfile.BadZipFile,
-        OSError,
-        ValueError,
-        KeyError,
-        TypeError,
-    ) as exc:
+    except TORCH_LOAD_ERRORS as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise CheckpointError(
             f"{path}: corrupt or truncated checkpoint, cannot resume "

@@ -26,6 +26,18 @@ from .model import LeNet5
 #: Tensor dtypes that NumPy holds exactly (bfloat16 has no NumPy twin).
 NUMPY_FLOAT_DTYPES = (torch.float16, torch.float32, torch.float64)
 
+#: What torch.load(weights_only=True) raises for a damaged, truncated or hostile file.
+TORCH_LOAD_ERRORS: tuple[type[BaseException], ...] = (
+    pickle.UnpicklingError,
+    RuntimeError,
+    EOFError,
+    zipfile.BadZipFile,
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+)
+
 
 def state_dict_to_params(state_dict: Mapping[str, torch.Tensor]) -> Params:
     """The state_dict as validated float32 NumPy arrays, keyed like a .npz weight file."""
@@ -59,16 +71,7 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     check_pt_size(path)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except (
-        pickle.UnpicklingError,
-        RuntimeError,
-        EOFError,
-        zipfile.BadZipFile,
-        OSError,
-        ValueError,
-        KeyError,
-        TypeError,
-    ) as exc:
+    except TORCH_LOAD_ERRORS as exc:
         raise WeightError(f"{path}: not a readable PyTorch weight file ({exc})") from exc
     if not isinstance(loaded, Mapping):
         raise WeightError(f"{path}: holds a {type(loaded).__name__}, expected a state_dict")
