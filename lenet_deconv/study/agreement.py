@@ -1,10 +1,10 @@
 """Checking one backend's study numbers against the other's, array by array.
 
-The study computes in float64 with both backends, so the spec's float64 bound
+The study computes in float64 with both backends, so the float64 bound of docs/agreement.md
 applies to every array it compares: relative error ||checked - reference|| /
 ||reference|| under 1e-12. Forward traces are compared layer by layer, and
 switches must be equal except at honest near-ties; projections are compared
-given the same recorded trace (the spec's deconvnet agreement).
+given the same recorded trace (docs/agreement.md).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ..backends import Engine, make_engine
 from ..crosscheck.agreement import relative_error
 from ..crosscheck.ties import find_flips
 
-#: The spec's float64 bound on the relative error of every compared array.
+#: The float64 bound (docs/agreement.md) on the relative error of every compared array.
 FLOAT64_BOUND = 1e-12
 
 
@@ -112,7 +112,7 @@ class Agreement:
         }
 
 
-#: Both backends compute the study in float64: the spec's verdict precision.
+#: Both backends compute the study in float64: the precision of compare's verdict.
 STUDY_DTYPE = np.float64
 
 
