@@ -159,6 +159,10 @@ def test_gallery_and_all_folders_are_not_replaced_without_force(work, capsys, da
     every = ["all", "--weights", str(work / "w.npz"), "--data-dir", str(data_dir)]
     assert "--force" in refused([*every, "--out", str(work / "all")], work, capsys)
     assert "not a folder" in refused(["train", "--out", str(work / "file")], work, capsys)
+    for command in ("study", "sanity"):  # the same policy as visualize's gallery
+        argv = [command, "--weights", str(work / "w.npz"), "--data-dir", str(data_dir)]
+        assert "--force" in refused([*argv, "--out", str(work / "gallery")], work, capsys)
+        assert "not a folder" in refused([*argv, "--out", str(work / "file")], work, capsys)
 
 
 def test_atomic_write_that_fails_leaves_no_temp_and_no_new_folders(tmp_path):

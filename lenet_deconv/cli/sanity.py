@@ -11,6 +11,7 @@ from torch_lenet.weights import load_params
 
 from ..inputs import parse_int_list
 from .options import add_data_dir
+from .visualize import check_gallery_folder
 
 #: The permuted-label model's file name; looked for beside --weights when not named.
 SHUFFLED_NAME = "lenet5-mnist-shuffled-labels.npz"
@@ -74,6 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--quiet", action="store_true", help="no progress bar and no summary on stdout"
     )
+    parser.add_argument("--force", action="store_true", help="replace the results already in --out")
     return parser
 
 
@@ -90,8 +92,7 @@ def run(args: argparse.Namespace) -> int:
     bad = [i for i in shown if not 0 <= i < args.limit]
     if bad:
         raise ValueError(f"--images {bad[0]} is not among the first {args.limit} test images")
-    if args.out.exists() and not args.out.is_dir():
-        raise ValueError(f"--out {args.out} exists and is not a folder")
+    check_gallery_folder(args.out, args.force)  # the output policy, as visualize's
     trained = load_params(args.weights)
     shuffled_path = args.shuffled_weights
     if shuffled_path is None and (args.weights.parent / SHUFFLED_NAME).is_file():

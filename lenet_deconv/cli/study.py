@@ -9,6 +9,7 @@ from numpy_lenet.architecture import BACKENDS
 
 from ..inputs import parse_int_list
 from .options import add_data_dir
+from .visualize import check_gallery_folder
 
 DESCRIPTION = """\
 Three experiments of Zeiler & Fergus's section 4, each computed in float64 by
@@ -98,6 +99,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="which implementation computes the figures; the other checks them (default: numpy)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars, only the summary")
+    parser.add_argument(
+        "--force", action="store_true", help="replace a study or gallery already in --out"
+    )
     return parser
 
 
@@ -117,8 +121,7 @@ def run(args: argparse.Namespace) -> int:
     occluder = Occluder(args.occluder_size, args.occluder_stride, args.occluder_value)
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
-    if args.out.exists() and not args.out.is_dir():
-        raise ValueError(f"--out {args.out} exists and is not a folder")
+    check_gallery_folder(args.out, args.force)  # the output policy, as visualize's
     images, labels = load_mnist(resolve_data_dir(args.data_dir), "test")
     plan = plan_study(
         args.weights,
