@@ -47,9 +47,12 @@ from .params import cast_params, validate_params
 from .pool import max_unpool2d
 from .rules import DEFAULT_RULE, check_rule, rectify
 from .selection import SelectionPlan, select
+from .switched import block_for, phase_table, unpool_conv_transpose2d
 
 #: Rows of small windows handled at once (bounds the temporaries).
 _ROWS = 4096
+#: Projections put side by side in one group of images (projections-last layout).
+_GROUP_ROWS = 512
 
 
 def project_live(
@@ -130,15 +133,76 @@ def _fc(
         fc_signals(w, layer, 1)[units],
         fc_signals(w, layer, -1)[units] if layer == "fc3" else 0,
     )
-    out = np.empty((len(units), *INPUT_SHAPE[1:]), dtype=value.dtype)
-    for start in range(0, len(units), deconv.DEFAULT_BATCH_SIZE):
-        rows = slice(start, start + deconv.DEFAULT_BATCH_SIZE)
-        picked = images[rows]
-        signal = (np.abs(value[rows])[:, None, None, None] * above[rows])[:, None]
-        out[rows] = deconv.backproject(
-            w, "pool2", signal, {k: v[picked] for k, v in trace.switches.items()}
-        )[:, 0, 0]
+    # The mirror ReLU after pool2's unpooling commutes with it: rectify the signal first.
+    signal = relu(np.abs(value)[:, None, None, None] * above)
+    return _below_pool2(w, trace, signal, images)
+
+
+def _by_image(
+    images: np.ndarray, chunk: int
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Rows grouped for the projections-last layout: (images, rows, image slots, columns).
+
+    Images are sorted by how many rows they hold and cut into groups of about
+    ``chunk`` rows, so that padding each image to its group's largest count
+    wastes little. A group gives its images, the rows it holds, each row's
+    image slot in the group and its column (0 .. count - 1) among its image's rows.
+    """
+    order = np.argsort(images, kind="stable")
+    present, first, counts = np.unique(images[order], return_index=True, return_counts=True)
+    column = np.empty(len(images), dtype=np.intp)
+    column[order] = np.arange(len(images)) - np.repeat(first, counts)
+    by_count = np.argsort(counts, kind="stable")
+    sorted_counts = counts[by_count]
+    group_of = (np.cumsum(sorted_counts) - sorted_counts) // chunk
+    slot = np.full(int(images.max()) + 1, -1, dtype=np.intp)
+    groups = []
+    for group in np.unique(group_of):  # a loop over chunks of rows
+        members = present[by_count[group_of == group]]
+        slot[:] = -1
+        slot[members] = np.arange(len(members))
+        rows = np.flatnonzero(slot[images] >= 0)
+        groups.append((members, rows, slot[images[rows]], column[rows]))
+    return groups
+
+
+def _below_pool2(
+    w: Mapping[str, np.ndarray], trace: Trace, signal: np.ndarray, images: np.ndarray
+) -> np.ndarray:
+    """Rectified signals (m, 16, 5, 5) at pool2 -> pixels (m, 28, 28), the deconvnet rule.
+
+    Unpool with pool2's switches and conv2^T, rectify, unpool with pool1's and
+    conv1^T: two switched steps (numpy_lenet/switched.py), the rows of each image
+    side by side in the projections-last layout.
+    """
+    out = np.empty((len(signal), *INPUT_SHAPE[1:]), dtype=signal.dtype)
+    if not len(signal):
+        return out
+    tables = _tables(w)
+    for picked, rows, slot, column in _by_image(images, _GROUP_ROWS):
+        wide = np.zeros((len(picked), *signal.shape[1:], int(column.max()) + 1), signal.dtype)
+        wide[slot, ..., column] = signal[rows]
+        below = unpool_conv_transpose2d(
+            wide, trace.switches["pool2"][picked], w["conv2.weight"], table=tables["conv2"]
+        )
+        np.maximum(below, 0, out=below)
+        pixels = unpool_conv_transpose2d(
+            below,
+            trace.switches["pool1"][picked],
+            w["conv1.weight"],
+            CONV1_PADDING,
+            table=tables["conv1"],
+        )
+        out[rows] = pixels[slot, 0, ..., column]
     return out
+
+
+def _tables(w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Phase tables of conv2's and conv1's transposed filters (numpy_lenet/switched.py)."""
+    return {
+        "conv2": phase_table(w["conv2.weight"], block_for(*LAYER_SHAPES["pool2"][1:])),
+        "conv1": phase_table(w["conv1.weight"], block_for(*LAYER_SHAPES["pool1"][1:])),
+    }
 
 
 def _map(
