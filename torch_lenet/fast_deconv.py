@@ -30,9 +30,12 @@ from .deconv import LiveProjections
 from .model import LeNet5, TorchTrace
 from .rules import rectify
 from .selection import SelectionPlan, select
+from .switched import block_for, phase_table, unpool_conv_transpose2d
 
 #: Rows of small windows handled at once (bounds the temporaries).
 _ROWS = 4096
+#: Projections put side by side in one group of images (projections-last layout).
+_GROUP_ROWS = 512
 
 
 def project_live(
@@ -94,19 +97,84 @@ def _fc(
 ) -> torch.Tensor:
     """Deconvnet projections (m, 28, 28) of single fc units: each unit's signal scaled."""
     value = trace.activations[layer][images, units]
-    above = fc_signals(model, layer, 1)[units]
-    if layer == "fc3":
-        below_zero = (value < 0)[:, None, None, None]
-        above = torch.where(below_zero, fc_signals(model, layer, -1)[units], above)
-    out = value.new_empty((len(units), *INPUT_SHAPE[1:]))
-    for start in range(0, len(units), deconv.DEFAULT_BATCH_SIZE):
-        rows = slice(start, start + deconv.DEFAULT_BATCH_SIZE)
-        picked = images[rows]
-        signal = (value[rows].abs()[:, None, None, None] * above[rows])[:, None]
-        out[rows] = deconv.backproject(
-            model, "pool2", signal, {k: v[picked] for k, v in trace.switches.items()}
-        )[:, 0, 0]
+    above = torch.where(
+        (value >= 0)[:, None, None, None],
+        fc_signals(model, layer, 1)[units],
+        fc_signals(model, layer, -1)[units] if layer == "fc3" else 0.0,
+    )
+    # The mirror ReLU after pool2's unpooling commutes with it: rectify the signal first.
+    signal = F.relu(value.abs()[:, None, None, None] * above)
+    return _below_pool2(model, trace, signal, images)
+
+
+def _by_image(
+    images: torch.Tensor, chunk: int
+) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Rows grouped for the projections-last layout: (images, rows, image slots, columns).
+
+    Mirror of ``numpy_lenet.fast_deconv._by_image``: images sorted by how many
+    rows they hold, cut into groups of about ``chunk`` rows; a group gives its
+    images, its rows, each row's image slot in the group and its column among
+    its image's rows.
+    """
+    device = images.device
+    order = torch.argsort(images, stable=True)
+    present, counts = torch.unique_consecutive(images[order], return_counts=True)
+    first = torch.cumsum(counts, 0) - counts
+    column = torch.empty_like(images)
+    column[order] = torch.arange(len(images), device=device) - torch.repeat_interleave(
+        first, counts
+    )
+    by_count = torch.argsort(counts, stable=True)
+    sorted_counts = counts[by_count]
+    group_of = (torch.cumsum(sorted_counts, 0) - sorted_counts) // chunk
+    slot = torch.full((int(images.max()) + 1,), -1, dtype=torch.long, device=device)
+    groups = []
+    for group in torch.unique(group_of).tolist():  # a loop over chunks of rows
+        members = present[by_count[group_of == group]]
+        slot[:] = -1
+        slot[members] = torch.arange(len(members), device=device)
+        rows = torch.nonzero(slot[images] >= 0, as_tuple=True)[0]
+        groups.append((members, rows, slot[images[rows]], column[rows]))
+    return groups
+
+
+def _below_pool2(
+    model: LeNet5, trace: TorchTrace, signal: torch.Tensor, images: torch.Tensor
+) -> torch.Tensor:
+    """Rectified signals (m, 16, 5, 5) at pool2 -> pixels (m, 28, 28), the deconvnet rule.
+
+    Mirror of ``numpy_lenet.fast_deconv._below_pool2``: two switched steps
+    (torch_lenet/switched.py), the rows of each image side by side.
+    """
+    out = signal.new_empty((len(signal), *INPUT_SHAPE[1:]))
+    if not len(signal):
+        return out
+    tables = _tables(model)
+    for picked, rows, slot, column in _by_image(images, _GROUP_ROWS):
+        wide = signal.new_zeros((len(picked), *signal.shape[1:], int(column.max()) + 1))
+        wide[slot, ..., column] = signal[rows]
+        below = unpool_conv_transpose2d(
+            wide, trace.switches["pool2"][picked], model.conv2.weight, table=tables["conv2"]
+        )
+        below.clamp_(min=0)
+        pixels = unpool_conv_transpose2d(
+            below,
+            trace.switches["pool1"][picked],
+            model.conv1.weight,
+            CONV1_PADDING,
+            table=tables["conv1"],
+        )
+        out[rows] = pixels[slot, 0, ..., column]
     return out
+
+
+def _tables(model: LeNet5) -> dict[str, torch.Tensor]:
+    """Phase tables of conv2's and conv1's transposed filters (torch_lenet/switched.py)."""
+    return {
+        "conv2": phase_table(model.conv2.weight, block_for(*LAYER_SHAPES["pool2"][1:])),
+        "conv1": phase_table(model.conv1.weight, block_for(*LAYER_SHAPES["pool1"][1:])),
+    }
 
 
 def _map(
