@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import torch
 
-#: Bytes of products (images x blocks x table rows x S) computed at once. Measured
-#: separately from NumPy's 2 MB (benchmarks/bench_switched.py, one thread): torch's
-#: per-call overhead is larger, so bigger chunks pay until the temporaries leave cache.
+#: Bytes of products (images x blocks x table rows x S) computed at once, as in NumPy.
+#: Measured separately (benchmarks/bench_switched.py, one thread): 0.5 to 32 MB gave the
+#: same fc times within the noise, since one image's products in the fast fc path's groups
+#: already exceed a few MB; the bound matters for the temporaries, not the speed.
 CHUNK_BYTES = 2 * 2**20
 
 
