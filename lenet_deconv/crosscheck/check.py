@@ -57,6 +57,19 @@ except ImportError:  # pragma: no cover - an optional speed-up
 #: PyTorch float32's worst projection error may be this many times NumPy float32's own
 #: on the same (layer, mode) before the drift report flags it (docs/agreement.md).
 DRIFT_FACTOR = 8.0
+#: Relative cost of each job's projections (ms per image, NumPy float64 fast path, measured
+#: by benchmarks/bench_crosscheck.py): only the order in which a batch's jobs are started.
+JOB_COST: dict[Job, float] = {
+    ("fc2", FC_MODE): 1.7,
+    ("fc1", FC_MODE): 1.45,
+    ("pool2", "map"): 1.07,
+    ("conv2", "map"): 0.87,
+    ("fc3", FC_MODE): 0.57,
+    ("conv2", "max"): 0.44,
+    ("pool2", "max"): 0.34,
+    ("pool1", "map"): 0.33,
+    ("conv1", "map"): 0.28,
+}
 #: The comparisons, by the name of the side compared with NumPy float64.
 VERDICT = "torch float64"
 DRIFTS = ("numpy float32", "torch float32")
@@ -337,8 +350,11 @@ def _check_batch(
     """Forward, switches and every projection of one batch, for every comparison."""
     first = report.images
     images = np.asarray(images, np.float64)
-    ref_trace = reference.trace(images)
-    traces = {name: engine.trace(images) for name, engine in others.items()}
+    # The four forward passes are independent: they run side by side on the workers.
+    ref_future = pool.submit(reference.trace, images)
+    trace_futures = {name: pool.submit(engine.trace, images) for name, engine in others.items()}
+    ref_trace = ref_future.result()
+    traces = {name: future.result() for name, future in trace_futures.items()}
     flipped = {}
     for name, trace in traces.items():
         comparison = report.comparisons[name]
@@ -354,7 +370,8 @@ def _check_batch(
     # projected it (the reference's future is submitted first, so waiting on it cannot
     # starve the pool); the main thread only folds small per-projection norms, in order.
     pending: list[tuple[Job, Future, dict[str, Future]]] = []
-    for job in jobs:
+    # Longest jobs first, so the workers finish the batch together (results fold in job order).
+    for job in sorted(jobs, key=lambda job: -JOB_COST.get(job, 0.0)):
         plan = plan_for(job)
         mine = pool.submit(_reference_job, reference, ref_trace, plan, report.rule, fast)
         theirs = {
@@ -371,6 +388,7 @@ def _check_batch(
             for name, engine in others.items()
         }
         pending.append((job, mine, theirs))
+    pending.sort(key=lambda item: jobs.index(item[0]))
     try:
         for job, _, theirs in pending:
             for name, future in theirs.items():
