@@ -45,7 +45,7 @@ from .functional import linear, relu
 from .model import Trace
 from .params import cast_params, validate_params
 from .pool import max_unpool2d
-from .rules import DEFAULT_RULE, check_rule, rectify
+from .rules import DEFAULT_RULE, check_rule, rectify, rectify_last
 from .selection import SelectionPlan, select
 from .switched import block_for, phase_table, unpool_conv_transpose2d
 
@@ -75,6 +75,8 @@ def project_live(
     if not is_spatial(plan.layer):
         units = np.asarray(plan.channels)[selections]
         values[:] = _fc(weights, trace, plan.layer, units, images)
+    elif plan.mode == "map" and plan.layer in ("conv2", "pool2"):
+        values[:] = _maps_below_conv2(weights, trace, plan, images, selections, rule)
     elif plan.mode == "map":
         for s, channel in enumerate(plan.channels):
             rows = np.flatnonzero(selections == s)
@@ -203,6 +205,66 @@ def _tables(w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         "conv2": phase_table(w["conv2.weight"], block_for(*LAYER_SHAPES["pool2"][1:])),
         "conv1": phase_table(w["conv1.weight"], block_for(*LAYER_SHAPES["pool1"][1:])),
     }
+
+
+def _maps_below_conv2(
+    w: Mapping[str, np.ndarray],
+    trace: Trace,
+    plan: SelectionPlan,
+    images: np.ndarray,
+    selections: np.ndarray,
+    rule: str,
+) -> np.ndarray:
+    """Projections (m, 28, 28) of whole conv2/pool2 channels, every selection of an image at once.
+
+    Each selection's map (pool2: unpooled to conv2's 10x10 first) goes through
+    its own channel's transposed filter - 25 shifted multiply-adds, one per
+    kernel offset, over every image and selection at once - then the mirror
+    ReLU at pool1 and the switched step below it.
+    """
+    act = trace.activations
+    channels = np.asarray(plan.channels)
+    weight = w["conv2.weight"][channels]  # (S, 6, 5, 5): each selection's own filter
+    size, kernel = LAYER_SHAPES["conv2"][1:], weight.shape[-1]
+    table = _tables(w)["conv1"]
+    out = np.empty((len(images), *INPUT_SHAPE[1:]), dtype=weight.dtype)
+    picked_images = np.unique(images)
+    for start in range(0, len(picked_images), _GROUP_ROWS // len(channels) + 1):
+        picked = picked_images[start : start + _GROUP_ROWS // len(channels) + 1]
+        maps = act[plan.layer][picked][:, channels]
+        if plan.layer == "pool2":
+            maps = max_unpool2d(
+                maps,
+                trace.switches["pool2"][picked][:, channels],
+                POOL_KERNEL,
+                POOL_STRIDE,
+                output_size=size,
+            )
+        maps = rectify(maps[:, None], act["conv2"][picked][:, channels], rule)[:, 0]
+        maps = np.moveaxis(maps, 1, -1)  # (k, 10, 10, S): selections last
+        below = np.zeros(
+            (
+                len(picked),
+                weight.shape[1],
+                size[0] + kernel - 1,
+                size[1] + kernel - 1,
+                len(channels),
+            ),
+            dtype=maps.dtype,
+        )
+        for dy in range(kernel):  # a loop over kernel offsets
+            for dx in range(kernel):
+                below[:, :, dy : dy + size[0], dx : dx + size[1]] += (
+                    maps[:, None] * weight[:, :, dy, dx].T[:, None, None, :]
+                )
+        below = rectify_last(below, act["pool1"][picked], rule)
+        pixels = unpool_conv_transpose2d(
+            below, trace.switches["pool1"][picked], w["conv1.weight"], CONV1_PADDING, table=table
+        )
+        rows = np.flatnonzero(np.isin(images, picked))
+        slot = np.searchsorted(picked, images[rows])
+        out[rows] = pixels[slot, 0, ..., selections[rows]]
+    return out
 
 
 def _map(

@@ -47,3 +47,12 @@ def rectify(signal: np.ndarray, forward: np.ndarray | None, rule: str) -> np.nda
     active = (forward > 0)[:, None]
     kept = relu(signal) if rule == "guided" else signal
     return np.where(active, kept, signal.dtype.type(0))
+
+
+def rectify_last(signal: np.ndarray, forward: np.ndarray, rule: str) -> np.ndarray:
+    """``rectify`` for signals with the selections last: (n, *shape, S); forward is (n, *shape)."""
+    if rule == "deconvnet":
+        return relu(signal)
+    active = (forward > 0)[..., None]
+    kept = relu(signal) if rule == "guided" else signal
+    return np.where(active, kept, signal.dtype.type(0))

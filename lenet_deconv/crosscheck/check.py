@@ -57,6 +57,19 @@ except ImportError:  # pragma: no cover - an optional speed-up
 #: PyTorch float32's worst projection error may be this many times NumPy float32's own
 #: on the same (layer, mode) before the drift report flags it (docs/agreement.md).
 DRIFT_FACTOR = 8.0
+#: Relative cost of each job's projections (ms per image, NumPy float64 fast path, measured
+#: by benchmarks/bench_crosscheck.py): only the order in which a batch's jobs are started.
+JOB_COST: dict[Job, float] = {
+    ("fc2", FC_MODE): 1.7,
+    ("fc1", FC_MODE): 1.45,
+    ("pool2", "map"): 1.07,
+    ("conv2", "map"): 0.87,
+    ("fc3", FC_MODE): 0.57,
+    ("conv2", "max"): 0.44,
+    ("pool2", "max"): 0.34,
+    ("pool1", "map"): 0.33,
+    ("conv1", "map"): 0.28,
+}
 #: The comparisons, by the name of the side compared with NumPy float64.
 VERDICT = "torch float64"
 DRIFTS = ("numpy float32", "torch float32")
@@ -337,8 +350,11 @@ def _check_batch(
     """Forward, switches and every projection of one batch, for every comparison."""
     first = report.images
     images = np.asarray(images, np.float64)
-    ref_trace = reference.trace(images)
-    traces = {name: engine.trace(images) for name, engine in others.items()}
+    # The four forward passes are independent: they run side by side on the workers.
+    ref_future = pool.submit(reference.trace, images)
+    trace_futures = {name: pool.submit(engine.trace, images) for name, engine in others.items()}
+    ref_trace = ref_future.result()
+    traces = {name: future.result() for name, future in trace_futures.items()}
     flipped = {}
     for name, trace in traces.items():
         comparison = report.comparisons[name]
@@ -350,36 +366,36 @@ def _check_batch(
         comparison.flips += find_flips(params, images, ref_trace, trace, first)
         flipped[name] = flipped_images(ref_trace, trace)
 
-    # Submit every (job, engine) in a fixed order; fold each job as soon as it is done.
+    # Submit every (job, engine) in a fixed order; each comparison runs in the worker that
+    # projected it (the reference's future is submitted first, so waiting on it cannot
+    # starve the pool); the main thread only folds small per-projection norms, in order.
     pending: list[tuple[Job, Future, dict[str, Future]]] = []
-    for job in jobs:
+    # Longest jobs first, so the workers finish the batch together (results fold in job order).
+    for job in sorted(jobs, key=lambda job: -JOB_COST.get(job, 0.0)):
         plan = plan_for(job)
-        mine = pool.submit(reference.project_live, ref_trace, plan, report.rule, fast=fast)
+        mine = pool.submit(_reference_job, reference, ref_trace, plan, report.rule, fast)
         theirs = {
             name: pool.submit(
-                engine.project_live,
+                _compare_job,
+                engine,
                 ref_trace if report.comparisons[name].is_verdict else traces[name],
                 plan,
                 report.rule,
-                fast=fast,
+                fast,
+                mine,
+                None if report.comparisons[name].is_verdict else flipped[name],
             )
             for name, engine in others.items()
         }
         pending.append((job, mine, theirs))
+    pending.sort(key=lambda item: jobs.index(item[0]))
     try:
-        for job, mine, theirs in pending:
-            ref_live = mine.result()
+        for job, _, theirs in pending:
             for name, future in theirs.items():
-                comparison = report.comparisons[name]
-                other_live = future.result()
-                if comparison.is_verdict:
-                    crossed = np.zeros(ref_live.live.shape, dtype=bool)
-                else:
-                    crossed = _crossed(job, flipped[name], ref_live, other_live)
-                diff, norm = compare_live(other_live, ref_live)
-                stats = comparison.jobs[job]
-                stats.projections += int(np.count_nonzero(ref_live.live | other_live.live))
-                stats.set_aside += int(np.count_nonzero(crossed & ref_live.live))
+                diff, norm, crossed, projections, set_aside = future.result()
+                stats = report.comparisons[name].jobs[job]
+                stats.projections += projections
+                stats.set_aside += set_aside
                 stats.sq_diff.append(diff)
                 stats.sq_norm.append(norm)
                 stats.crossed.append(crossed)
@@ -390,11 +406,45 @@ def _check_batch(
                 future.cancel()
 
 
+def _reference_job(
+    engine: Engine, trace: Any, plan: Any, rule: str, fast: bool
+) -> tuple[LiveProjections, np.ndarray]:
+    """The reference's projections of one job and the squared norm of each live one."""
+    live = engine.project_live(trace, plan, rule, fast=fast)
+    values = live.values.reshape(len(live.values), -1)
+    return live, np.einsum("ij,ij->i", values, values)
+
+
+def _compare_job(
+    engine: Engine,
+    trace: Any,
+    plan: Any,
+    rule: str,
+    fast: bool,
+    reference: Future,
+    flipped: dict[str, np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """One side's projections of one job against the reference's: (n, S) norms and counts.
+
+    ``flipped`` is None for the verdict (same trace as the reference: nothing is
+    crossed), else the images whose switches flipped in each pool (drift report).
+    """
+    other = engine.project_live(trace, plan, rule, fast=fast)
+    ref, ref_norms = reference.result()
+    if flipped is None:
+        crossed = np.zeros(ref.live.shape, dtype=bool)
+    else:
+        crossed = _crossed(plan.layer, flipped, ref, other)
+    diff, norm = compare_live(other, ref, ref_norms)
+    projections = int(np.count_nonzero(ref.live | other.live))
+    set_aside = int(np.count_nonzero(crossed & ref.live))
+    return diff, norm, crossed, projections, set_aside
+
+
 def _crossed(
-    job: Job, flipped: dict[str, np.ndarray], ref: LiveProjections, other: LiveProjections
+    layer: str, flipped: dict[str, np.ndarray], ref: LiveProjections, other: LiveProjections
 ) -> np.ndarray:
     """(n, S): projections through a flipped switch, or whose two selections differ."""
-    layer = job[0]
     images = np.zeros(len(ref.live), dtype=bool)
     for pool in pools_below(layer):
         images |= flipped[pool]
@@ -404,20 +454,34 @@ def _crossed(
     return images[:, None] | differ
 
 
-def compare_live(other: LiveProjections, ref: LiveProjections) -> tuple[np.ndarray, np.ndarray]:
-    """(n, S) squared norms of other - ref and of ref, from the live projections only."""
+def compare_live(
+    other: LiveProjections, ref: LiveProjections, ref_norms: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n, S) squared norms of other - ref and of ref, from the live projections only.
+
+    ``ref_norms``, the squared norm of each live reference projection, may be
+    given when the caller already has them (they serve every comparison).
+    """
     shape = ref.live.shape
     sq_diff, sq_norm = np.zeros(shape), np.zeros(shape)
+    if ref_norms is None:
+        flat = ref.values.reshape(len(ref.values), -1)
+        ref_norms = np.einsum("ij,ij->i", flat, flat, dtype=np.float64)
+    sq_norm[ref.live] = ref_norms
+    if np.array_equal(ref.live, other.live):
+        # The usual case: the same projections are live, in the same (image, selection) order.
+        diff = np.subtract(other.values, ref.values, dtype=np.float64).reshape(len(ref.values), -1)
+        sq_diff[ref.live] = np.einsum("ij,ij->i", diff, diff)
+        return sq_diff, sq_norm
     at_ref = np.full(shape, -1)
     at_ref[ref.live] = np.arange(int(ref.live.sum()))
     at_other = np.full(shape, -1)
     at_other[other.live] = np.arange(int(other.live.sum()))
     both = ref.live & other.live
     only_ref, only_other = ref.live & ~other.live, other.live & ~ref.live
-    d, n = squared_norms(other.values[at_other[both]], ref.values[at_ref[both]])
-    sq_diff[both], sq_norm[both] = d, n
-    _, n = squared_norms(ref.values[at_ref[only_ref]], ref.values[at_ref[only_ref]])
-    sq_diff[only_ref], sq_norm[only_ref] = n, n
+    d, _ = squared_norms(other.values[at_other[both]], ref.values[at_ref[both]])
+    sq_diff[both] = d
+    sq_diff[only_ref] = sq_norm[only_ref]
     _, n = squared_norms(other.values[at_other[only_other]], other.values[at_other[only_other]])
     sq_diff[only_other] = n
     return sq_diff, sq_norm
