@@ -28,7 +28,7 @@ from numpy_lenet.rules import DEFAULT_RULE, check_rule
 from . import deconv
 from .deconv import LiveProjections
 from .model import LeNet5, TorchTrace
-from .rules import rectify
+from .rules import rectify, rectify_last
 from .selection import SelectionPlan, select
 from .switched import block_for, phase_table, unpool_conv_transpose2d
 
@@ -58,6 +58,8 @@ def project_live(
         if not is_spatial(plan.layer):
             units = torch.tensor(plan.channels, device=images.device)[selections]
             values[:] = _fc(model, trace, plan.layer, units, images)
+        elif plan.mode == "map" and plan.layer in ("conv2", "pool2"):
+            values[:] = _maps_below_conv2(model, trace, plan, images, selections, rule)
         elif plan.mode == "map":
             for s, channel in enumerate(plan.channels):
                 rows = torch.nonzero(selections == s, as_tuple=True)[0]
@@ -175,6 +177,67 @@ def _tables(model: LeNet5) -> dict[str, torch.Tensor]:
         "conv2": phase_table(model.conv2.weight, block_for(*LAYER_SHAPES["pool2"][1:])),
         "conv1": phase_table(model.conv1.weight, block_for(*LAYER_SHAPES["pool1"][1:])),
     }
+
+
+def _maps_below_conv2(
+    model: LeNet5,
+    trace: TorchTrace,
+    plan: SelectionPlan,
+    images: torch.Tensor,
+    selections: torch.Tensor,
+    rule: str,
+) -> torch.Tensor:
+    """Projections (m, 28, 28) of whole conv2/pool2 channels, every selection of an image at once.
+
+    Mirror of ``numpy_lenet.fast_deconv._maps_below_conv2``: each selection's
+    map through its own channel's transposed filter (25 shifted multiply-adds
+    over every image and selection at once), the mirror ReLU at pool1, then the
+    switched step below it.
+    """
+    act = trace.activations
+    device = images.device
+    channels = torch.tensor(plan.channels, device=device)
+    weight = model.conv2.weight[channels]  # (S, 6, 5, 5): each selection's own filter
+    size, kernel = LAYER_SHAPES["conv2"][1:], weight.shape[-1]
+    table = _tables(model)["conv1"]
+    out = weight.new_empty((len(images), *INPUT_SHAPE[1:]))
+    picked_images = torch.unique(images)
+    step = _GROUP_ROWS // len(channels) + 1
+    for start in range(0, len(picked_images), step):
+        picked = picked_images[start : start + step]
+        maps = act[plan.layer][picked][:, channels]
+        if plan.layer == "pool2":
+            maps = F.max_unpool2d(
+                maps,
+                trace.switches["pool2"][picked][:, channels],
+                POOL_KERNEL,
+                POOL_STRIDE,
+                output_size=size,
+            )
+        maps = rectify(maps[:, None], act["conv2"][picked][:, channels], rule)[:, 0]
+        maps = maps.permute(0, 2, 3, 1)[:, None]  # (k, 1, 10, 10, S): selections last
+        below = maps.new_zeros(
+            (
+                len(picked),
+                weight.shape[1],
+                size[0] + kernel - 1,
+                size[1] + kernel - 1,
+                len(channels),
+            )
+        )
+        for dy in range(kernel):  # a loop over kernel offsets
+            for dx in range(kernel):
+                below[:, :, dy : dy + size[0], dx : dx + size[1]].addcmul_(
+                    maps, weight[:, :, dy, dx].t()[:, None, None, :]
+                )
+        below = rectify_last(below, act["pool1"][picked], rule)
+        pixels = unpool_conv_transpose2d(
+            below, trace.switches["pool1"][picked], model.conv1.weight, CONV1_PADDING, table=table
+        )
+        rows = torch.nonzero(torch.isin(images, picked), as_tuple=True)[0]
+        slot = torch.searchsorted(picked, images[rows])
+        out[rows] = pixels[slot, 0, ..., selections[rows]]
+    return out
 
 
 def _map(

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from numpy_lenet.rules import DEFAULT_RULE, RULES, check_rule
 
-__all__ = ["DEFAULT_RULE", "RULES", "check_rule", "rectify"]
+__all__ = ["DEFAULT_RULE", "RULES", "check_rule", "rectify", "rectify_last"]
 
 
 def rectify(signal: torch.Tensor, forward: torch.Tensor | None, rule: str) -> torch.Tensor:
@@ -22,5 +22,14 @@ def rectify(signal: torch.Tensor, forward: torch.Tensor | None, rule: str) -> to
         raise ValueError(f"rule {rule!r} needs the forward activations of the projected images")
     # [z > 0] == [relu(z) > 0]; one image's mask serves all of its S selections.
     active = (forward > 0)[:, None]
+    kept = F.relu(signal) if rule == "guided" else signal
+    return torch.where(active, kept, torch.zeros((), dtype=signal.dtype, device=signal.device))
+
+
+def rectify_last(signal: torch.Tensor, forward: torch.Tensor, rule: str) -> torch.Tensor:
+    """``rectify`` for signals with the selections last: (n, *shape, S); forward is (n, *shape)."""
+    if rule == "deconvnet":
+        return F.relu(signal)
+    active = (forward > 0)[..., None]
     kept = F.relu(signal) if rule == "guided" else signal
     return torch.where(active, kept, torch.zeros((), dtype=signal.dtype, device=signal.device))
