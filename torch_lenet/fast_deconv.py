@@ -22,7 +22,6 @@ from numpy_lenet.architecture import (
     POOL_STRIDE,
     is_spatial,
 )
-from numpy_lenet.fast_deconv import reference_is_faster
 from numpy_lenet.rules import DEFAULT_RULE, check_rule
 
 from . import deconv
@@ -71,6 +70,18 @@ def project_live(
                 kept = signal[images[rows], selections[rows]]
                 values[rows] = _unit(model, trace, plan.layer, kept, images[rows], rule)
     return LiveProjections(signal, live, values)
+
+
+def reference_is_faster(plan: SelectionPlan, rule: str, float32: bool) -> bool:
+    """Where the fast path saves nothing in PyTorch: the reference is taken there.
+
+    fc layers under the masked rules (nothing is shared between images). Unlike
+    NumPy's, ``map`` mode in float32 stays on the fast path: without
+    F.conv_transpose2d's one-channel calls it measured 2-5x faster than the
+    reference on one CPU thread (benchmarks/bench_crosscheck.py).
+    """
+    del float32  # the same answer for both dtypes; the argument mirrors NumPy's signature
+    return not is_spatial(plan.layer) and rule != "deconvnet"
 
 
 def fc_signals(model: LeNet5, layer: str, sign: int) -> torch.Tensor:
