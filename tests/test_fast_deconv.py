@@ -78,3 +78,18 @@ def test_unit_projections_at_the_borders(job):
         reference = np_deconv.project_live(params, trace, plan, rule=rule)
         fast = np_fast.project_live(params, trace, plan, rule=rule)
         assert_same_projections(fast, reference, np.float64)
+
+
+@pytest.mark.parametrize("job", JOBS, ids="/".join)
+def test_torch_fast_equals_its_reference_for_every_rule_and_dtype(job):
+    """Every job, rule and dtype once, so no torch fast-path branch is left to chance."""
+    plan = plan_for(job)
+    for dtype in (np.float64, np.float32):
+        params = random_params(11, dtype)
+        trace = forward(params, random_images(12, 3, dtype))
+        model, tensors = torch_model(params, dtype), trace_to_torch(trace)
+        for rule in RULES:
+            with torch.inference_mode():
+                reference = torch_deconv.project_live(model, tensors, plan, rule=rule)
+                fast = torch_fast.project_live(model, tensors, plan, rule=rule)
+            assert_same_projections(fast, reference, dtype)
