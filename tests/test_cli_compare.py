@@ -117,6 +117,12 @@ def _unflipped_transpose(x, weight, padding=0, **kwargs):
     return F.conv2d(x, weight.transpose(0, 1), padding=k - 1 - padding)
 
 
+def _unflipped_kernel(transposed):
+    # The same bug in the torch fast path's own one-channel transposed convolution, which
+    # does not call F.conv_transpose2d: the kernel used as is (flipping it undoes the flip).
+    return lambda signal, kernel, padding: transposed(signal, kernel.flip((0, 1)), padding)
+
+
 def _biased_linear(x, weight, bias=None):
     out = F.linear(x, weight, bias)
     # A bias in the transposed fc2 filter (whose output feeds fc1's mirror block).
@@ -131,7 +137,11 @@ def _everywhere(monkeypatch, name, value):
 
 PLANTED = {
     "missing mirror ReLU": (
-        lambda mp: _everywhere(mp, "rectify", lambda signal, forward, rule: signal),
+        lambda mp: (
+            _everywhere(mp, "rectify", lambda signal, forward, rule: signal),
+            # The fast path's conv2 maps take the ReLU at pool1 with the selections last.
+            mp.setattr(torch_fast, "rectify_last", lambda signal, forward, rule: signal),
+        ),
         "projections conv2/map",
     ),
     "switch ties to the last position": (
@@ -143,7 +153,14 @@ PLANTED = {
         "projections fc2/fc",
     ),
     "unflipped transposed convolution": (
-        lambda mp: _everywhere(mp, "F", _Functional(conv_transpose2d=_unflipped_transpose)),
+        lambda mp: (
+            _everywhere(mp, "F", _Functional(conv_transpose2d=_unflipped_transpose)),
+            mp.setattr(
+                torch_fast,
+                "_one_channel_transposed",
+                _unflipped_kernel(torch_fast._one_channel_transposed),
+            ),
+        ),
         "projections conv1/map",
     ),
 }
