@@ -135,10 +135,11 @@ def _chunk(
     device = x.device
     # Which table row each (image, block, cell, channel) reads: its cell and its phase.
     cells = phases.reshape(n, c_in, hb, block, wb, block).permute(0, 2, 4, 3, 5, 1)
-    by = torch.arange(block, device=device)[:, None, None]
-    bx = torch.arange(block, device=device)[None, :, None]
-    ch = torch.arange(c_in, device=device)[None, None, :]
-    gathered = table[by, bx, ch, cells]  # (n, hb, wb, B, B, C, Q)
+    first = torch.arange(block * block * c_in, device=device).reshape(block, block, c_in) * 4
+    rows = (first + cells).reshape(-1)  # flat row (by, bx, c, phase) of the table
+    # index_select of flat rows, not table[by, bx, ch, cells]: the same rows, and measured
+    # 1.0-2x faster for the whole step on one CPU thread (most where S is small).
+    gathered = table.reshape(-1, table.shape[-1]).index_select(0, rows)
     gathered = gathered.reshape(n, hb, wb, block * block * c_in, -1)
     signal = x.reshape(n, c_in, hb, block, wb, block, s).permute(0, 2, 4, 3, 5, 1, 6)
     signal = signal.reshape(n, hb, wb, block * block * c_in, s)
