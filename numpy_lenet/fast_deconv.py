@@ -1,7 +1,7 @@
 """The fast path of ``deconv.project_live``: the same projections with less work.
 
 The straightforward reference (deconv.py) runs every live selection through
-full-size transposed convolutions. Three facts make some of that work avoidable:
+full-size transposed convolutions. Four facts make some of that work avoidable:
 
 - a ``max`` or ``unit`` selection keeps one value: its projection is that value
   times a fixed pattern on a small window around the unit. From conv1/pool1 it
@@ -16,8 +16,12 @@ full-size transposed convolutions. Three facts make some of that work avoidable:
   homogeneous; for fc3 the logit's sign picks one of two vectors): it is
   computed once per unit, not per image. The gradient and guided rules mask
   the fc steps with each image's own activations, so they take the reference
-  path there. Below pool2 every fc projection needs the full transposed
-  convolutions: most of the cost, and the same as the reference's.
+  path there;
+- after 2x2 unpooling only one value in four is non-zero: below pool2 and
+  pool1, fc projections and whole conv2/pool2 maps take the switched step
+  (switched.py: unpooling and the transposed filter at once, a filter table
+  per switch phase, every projection of an image side by side) instead of
+  full-size transposed convolutions of the unpooled planes.
 
 docs/agreement.md explains why the cross-check may compare this path's
 results with another backend's; tests/test_fast_deconv.py shows it equal to
