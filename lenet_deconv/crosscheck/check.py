@@ -411,7 +411,7 @@ def _reference_job(
 ) -> tuple[LiveProjections, np.ndarray]:
     """The reference's projections of one job and the squared norm of each live one."""
     live = engine.project_live(trace, plan, rule, fast=fast)
-    values = live.values.reshape(len(live.values), -1)
+    values = _rows(live.values)
     return live, np.einsum("ij,ij->i", values, values)
 
 
@@ -465,12 +465,12 @@ def compare_live(
     shape = ref.live.shape
     sq_diff, sq_norm = np.zeros(shape), np.zeros(shape)
     if ref_norms is None:
-        flat = ref.values.reshape(len(ref.values), -1)
+        flat = _rows(ref.values)
         ref_norms = np.einsum("ij,ij->i", flat, flat, dtype=np.float64)
     sq_norm[ref.live] = ref_norms
     if np.array_equal(ref.live, other.live):
         # The usual case: the same projections are live, in the same (image, selection) order.
-        diff = np.subtract(other.values, ref.values, dtype=np.float64).reshape(len(ref.values), -1)
+        diff = _rows(np.subtract(other.values, ref.values, dtype=np.float64))
         sq_diff[ref.live] = np.einsum("ij,ij->i", diff, diff)
         return sq_diff, sq_norm
     at_ref = np.full(shape, -1)
@@ -485,3 +485,8 @@ def compare_live(
     _, n = squared_norms(other.values[at_other[only_other]], other.values[at_other[only_other]])
     sq_diff[only_other] = n
     return sq_diff, sq_norm
+
+
+def _rows(values: np.ndarray) -> np.ndarray:
+    """Projections (m, ...) as m flat rows (also when m is 0)."""
+    return values.reshape(len(values), int(np.prod(values.shape[1:])))
