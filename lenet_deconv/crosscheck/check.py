@@ -355,16 +355,7 @@ def _check_batch(
     trace_futures = {name: pool.submit(engine.trace, images) for name, engine in others.items()}
     ref_trace = ref_future.result()
     traces = {name: future.result() for name, future in trace_futures.items()}
-    flipped = {}
-    for name, trace in traces.items():
-        comparison = report.comparisons[name]
-        for layer in LAYER_NAMES:
-            diff, ref = squared_norms(trace.activations[layer], ref_trace.activations[layer])
-            sums = comparison.sq_forward.setdefault(layer, [0.0, 0.0])
-            sums[0] += float(diff.sum())
-            sums[1] += float(ref.sum())
-        comparison.flips += find_flips(params, images, ref_trace, trace, first)
-        flipped[name] = flipped_images(ref_trace, trace)
+    flipped = {name: flipped_images(ref_trace, trace) for name, trace in traces.items()}
 
     # Submit every (job, engine) in a fixed order; each comparison runs in the worker that
     # projected it (the reference's future is submitted first, so waiting on it cannot
@@ -390,6 +381,15 @@ def _check_batch(
         pending.append((job, mine, theirs))
     pending.sort(key=lambda item: jobs.index(item[0]))
     try:
+        # While the workers project: the forward passes and the switches, on this thread.
+        for name, trace in traces.items():
+            comparison = report.comparisons[name]
+            for layer in LAYER_NAMES:
+                diff, ref = squared_norms(trace.activations[layer], ref_trace.activations[layer])
+                sums = comparison.sq_forward.setdefault(layer, [0.0, 0.0])
+                sums[0] += float(diff.sum())
+                sums[1] += float(ref.sum())
+            comparison.flips += find_flips(params, images, ref_trace, trace, first)
         for job, _, theirs in pending:
             for name, future in theirs.items():
                 diff, norm, crossed, projections, set_aside = future.result()
