@@ -1,7 +1,7 @@
 """The fast path of ``deconv.project_live``: the same projections with less work.
 
 The straightforward reference (deconv.py) runs every live selection through
-full-size transposed convolutions. Three facts make some of that work avoidable:
+full-size transposed convolutions. Four facts make some of that work avoidable:
 
 - a ``max`` or ``unit`` selection keeps one value: its projection is that value
   times a fixed pattern on a small window around the unit. From conv1/pool1 it
@@ -16,8 +16,12 @@ full-size transposed convolutions. Three facts make some of that work avoidable:
   homogeneous; for fc3 the logit's sign picks one of two vectors): it is
   computed once per unit, not per image. The gradient and guided rules mask
   the fc steps with each image's own activations, so they take the reference
-  path there. Below pool2 every fc projection needs the full transposed
-  convolutions: most of the cost, and the same as the reference's.
+  path there;
+- after 2x2 unpooling only one value in four is non-zero: below pool2 and
+  pool1, fc projections and whole conv2/pool2 maps take the switched step
+  (switched.py: unpooling and the transposed filter at once, a filter table
+  per switch phase, every projection of an image side by side) instead of
+  full-size transposed convolutions of the unpooled planes.
 
 docs/agreement.md explains why the cross-check may compare this path's
 results with another backend's; tests/test_fast_deconv.py shows it equal to
@@ -94,13 +98,13 @@ def reference_is_faster(plan: SelectionPlan, rule: str, float32: bool) -> bool:
     """Where the fast path saves nothing: the reference is taken there.
 
     fc layers under the masked rules (nothing is shared between images); ``map``
-    mode in float32, where one channel's transposed convolution measured 0.5-0.6x
-    the speed of the batched one over all channels (benchmarks/bench_crosscheck.py);
-    in float64 it is 1.2-6x faster.
+    mode of conv1/pool1 in float32, where one channel's transposed convolution
+    measured 0.5-0.6x the speed of the batched one over all channels
+    (benchmarks/bench_crosscheck.py); in float64 it is 1.2-6x faster.
     """
     if not is_spatial(plan.layer):
         return rule != "deconvnet"
-    return plan.mode == "map" and float32
+    return plan.mode == "map" and float32 and plan.layer in ("conv1", "pool1")
 
 
 def fc_signals(w: Mapping[str, np.ndarray], layer: str, sign: int) -> np.ndarray:
@@ -218,15 +222,14 @@ def _maps_below_conv2(
     """Projections (m, 28, 28) of whole conv2/pool2 channels, every selection of an image at once.
 
     Each selection's map (pool2: unpooled to conv2's 10x10 first) goes through
-    its own channel's transposed filter - 25 shifted multiply-adds, one per
-    kernel offset, over every image and selection at once - then the mirror
-    ReLU at pool1 and the switched step below it.
+    its own channel's transposed filter - one matrix product per selection over
+    every image's im2col columns - then the mirror ReLU at pool1 and the
+    switched step below it, every selection of an image side by side.
     """
     act = trace.activations
     channels = np.asarray(plan.channels)
     weight = w["conv2.weight"][channels]  # (S, 6, 5, 5): each selection's own filter
-    size, kernel = LAYER_SHAPES["conv2"][1:], weight.shape[-1]
-    table = _tables(w)["conv1"]
+    tables = _tables(w)
     out = np.empty((len(images), *INPUT_SHAPE[1:]), dtype=weight.dtype)
     picked_images = np.unique(images)
     for start in range(0, len(picked_images), _GROUP_ROWS // len(channels) + 1):
@@ -238,33 +241,45 @@ def _maps_below_conv2(
                 trace.switches["pool2"][picked][:, channels],
                 POOL_KERNEL,
                 POOL_STRIDE,
-                output_size=size,
+                output_size=LAYER_SHAPES["conv2"][1:],
             )
+        # The mirror ReLU at conv2 (a kept map is non-negative: it changes nothing there).
         maps = rectify(maps[:, None], act["conv2"][picked][:, channels], rule)[:, 0]
-        maps = np.moveaxis(maps, 1, -1)  # (k, 10, 10, S): selections last
-        below = np.zeros(
-            (
-                len(picked),
-                weight.shape[1],
-                size[0] + kernel - 1,
-                size[1] + kernel - 1,
-                len(channels),
-            ),
-            dtype=maps.dtype,
-        )
-        for dy in range(kernel):  # a loop over kernel offsets
-            for dx in range(kernel):
-                below[:, :, dy : dy + size[0], dx : dx + size[1]] += (
-                    maps[:, None] * weight[:, :, dy, dx].T[:, None, None, :]
-                )
+        below = _own_filters_transposed(maps, weight)
         below = rectify_last(below, act["pool1"][picked], rule)
         pixels = unpool_conv_transpose2d(
-            below, trace.switches["pool1"][picked], w["conv1.weight"], CONV1_PADDING, table=table
+            below,
+            trace.switches["pool1"][picked],
+            w["conv1.weight"],
+            CONV1_PADDING,
+            table=tables["conv1"],
         )
         rows = np.flatnonzero(np.isin(images, picked))
         slot = np.searchsorted(picked, images[rows])
         out[rows] = pixels[slot, 0, ..., selections[rows]]
     return out
+
+
+def _own_filters_transposed(maps: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Maps (k, S, h, w), each through its own transposed filter weight[s] (O, kh, kw).
+
+    Returns (k, O, h + kh - 1, w + kw - 1, S), selections last. The im2col
+    columns of every map (one shifted copy per kernel offset), then one matrix
+    product per selection: (O x kh*kw) @ (kh*kw x k*H*W).
+    """
+    k, s, h, w = maps.shape
+    _, c_out, kh, kw = weight.shape
+    out_h, out_w = h + kh - 1, w + kw - 1
+    padded = np.zeros((s, k, h + 2 * (kh - 1), w + 2 * (kw - 1)), dtype=maps.dtype)
+    padded[:, :, kh - 1 : kh - 1 + h, kw - 1 : kw - 1 + w] = np.moveaxis(maps, 1, 0)
+    cols = np.empty((s, kh, kw, k, out_h, out_w), dtype=maps.dtype)
+    for dy in range(kh):  # a loop over kernel offsets: out[y] takes map[y - dy] * weight[dy]
+        for dx in range(kw):
+            cols[:, dy, dx] = padded[
+                :, :, kh - 1 - dy : kh - 1 - dy + out_h, kw - 1 - dx : kw - 1 - dx + out_w
+            ]
+    below = np.matmul(weight.reshape(s, c_out, kh * kw), cols.reshape(s, kh * kw, -1))
+    return np.moveaxis(below.reshape(s, c_out, k, out_h, out_w), (0, 2), (4, 0))
 
 
 def _map(

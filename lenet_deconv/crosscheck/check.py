@@ -355,16 +355,7 @@ def _check_batch(
     trace_futures = {name: pool.submit(engine.trace, images) for name, engine in others.items()}
     ref_trace = ref_future.result()
     traces = {name: future.result() for name, future in trace_futures.items()}
-    flipped = {}
-    for name, trace in traces.items():
-        comparison = report.comparisons[name]
-        for layer in LAYER_NAMES:
-            diff, ref = squared_norms(trace.activations[layer], ref_trace.activations[layer])
-            sums = comparison.sq_forward.setdefault(layer, [0.0, 0.0])
-            sums[0] += float(diff.sum())
-            sums[1] += float(ref.sum())
-        comparison.flips += find_flips(params, images, ref_trace, trace, first)
-        flipped[name] = flipped_images(ref_trace, trace)
+    flipped = {name: flipped_images(ref_trace, trace) for name, trace in traces.items()}
 
     # Submit every (job, engine) in a fixed order; each comparison runs in the worker that
     # projected it (the reference's future is submitted first, so waiting on it cannot
@@ -390,6 +381,15 @@ def _check_batch(
         pending.append((job, mine, theirs))
     pending.sort(key=lambda item: jobs.index(item[0]))
     try:
+        # While the workers project: the forward passes and the switches, on this thread.
+        for name, trace in traces.items():
+            comparison = report.comparisons[name]
+            for layer in LAYER_NAMES:
+                diff, ref = squared_norms(trace.activations[layer], ref_trace.activations[layer])
+                sums = comparison.sq_forward.setdefault(layer, [0.0, 0.0])
+                sums[0] += float(diff.sum())
+                sums[1] += float(ref.sum())
+            comparison.flips += find_flips(params, images, ref_trace, trace, first)
         for job, _, theirs in pending:
             for name, future in theirs.items():
                 diff, norm, crossed, projections, set_aside = future.result()
@@ -411,7 +411,7 @@ def _reference_job(
 ) -> tuple[LiveProjections, np.ndarray]:
     """The reference's projections of one job and the squared norm of each live one."""
     live = engine.project_live(trace, plan, rule, fast=fast)
-    values = live.values.reshape(len(live.values), -1)
+    values = _rows(live.values)
     return live, np.einsum("ij,ij->i", values, values)
 
 
@@ -465,12 +465,12 @@ def compare_live(
     shape = ref.live.shape
     sq_diff, sq_norm = np.zeros(shape), np.zeros(shape)
     if ref_norms is None:
-        flat = ref.values.reshape(len(ref.values), -1)
+        flat = _rows(ref.values)
         ref_norms = np.einsum("ij,ij->i", flat, flat, dtype=np.float64)
     sq_norm[ref.live] = ref_norms
     if np.array_equal(ref.live, other.live):
         # The usual case: the same projections are live, in the same (image, selection) order.
-        diff = np.subtract(other.values, ref.values, dtype=np.float64).reshape(len(ref.values), -1)
+        diff = _rows(np.subtract(other.values, ref.values, dtype=np.float64))
         sq_diff[ref.live] = np.einsum("ij,ij->i", diff, diff)
         return sq_diff, sq_norm
     at_ref = np.full(shape, -1)
@@ -485,3 +485,8 @@ def compare_live(
     _, n = squared_norms(other.values[at_other[only_other]], other.values[at_other[only_other]])
     sq_diff[only_other] = n
     return sq_diff, sq_norm
+
+
+def _rows(values: np.ndarray) -> np.ndarray:
+    """Projections (m, ...) as m flat rows (also when m is 0)."""
+    return values.reshape(len(values), int(np.prod(values.shape[1:])))

@@ -1,0 +1,43 @@
+"""compare_live: the per-projection squared norms the verdict and the drift report are built on."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lenet_deconv.crosscheck.check import compare_live
+from numpy_lenet.deconv import LiveProjections
+
+
+def live_projections(live: np.ndarray, values: np.ndarray) -> LiveProjections:
+    """LiveProjections with ``values`` (one per live entry, row-major order) and a dummy signal."""
+    return LiveProjections(np.zeros((*live.shape, 1)), live, values)
+
+
+def expected(other_live, other_values, ref_live, ref_values):
+    """The definition, entry by entry: a projection that is not live is all zeros."""
+    shape = ref_live.shape
+    full_ref = np.zeros((*shape, 3, 3))
+    full_other = np.zeros((*shape, 3, 3))
+    full_ref[ref_live] = ref_values
+    full_other[other_live] = other_values
+    diff = ((full_other - full_ref) ** 2).sum(axis=(2, 3))
+    return diff, (full_ref**2).sum(axis=(2, 3))
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 2**16), n=st.integers(1, 4), s=st.integers(1, 4), same=st.booleans())
+def test_squared_norms_match_the_definition(seed, n, s, same):
+    rng = np.random.default_rng(seed)
+    ref_live = rng.random((n, s)) < 0.7
+    other_live = ref_live.copy() if same else rng.random((n, s)) < 0.7
+    ref_values = rng.standard_normal((int(ref_live.sum()), 3, 3))
+    other_values = rng.standard_normal((int(other_live.sum()), 3, 3)).astype(np.float32)
+    ref = live_projections(ref_live, ref_values)
+    other = live_projections(other_live, other_values)
+    want_diff, want_norm = expected(other_live, other_values, ref_live, ref_values)
+    for ref_norms in (None, (ref_values**2).sum(axis=(1, 2))):
+        diff, norm = compare_live(other, ref, ref_norms)
+        np.testing.assert_allclose(diff, want_diff, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(norm, want_norm, rtol=1e-12, atol=1e-12)
