@@ -81,9 +81,9 @@ def reference_is_faster(plan: SelectionPlan, rule: str, float32: bool) -> bool:
     """Where the fast path saves nothing in PyTorch: the reference is taken there.
 
     fc layers under the masked rules (nothing is shared between images). Unlike
-    NumPy's, ``map`` mode in float32 stays on the fast path: without
-    F.conv_transpose2d's one-channel calls it measured 2-5x faster than the
-    reference on one CPU thread (benchmarks/bench_crosscheck.py).
+    NumPy's, conv1/pool1 ``map`` mode in float32 stays on the fast path: with
+    shifted adds instead of F.conv_transpose2d's one-channel calls it measured
+    3-4x faster than the reference on one CPU thread (benchmarks/bench_crosscheck.py).
     """
     del float32  # the same answer for both dtypes; the argument mirrors NumPy's signature
     return not is_spatial(plan.layer) and rule != "deconvnet"
@@ -206,16 +206,15 @@ def _maps_below_conv2(
     """Projections (m, 28, 28) of whole conv2/pool2 channels, every selection of an image at once.
 
     Mirror of ``numpy_lenet.fast_deconv._maps_below_conv2``: each selection's
-    map through its own channel's transposed filter (25 shifted multiply-adds
-    over every image and selection at once), the mirror ReLU at pool1, then the
-    switched step below it.
+    map through its own channel's transposed filter (one matrix product per
+    selection over every image's im2col columns), the mirror ReLU at pool1,
+    then the switched step below it, every selection of an image side by side.
     """
     act = trace.activations
     device = images.device
     channels = torch.tensor(plan.channels, device=device)
     weight = model.conv2.weight[channels]  # (S, 6, 5, 5): each selection's own filter
-    size, kernel = LAYER_SHAPES["conv2"][1:], weight.shape[-1]
-    table = _tables(model)["conv1"]
+    tables = _tables(model)
     out = weight.new_empty((len(images), *INPUT_SHAPE[1:]))
     picked_images = torch.unique(images)
     step = _GROUP_ROWS // len(channels) + 1
@@ -228,32 +227,46 @@ def _maps_below_conv2(
                 trace.switches["pool2"][picked][:, channels],
                 POOL_KERNEL,
                 POOL_STRIDE,
-                output_size=size,
+                output_size=LAYER_SHAPES["conv2"][1:],
             )
+        # The mirror ReLU at conv2 (a kept map is non-negative: it changes nothing there).
         maps = rectify(maps[:, None], act["conv2"][picked][:, channels], rule)[:, 0]
-        maps = maps.permute(0, 2, 3, 1)[:, None]  # (k, 1, 10, 10, S): selections last
-        below = maps.new_zeros(
-            (
-                len(picked),
-                weight.shape[1],
-                size[0] + kernel - 1,
-                size[1] + kernel - 1,
-                len(channels),
-            )
-        )
-        for dy in range(kernel):  # a loop over kernel offsets
-            for dx in range(kernel):
-                below[:, :, dy : dy + size[0], dx : dx + size[1]].addcmul_(
-                    maps, weight[:, :, dy, dx].t()[:, None, None, :]
-                )
+        below = _own_filters_transposed(maps, weight)
         below = rectify_last(below, act["pool1"][picked], rule)
         pixels = unpool_conv_transpose2d(
-            below, trace.switches["pool1"][picked], model.conv1.weight, CONV1_PADDING, table=table
+            below,
+            trace.switches["pool1"][picked],
+            model.conv1.weight,
+            CONV1_PADDING,
+            table=tables["conv1"],
         )
         rows = torch.nonzero(torch.isin(images, picked), as_tuple=True)[0]
         slot = torch.searchsorted(picked, images[rows])
         out[rows] = pixels[slot, 0, ..., selections[rows]]
     return out
+
+
+def _own_filters_transposed(maps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Maps (k, S, h, w), each through its own transposed filter weight[s] (O, kh, kw).
+
+    Mirror of ``numpy_lenet.fast_deconv._own_filters_transposed``: returns
+    (k, O, h + kh - 1, w + kw - 1, S), selections last; im2col columns, then one
+    matrix product per selection. Measured 2-3x faster than 25 shifted
+    multiply-adds on one CPU thread, in float64 and float32.
+    """
+    k, s, h, w = maps.shape
+    _, c_out, kh, kw = weight.shape
+    out_h, out_w = h + kh - 1, w + kw - 1
+    padded = maps.new_zeros((s, k, h + 2 * (kh - 1), w + 2 * (kw - 1)))
+    padded[:, :, kh - 1 : kh - 1 + h, kw - 1 : kw - 1 + w] = maps.transpose(0, 1)
+    cols = maps.new_empty((s, kh, kw, k, out_h, out_w))
+    for dy in range(kh):  # a loop over kernel offsets: out[y] takes map[y - dy] * weight[dy]
+        for dx in range(kw):
+            cols[:, dy, dx] = padded[
+                :, :, kh - 1 - dy : kh - 1 - dy + out_h, kw - 1 - dx : kw - 1 - dx + out_w
+            ]
+    below = torch.matmul(weight.reshape(s, c_out, kh * kw), cols.reshape(s, kh * kw, -1))
+    return torch.movedim(below.reshape(s, c_out, k, out_h, out_w), (0, 2), (4, 0))
 
 
 def _map(
