@@ -30,6 +30,25 @@ def test_load_mnist_reads_both_splits(data_dir):
     assert load_mnist(data_dir, "test", download=False)[1][0] == 7
 
 
+def test_idx_reader_equals_torchvisions_readers(data_dir):
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    raw = data_dir / "MNIST" / "raw"
+    for name in MNIST_FILES:
+        reader = read_image_file if "images" in name else read_label_file
+        want = reader(str(raw / name)).numpy()
+        got = data.read_idx(raw / name)
+        assert got.dtype == np.uint8 and got.shape == want.shape
+        np.testing.assert_array_equal(got, want.astype(np.uint8))
+
+
+def test_idx_reader_refuses_what_is_not_idx(tmp_path):
+    path = tmp_path / "not-idx"
+    path.write_bytes(b"PK\x03\x04 a zip file")
+    with pytest.raises(ValueError, match="not an IDX file"):
+        data.read_idx(path)
+
+
 def test_images_to_float_matches_to_tensor_rounding(data_dir):
     images, _ = load_mnist(data_dir, "test", download=False)
     for dtype in (np.float32, np.float64):
