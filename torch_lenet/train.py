@@ -4,8 +4,8 @@ The recipe: seed 42 (Python, NumPy, torch), Adam with learning rate 0.001,
 batch size 128, 15 epochs, CrossEntropyLoss on the model's log_softmax output
 (computed as the NLL of that output: the same loss, see docs/training.md),
 pixels in [0, 1]. The batches come from torch_lenet.batches. Each step runs
-``LeNet5.lean_forward``, the trace-free forward pass, on the two halves of the
-batch side by side (torch_lenet.halves), then fused Adam.
+the hand-written forward and backward pass (torch_lenet.gradients) on the two
+halves of the batch side by side (torch_lenet.halves), then fused Adam.
 """
 
 from __future__ import annotations
