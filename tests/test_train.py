@@ -13,6 +13,7 @@ import torch
 from lenet_deconv.cli import main
 from numpy_lenet.params import load_npz
 from torch_lenet.checkpoint import CheckpointError, RunDir, load_checkpoint
+from torch_lenet.gradients import forward
 from torch_lenet.halves import HalfBatches
 from torch_lenet.model import LeNet5
 from torch_lenet.progress import Progress
@@ -46,26 +47,34 @@ def _tree_digest(root: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_lean_forward_and_half_batches_are_the_traced_function_and_its_gradient(seed):
-    """Training computes the trace's log-probs and the batch-mean gradient, up to rounding."""
+def test_half_batch_step_is_the_whole_batch_gradient(seed):
+    """A step's gradient is CrossEntropyLoss's on the whole batch at once, up to rounding."""
     torch.manual_seed(seed)
     model = LeNet5().double()
     images = torch.rand(9, 1, 28, 28, dtype=torch.float64)
     images[images < 0.5] = 0  # MNIST-like exact zeros: ties in the pooling windows
     labels = torch.randint(0, 10, (9,))
-    lean = model.lean_forward(images)
-    torch.testing.assert_close(lean, model(images), rtol=0, atol=1e-12)
+    log_probs = model(images)
     # The reference gradient: CrossEntropyLoss on the traced log-probs, the whole batch at once.
-    torch.nn.CrossEntropyLoss()(model(images), labels).backward()
+    torch.nn.CrossEntropyLoss()(log_probs, labels).backward()
     expected = {k: p.grad.clone() for k, p in model.named_parameters()}
     halves = HalfBatches(model, threads=2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # a step that changes nothing
     loss, correct = halves.step(images, labels, optimizer)
+    np.testing.assert_array_equal(
+        halves.log_probs(images, 4), torch_lenet_forward(model, images), err_msg="log_probs"
+    )
     halves.close()
-    torch.testing.assert_close(loss / 9, torch.nn.functional.nll_loss(lean, labels))
-    assert correct == (lean.argmax(1) == labels).sum()
+    torch.testing.assert_close(loss / 9, torch.nn.functional.nll_loss(log_probs, labels))
+    assert correct == (log_probs.argmax(1) == labels).sum()
     for key, param in model.named_parameters():
         torch.testing.assert_close(param.grad, expected[key], rtol=1e-10, atol=1e-12, msg=key)
+
+
+def torch_lenet_forward(model: LeNet5, images: torch.Tensor) -> np.ndarray:
+    """The training forward pass, chunk by chunk as log_probs(images, 4) splits it."""
+    params = [p.detach() for p in model.parameters()]
+    return torch.cat([forward(params, chunk) for chunk in images.split(4)]).numpy()
 
 
 def test_defaults_are_the_recipe_of_the_shipped_weights():

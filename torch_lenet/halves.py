@@ -4,26 +4,24 @@ LeNet-5's ops on a batch of 128 are too small for PyTorch's intra-op threads:
 every op waits for both threads at its end, and on a machine shared with other
 work one of them is often descheduled (measured on 2 cores under load: 300 ms
 per step on 2 intra-op threads against 45 ms on one). Here each half of the
-batch runs forward and backward on a thread of its own, on one intra-op thread,
-with one wait per step. The second half runs through a replica of the model
-whose parameters share the model's storage (the optimiser's in-place update
-reaches both) but collect their own gradients; the step's gradient is
-(sum over the first half + sum over the second) / batch size, added in that
-order. So the numbers depend on neither the thread count nor the scheduling:
-one thread runs the same two halves one after the other and gets the same bits.
+batch runs forward and backward (torch_lenet.gradients, by hand, no autograd)
+on a thread of its own, on one intra-op thread, with one wait per step. Each
+half returns its own gradient sums; the step's gradient is (sum over the first
+half + sum over the second) / batch size, added in that order. So the numbers
+depend on neither the thread count nor the scheduling: one thread runs the same
+two halves one after the other and gets the same bits.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from .gradients import forward, loss_and_gradients
 from .model import LeNet5
 
 T = TypeVar("T")
@@ -34,9 +32,7 @@ class HalfBatches:
 
     def __init__(self, model: LeNet5, threads: int) -> None:
         self.model, self.threads = model, threads
-        self.replica = copy.deepcopy(model)
-        for own, shared in zip(self.replica.parameters(), model.parameters(), strict=True):
-            own.data = shared.data  # same storage, own .grad
+        self.params = [p.detach() for p in model.parameters()]  # the same storage
         # Each half on one intra-op thread (set in the calling thread and the worker).
         self.pool = (
             ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(1,))
@@ -63,42 +59,30 @@ class HalfBatches:
         """One optimiser step on the mean loss of the batch; return (loss sum, correct count)."""
         torch.set_num_threads(1)
         half = len(labels) // 2 or len(labels)
-        models = (self.model, self.replica)
-        for model in models:
-            model.train()
-            model.zero_grad(set_to_none=True)
 
-        def run(part: int) -> tuple[torch.Tensor, torch.Tensor]:
-            rows = slice(0, half) if part == 0 else slice(half, None)
-            log_probs = models[part].lean_forward(images[rows])
-            # The NLL of the log-probabilities is CrossEntropyLoss on them (docs/training.md).
-            loss = F.nll_loss(log_probs, labels[rows], reduction="sum")
-            loss.backward()
-            return loss.detach(), (log_probs.detach().argmax(dim=1) == labels[rows]).sum()
+        def run(rows: slice) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+            return loss_and_gradients(self.params, images[rows], labels[rows])
 
         if half == len(labels):  # a batch of one image: nothing to split
-            (loss, correct), second = run(0), None
+            loss, correct, grads = run(slice(None))
         else:
-            (loss, correct), second = self._both(lambda: run(0), lambda: run(1))
-        if second is not None:
-            loss, correct = loss + second[0], correct + second[1]
-        for own, other in zip(self.model.parameters(), self.replica.parameters(), strict=True):
-            if second is not None:
-                own.grad.add_(other.grad)
-            own.grad.div_(len(labels))
+            first, second = self._both(lambda: run(slice(0, half)), lambda: run(slice(half, None)))
+            loss, correct = first[0] + second[0], first[1] + second[1]
+            grads = [a.add_(b) for a, b in zip(first[2], second[2], strict=True)]
+        for param, grad in zip(self.model.parameters(), grads, strict=True):
+            param.grad = grad.div_(len(labels))
         optimizer.step()
         return loss, correct
 
     def log_probs(self, images: torch.Tensor, batch_size: int) -> np.ndarray:
-        """Log-probabilities (N, 10) by the lean forward pass, chunks split between the threads."""
+        """Log-probabilities (N, 10) by the training forward pass, chunks split over the threads."""
         torch.set_num_threads(1)
-        self.model.eval()
         chunks = images.split(batch_size)
         middle = (len(chunks) + 1) // 2
 
         def run(part: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
             with torch.inference_mode():
-                return [self.model.lean_forward(chunk).cpu() for chunk in part]
+                return [forward(self.params, chunk).cpu() for chunk in part]
 
         first, second = self._both(lambda: run(chunks[:middle]), lambda: run(chunks[middle:]))
         return torch.cat(first + second).numpy()

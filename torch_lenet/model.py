@@ -46,23 +46,6 @@ class LeNet5(nn.Module):
         """Log-probabilities (N, 10) for images (N, 1, 28, 28)."""
         return self.trace(x).log_probs
 
-    def lean_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities (N, 10) as ``forward`` computes them, recording nothing: for training.
-
-        The same function as ``trace``, computed with less work (see
-        docs/training.md): max-pooling comes before the ReLU, which gives the
-        same values (relu and max commute) and the same gradients (a window
-        whose max is not positive passes no gradient either way) on a quarter of
-        the elements; and conv2 and both poolings run in channels-last memory
-        layout, where PyTorch's CPU kernels for them are faster. conv1, with its
-        single input channel, is faster in the default layout.
-        """
-        conv1 = self.conv1(x).contiguous(memory_format=torch.channels_last)
-        pool1 = F.relu(F.max_pool2d(conv1, POOL_KERNEL, POOL_STRIDE))
-        pool2 = F.relu(F.max_pool2d(self.conv2(pool1), POOL_KERNEL, POOL_STRIDE))
-        fc1 = self.relu3(self.fc1(torch.flatten(pool2, 1)))
-        return F.log_softmax(self.fc3(self.relu4(self.fc2(fc1))), dim=1)
-
     def trace(self, x: torch.Tensor) -> TorchTrace:
         """Run the forward pass and keep every named activation and switch."""
         conv1 = self.relu1(self.conv1(x))
