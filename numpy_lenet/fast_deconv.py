@@ -192,15 +192,26 @@ def _below_pool2(
             wide, trace.switches["pool2"][picked], w["conv2.weight"], table=tables["conv2"]
         )
         np.maximum(below, 0, out=below)
-        pixels = unpool_conv_transpose2d(
-            below,
-            trace.switches["pool1"][picked],
-            w["conv1.weight"],
-            CONV1_PADDING,
-            table=tables["conv1"],
-        )
+        pixels = _below_pool1(w, trace, below, picked, tables)
         out[rows] = pixels[slot, 0, ..., column]
     return out
+
+
+def _below_pool1(
+    w: Mapping[str, np.ndarray],
+    trace: Trace,
+    below: np.ndarray,
+    images: np.ndarray,
+    tables: Mapping[str, np.ndarray],
+) -> np.ndarray:
+    """Rectified signals (k, 6, 14, 14, S) at pool1 of ``images`` -> pixels (k, 1, 28, 28, S)."""
+    return unpool_conv_transpose2d(
+        below,
+        trace.switches["pool1"][images],
+        w["conv1.weight"],
+        CONV1_PADDING,
+        table=tables["conv1"],
+    )
 
 
 def _tables(w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -247,13 +258,7 @@ def _maps_below_conv2(
         maps = rectify(maps[:, None], act["conv2"][picked][:, channels], rule)[:, 0]
         below = _own_filters_transposed(maps, weight)
         below = rectify_last(below, act["pool1"][picked], rule)
-        pixels = unpool_conv_transpose2d(
-            below,
-            trace.switches["pool1"][picked],
-            w["conv1.weight"],
-            CONV1_PADDING,
-            table=tables["conv1"],
-        )
+        pixels = _below_pool1(w, trace, below, picked, tables)
         rows = np.flatnonzero(np.isin(images, picked))
         slot = np.searchsorted(picked, images[rows])
         out[rows] = pixels[slot, 0, ..., selections[rows]]

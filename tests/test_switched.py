@@ -12,6 +12,19 @@ from numpy_lenet import reference
 from numpy_lenet.switched import switch_phases, unpool_conv_transpose2d
 
 TOLERANCE = {np.float64: 1e-12, np.float32: 2e-5}
+#: The shapes, paddings and dtypes both backends' switched steps are checked over.
+CASES = {
+    "seed": st.integers(0, 2**16),
+    "n": st.integers(1, 3),
+    "s": st.integers(1, 4),
+    "c_in": st.integers(1, 3),
+    "c_out": st.integers(1, 3),
+    "h": st.integers(1, 4),
+    "w": st.integers(1, 4),
+    "k": st.integers(1, 5),
+    "padding": st.integers(0, 2),
+    "dtype": st.sampled_from([np.float64, np.float32]),
+}
 
 
 def random_switches(rng: np.random.Generator, n: int, c: int, h: int, w: int) -> np.ndarray:
@@ -34,18 +47,7 @@ def straightforward(x, switches, weight, padding):
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    seed=st.integers(0, 2**16),
-    n=st.integers(1, 3),
-    s=st.integers(1, 4),
-    c_in=st.integers(1, 3),
-    c_out=st.integers(1, 3),
-    h=st.integers(1, 4),
-    w=st.integers(1, 4),
-    k=st.integers(1, 5),
-    padding=st.integers(0, 2),
-    dtype=st.sampled_from([np.float64, np.float32]),
-)
+@given(**CASES)
 def test_switched_equals_unpool_then_transposed_conv(
     seed, n, s, c_in, c_out, h, w, k, padding, dtype
 ):
@@ -106,18 +108,7 @@ def torch_straightforward(torch, x, switches, weight, padding):
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    seed=st.integers(0, 2**16),
-    n=st.integers(1, 3),
-    s=st.integers(1, 4),
-    c_in=st.integers(1, 3),
-    c_out=st.integers(1, 3),
-    h=st.integers(1, 4),
-    w=st.integers(1, 4),
-    k=st.integers(1, 5),
-    padding=st.integers(0, 2),
-    dtype=st.sampled_from([np.float64, np.float32]),
-)
+@given(**CASES)
 def test_torch_switched_equals_torch_unpool_then_transposed_conv(
     seed, n, s, c_in, c_out, h, w, k, padding, dtype
 ):
