@@ -295,34 +295,23 @@ def _map(
     images: np.ndarray,
     rule: str,
 ) -> np.ndarray:
-    """Projections (k, 28, 28) of one whole channel of ``layer`` for the given images."""
-    act, switches = trace.activations, trace.switches
+    """Projections (k, 28, 28) of one whole channel of conv1 or pool1 for the given images.
+
+    (conv2 and pool2 maps take _maps_below_conv2.)
+    """
+    act = trace.activations
     one = slice(channel, channel + 1)
-    conv = "conv1" if layer in ("conv1", "pool1") else "conv2"
-    if layer in ("pool1", "pool2"):
-        size = LAYER_SHAPES[conv][1:]
+    signal = act[layer][images, one]
+    if layer == "pool1":
         signal = max_unpool2d(
-            act[layer][images, one],
-            switches[layer][images, one],
+            signal,
+            trace.switches["pool1"][images, one],
             POOL_KERNEL,
             POOL_STRIDE,
-            output_size=size,
+            output_size=LAYER_SHAPES["conv1"][1:],
         )
-    else:
-        signal = act[layer][images, one]
-    signal = rectify(signal[:, None], act[conv][images, one], rule)[:, 0]
-    if conv == "conv1":
-        return conv_transpose2d(signal, w["conv1.weight"][one], padding=CONV1_PADDING)[:, 0]
-    below = conv_transpose2d(signal, w["conv2.weight"][one])
-    out = deconv.backproject(
-        w,
-        "pool1",
-        below[:, None],
-        {k: v[images] for k, v in switches.items()},
-        rule=rule,
-        activations={k: v[images] for k, v in act.items()},
-    )
-    return out[:, 0, 0]
+    signal = rectify(signal[:, None], act["conv1"][images, one], rule)[:, 0]
+    return conv_transpose2d(signal, w["conv1.weight"][one], padding=CONV1_PADDING)[:, 0]
 
 
 def _unit(
