@@ -36,7 +36,9 @@ import torch
 
 from numpy_lenet.architecture import LAYER_NAMES, SELECTION_MODES
 from numpy_lenet.deconv import LiveProjections
+from numpy_lenet.model import Trace
 from numpy_lenet.rules import DEFAULT_RULE, check_rule
+from numpy_lenet.selection import SelectionPlan
 
 from ..backends import Engine, make_engine
 from .agreement import (
@@ -57,18 +59,19 @@ except ImportError:  # pragma: no cover - an optional speed-up
 #: PyTorch float32's worst projection error may be this many times NumPy float32's own
 #: on the same (layer, mode) before the drift report flags it (docs/agreement.md).
 DRIFT_FACTOR = 8.0
-#: Relative cost of each job's projections (ms per image, NumPy float64 fast path, measured
-#: by benchmarks/bench_crosscheck.py): only the order in which a batch's jobs are started.
+#: Relative cost of each job's projections (ms per image, NumPy float64 fast path, one
+#: thread, as benchmarks/bench_crosscheck.py printed them on the 2-core machine); it only
+#: sets the order in which a batch's jobs start (the rest cost about 0.1 ms).
 JOB_COST: dict[Job, float] = {
-    ("fc2", FC_MODE): 1.7,
-    ("fc1", FC_MODE): 1.45,
-    ("pool2", "map"): 1.07,
-    ("conv2", "map"): 0.87,
-    ("fc3", FC_MODE): 0.57,
-    ("conv2", "max"): 0.44,
-    ("pool2", "max"): 0.34,
-    ("pool1", "map"): 0.33,
-    ("conv1", "map"): 0.28,
+    ("fc2", FC_MODE): 1.35,
+    ("fc1", FC_MODE): 1.31,
+    ("pool2", "map"): 0.49,
+    ("conv2", "map"): 0.48,
+    ("conv1", "map"): 0.41,
+    ("fc3", FC_MODE): 0.41,
+    ("conv2", "max"): 0.37,
+    ("pool1", "map"): 0.31,
+    ("pool2", "max"): 0.31,
 }
 #: The comparisons, by the name of the side compared with NumPy float64.
 VERDICT = "torch float64"
@@ -407,7 +410,7 @@ def _check_batch(
 
 
 def _reference_job(
-    engine: Engine, trace: Any, plan: Any, rule: str, fast: bool
+    engine: Engine, trace: Trace, plan: SelectionPlan, rule: str, fast: bool
 ) -> tuple[LiveProjections, np.ndarray]:
     """The reference's projections of one job and the squared norm of each live one."""
     live = engine.project_live(trace, plan, rule, fast=fast)
@@ -417,8 +420,8 @@ def _reference_job(
 
 def _compare_job(
     engine: Engine,
-    trace: Any,
-    plan: Any,
+    trace: Trace,
+    plan: SelectionPlan,
     rule: str,
     fast: bool,
     reference: Future,
