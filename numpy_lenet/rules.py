@@ -44,15 +44,17 @@ def rectify(signal: np.ndarray, forward: np.ndarray | None, rule: str) -> np.nda
     if forward is None:
         raise ValueError(f"rule {rule!r} needs the forward activations of the projected images")
     # [z > 0] == [relu(z) > 0]; one image's mask serves all of its S selections.
-    active = (forward > 0)[:, None]
-    kept = relu(signal) if rule == "guided" else signal
-    return np.where(active, kept, signal.dtype.type(0))
+    return _masked(signal, (forward > 0)[:, None], rule)
 
 
 def rectify_last(signal: np.ndarray, forward: np.ndarray, rule: str) -> np.ndarray:
     """``rectify`` for signals with the selections last: (n, *shape, S); forward is (n, *shape)."""
     if rule == "deconvnet":
         return relu(signal)
-    active = (forward > 0)[..., None]
+    return _masked(signal, (forward > 0)[..., None], rule)
+
+
+def _masked(signal: np.ndarray, active: np.ndarray, rule: str) -> np.ndarray:
+    """The masked rules' step, given the forward mask ``active`` broadcast to the signal."""
     kept = relu(signal) if rule == "guided" else signal
     return np.where(active, kept, signal.dtype.type(0))

@@ -21,15 +21,17 @@ def rectify(signal: torch.Tensor, forward: torch.Tensor | None, rule: str) -> to
     if forward is None:
         raise ValueError(f"rule {rule!r} needs the forward activations of the projected images")
     # [z > 0] == [relu(z) > 0]; one image's mask serves all of its S selections.
-    active = (forward > 0)[:, None]
-    kept = F.relu(signal) if rule == "guided" else signal
-    return torch.where(active, kept, torch.zeros((), dtype=signal.dtype, device=signal.device))
+    return _masked(signal, (forward > 0)[:, None], rule)
 
 
 def rectify_last(signal: torch.Tensor, forward: torch.Tensor, rule: str) -> torch.Tensor:
     """``rectify`` for signals with the selections last: (n, *shape, S); forward is (n, *shape)."""
     if rule == "deconvnet":
         return F.relu(signal)
-    active = (forward > 0)[..., None]
+    return _masked(signal, (forward > 0)[..., None], rule)
+
+
+def _masked(signal: torch.Tensor, active: torch.Tensor, rule: str) -> torch.Tensor:
+    """The masked rules' step, given the forward mask ``active`` broadcast to the signal."""
     kept = F.relu(signal) if rule == "guided" else signal
     return torch.where(active, kept, torch.zeros((), dtype=signal.dtype, device=signal.device))
