@@ -114,7 +114,7 @@ class Engine:
         with torch.inference_mode():
             out = project_t(self.model, trace_to_torch(trace, self.device), plan, rule=rule)
         return np_deconv.LiveProjections(
-            out.signal.cpu().numpy(), out.live.cpu().numpy(), out.values.cpu().numpy()
+            plan, out.activations.cpu().numpy(), out.live.cpu().numpy(), out.values.cpu().numpy()
         )
 
     def project_each(

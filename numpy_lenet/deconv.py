@@ -174,15 +174,22 @@ def project(
 class LiveProjections:
     """Projections of one selection plan over n images, computed only where they can be non-zero.
 
-    ``signal`` (n, S, *shape) holds what each selection keeps; ``live`` (n, S)
-    says which keep any non-zero value; ``values`` (m, 28, 28) are the
-    projections of the live ones, in row-major order of ``live``. A selection
-    that keeps only zeros projects to exact zeros (every mirror step maps 0 to 0).
+    ``activations`` (n, *shape) are the layer's activations the ``plan`` selects
+    from; ``live`` (n, S) says which selections keep any non-zero value;
+    ``values`` (m, 28, 28) are the projections of the live ones, in row-major
+    order of ``live``. A selection that keeps only zeros projects to exact zeros
+    (every mirror step maps 0 to 0).
     """
 
-    signal: np.ndarray
+    plan: SelectionPlan
+    activations: np.ndarray
     live: np.ndarray
     values: np.ndarray
+
+    @property
+    def signal(self) -> np.ndarray:
+        """(n, S, *shape): what each selection keeps (built on demand: S copies of the layer)."""
+        return select(self.activations, self.plan)
 
 
 def project_live(
@@ -217,4 +224,4 @@ def project_live(
             activations={k: v[picked] for k, v in trace.activations.items()},
         )
         values[rows] = out[:, 0, 0]
-    return LiveProjections(signal, live, values)
+    return LiveProjections(plan, activations, live, values)

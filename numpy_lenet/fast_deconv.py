@@ -50,7 +50,7 @@ from .model import Trace
 from .params import cast_params, validate_params
 from .pool import max_unpool2d
 from .rules import DEFAULT_RULE, check_rule, rectify, rectify_last
-from .selection import SelectionPlan, select
+from .selection import SelectionPlan, live_selections, selected_units
 from .switched import block_for, phase_table, unpool_conv_transpose2d
 
 #: Rows of small windows handled at once (bounds the temporaries).
@@ -72,8 +72,8 @@ def project_live(
     if reference_is_faster(plan, rule, activations.dtype == np.float32):
         return deconv.project_live(params, trace, plan, rule=rule)
     weights = cast_params(validate_params(params), activations.dtype)
-    signal = select(activations, plan)
-    live = np.any(signal.reshape(*signal.shape[:2], -1) != 0, axis=2)
+    # Which selections are live, read from the activations: never the (n, S, *shape) copies.
+    live = live_selections(activations, plan)
     images, selections = np.nonzero(live)
     values = np.empty((len(images), *INPUT_SHAPE[1:]), dtype=activations.dtype)
     if not is_spatial(plan.layer):
@@ -87,11 +87,14 @@ def project_live(
             if len(rows):
                 values[rows] = _map(weights, trace, plan.layer, channel, images[rows], rule)
     else:
+        where, kept = selected_units(activations, plan)
+        where, kept = where[images, selections], kept[images, selections]
         for start in range(0, len(images), _ROWS):
             rows = slice(start, start + _ROWS)
-            kept = signal[images[rows], selections[rows]]
-            values[rows] = _unit(weights, trace, plan.layer, kept, images[rows], rule)
-    return LiveProjections(signal, live, values)
+            values[rows] = _unit(
+                weights, trace, plan.layer, where[rows], kept[rows], images[rows], rule
+            )
+    return LiveProjections(plan, activations, live, values)
 
 
 def reference_is_faster(plan: SelectionPlan, rule: str, float32: bool) -> bool:
@@ -318,15 +321,13 @@ def _unit(
     w: Mapping[str, np.ndarray],
     trace: Trace,
     layer: str,
-    kept: np.ndarray,
+    where: np.ndarray,
+    value: np.ndarray,
     images: np.ndarray,
     rule: str,
 ) -> np.ndarray:
-    """Projections (m, 28, 28) of single kept values ``kept`` (m, *shape) of ``layer``."""
-    m = len(kept)
-    flat = kept.reshape(m, -1)
-    where = np.argmax(flat != 0, axis=1)  # exactly one non-zero per row
-    value = flat[np.arange(m), where]
+    """Projections (m, 28, 28) of single values ``value`` of ``layer`` at flat indices ``where``."""
+    m = len(value)
     c, y, x = np.unravel_index(where, LAYER_SHAPES[layer])
     if layer in ("pool1", "pool2"):
         # Unpooling moves the value to its switch; the mirror ReLU of a positive value
@@ -335,7 +336,7 @@ def _unit(
         switch = trace.switches[layer][images, c, y, x]
         y, x = np.divmod(switch, LAYER_SHAPES[conv][2])
         layer = conv
-    canvas = np.zeros((m, 32, 32), dtype=kept.dtype)  # 28x28 with a 2-pixel margin
+    canvas = np.zeros((m, 32, 32), dtype=value.dtype)  # 28x28 with a 2-pixel margin
     rows = np.arange(m)[:, None, None]
     offsets = np.arange(5)
     if layer == "conv1":

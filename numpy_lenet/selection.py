@@ -3,6 +3,14 @@
 ``plan_selection`` turns a request (layer, mode, channels or units) into a
 checked plan; ``select`` applies it to recorded activations. The plan is plain
 Python so that the PyTorch deconvnet reads the very same one.
+
+``select`` spells every selection out as a full copy of the layer (N, S,
+*shape): what the straightforward deconvnet starts from. The fast path and the
+cross-check need less - which selections keep anything non-zero
+(``live_selections``), the one entry a ``max``/``unit``/fc selection keeps
+(``selected_units``), whether two sides' selections keep the same entries
+(``selections_differ``) - and read it from the activations directly, at the
+size of the layer rather than S times it.
 """
 
 from __future__ import annotations
@@ -104,3 +112,65 @@ def select(activations: np.ndarray, plan: SelectionPlan) -> np.ndarray:
         images = np.arange(n)[:, None]
         out[images, sel, chan, pos] = flat[images, chan, pos]
     return out.reshape(n, size, *shape)
+
+
+def _flat(activations: np.ndarray, plan: SelectionPlan) -> np.ndarray:
+    """Activations (N, *shape) checked against the plan, as (N, C, positions per channel)."""
+    shape = LAYER_SHAPES[plan.layer]
+    if activations.shape[1:] != shape:
+        raise ValueError(
+            f"activations of {plan.layer} must be (N, *{shape}), got {activations.shape}"
+        )
+    return activations.reshape(len(activations), shape[0], -1)
+
+
+def keeps_one_unit(plan: SelectionPlan) -> bool:
+    """Whether each selection keeps a single entry (``max``, ``unit``, any fc plan)."""
+    return plan.mode != "map" or not is_spatial(plan.layer)
+
+
+def selected_units(activations: np.ndarray, plan: SelectionPlan) -> tuple[np.ndarray, np.ndarray]:
+    """(N, S) flat index into the layer and value of the entry each selection keeps.
+
+    Only for plans whose selections keep one entry (keeps_one_unit): the index
+    is c * H * W + y * W + x (fc: the unit), exactly where ``select`` puts it.
+    """
+    if not keeps_one_unit(plan):
+        raise ValueError(f"map mode of {plan.layer} keeps a whole channel, not one unit")
+    flat = _flat(activations, plan)
+    n, per_channel = len(flat), flat.shape[2]
+    chan = np.asarray(plan.channels)
+    if per_channel == 1:
+        pos = np.zeros((n, len(plan)), dtype=np.intp)
+    elif plan.mode == "max":
+        # np.argmax returns the first maximum: the same tie rule as ``select``.
+        pos = np.argmax(flat[:, chan, :], axis=2)
+    else:
+        pos = np.broadcast_to(np.asarray(plan.positions, dtype=np.intp), (n, len(plan)))
+    value = flat[np.arange(n)[:, None], chan, pos]
+    return chan * per_channel + pos, value
+
+
+def live_selections(activations: np.ndarray, plan: SelectionPlan) -> np.ndarray:
+    """(N, S): the selections that keep a non-zero value (the others project to exact zeros)."""
+    if keeps_one_unit(plan):
+        return selected_units(activations, plan)[1] != 0
+    flat = _flat(activations, plan)
+    return np.any(flat[:, np.asarray(plan.channels), :] != 0, axis=2)
+
+
+def selections_differ(plan: SelectionPlan, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, S): where the plan keeps different non-zero entries of activations ``a`` and ``b``.
+
+    The same as comparing ``select(a, plan) != 0`` with ``select(b, plan) != 0``
+    entry by entry, without building either.
+    """
+    if keeps_one_unit(plan):
+        where_a, value_a = selected_units(a, plan)
+        where_b, value_b = selected_units(b, plan)
+        kept_a, kept_b = value_a != 0, value_b != 0
+        return (kept_a != kept_b) | (kept_a & (where_a != where_b))
+    chan = np.asarray(plan.channels)
+    kept_a = _flat(a, plan)[:, chan, :] != 0
+    kept_b = _flat(b, plan)[:, chan, :] != 0
+    return np.any(kept_a != kept_b, axis=2)

@@ -11,8 +11,8 @@ from numpy_lenet.deconv import LiveProjections
 
 
 def live_projections(live: np.ndarray, values: np.ndarray) -> LiveProjections:
-    """LiveProjections with ``values`` (one per live entry, row-major order) and a dummy signal."""
-    return LiveProjections(np.zeros((*live.shape, 1)), live, values)
+    """LiveProjections with ``values`` (one per live entry, row-major order); no plan needed."""
+    return LiveProjections(None, np.zeros((len(live), 1)), live, values)
 
 
 def expected(other_live, other_values, ref_live, ref_values):

@@ -167,9 +167,15 @@ def project(
 class LiveProjections:
     """Mirror of ``numpy_lenet.deconv.LiveProjections``, as tensors on the trace's device."""
 
-    signal: torch.Tensor
+    plan: SelectionPlan
+    activations: torch.Tensor
     live: torch.Tensor
     values: torch.Tensor
+
+    @property
+    def signal(self) -> torch.Tensor:
+        """(n, S, *shape): what each selection keeps (built on demand: S copies of the layer)."""
+        return select(self.activations, self.plan)
 
 
 def project_live(
@@ -203,4 +209,4 @@ def project_live(
                 activations={k: v[picked] for k, v in trace.activations.items()},
             )
             values[rows] = out[:, 0, 0]
-    return LiveProjections(signal, live, values)
+    return LiveProjections(plan, activations, live, values)

@@ -35,7 +35,7 @@ from . import deconv
 from .deconv import LiveProjections
 from .model import LeNet5, TorchTrace
 from .rules import rectify, rectify_last
-from .selection import SelectionPlan, select
+from .selection import SelectionPlan, live_selections, selected_units
 from .switched import block_for, phase_table, unpool_conv_transpose2d
 
 #: Rows of small windows handled at once (bounds the temporaries).
@@ -57,8 +57,8 @@ def project_live(
     if reference_is_faster(plan, rule, activations.dtype == torch.float32):
         return deconv.project_live(model, trace, plan, rule=rule)
     with torch.no_grad():
-        signal = select(activations, plan)
-        live = torch.any(signal.reshape(*signal.shape[:2], -1) != 0, dim=2)
+        # Which selections are live, read from the activations: never the (n, S, *shape) copies.
+        live = live_selections(activations, plan)
         images, selections = torch.nonzero(live, as_tuple=True)
         values = activations.new_empty((len(images), *INPUT_SHAPE[1:]))
         if not is_spatial(plan.layer):
@@ -72,11 +72,14 @@ def project_live(
                 if len(rows):
                     values[rows] = _map(model, trace, plan.layer, channel, images[rows], rule)
         else:
+            where, kept = selected_units(activations, plan)
+            where, kept = where[images, selections], kept[images, selections]
             for start in range(0, len(images), _ROWS):
                 rows = slice(start, start + _ROWS)
-                kept = signal[images[rows], selections[rows]]
-                values[rows] = _unit(model, trace, plan.layer, kept, images[rows], rule)
-    return LiveProjections(signal, live, values)
+                values[rows] = _unit(
+                    model, trace, plan.layer, where[rows], kept[rows], images[rows], rule
+                )
+    return LiveProjections(plan, activations, live, values)
 
 
 def reference_is_faster(plan: SelectionPlan, rule: str, float32: bool) -> bool:
@@ -307,15 +310,13 @@ def _unit(
     model: LeNet5,
     trace: TorchTrace,
     layer: str,
-    kept: torch.Tensor,
+    where: torch.Tensor,
+    value: torch.Tensor,
     images: torch.Tensor,
     rule: str,
 ) -> torch.Tensor:
-    """Projections (m, 28, 28) of single kept values ``kept`` (m, *shape) of ``layer``."""
-    m = kept.shape[0]
-    flat = kept.reshape(m, -1)
-    where = torch.argmax((flat != 0).to(torch.uint8), dim=1)  # exactly one non-zero per row
-    value = flat[torch.arange(m, device=flat.device), where]
+    """Projections (m, 28, 28) of single values ``value`` of ``layer`` at flat indices ``where``."""
+    m = value.shape[0]
     _, h, w = LAYER_SHAPES[layer]
     c, y, x = where // (h * w), (where // w) % h, where % w
     if layer in ("pool1", "pool2"):
@@ -326,9 +327,9 @@ def _unit(
         width = LAYER_SHAPES[conv][2]
         y, x = switch // width, switch % width
         layer = conv
-    canvas = kept.new_zeros((m, 32, 32))  # 28x28 with a 2-pixel margin
-    rows = torch.arange(m, device=kept.device)[:, None, None]
-    offsets = torch.arange(5, device=kept.device)
+    canvas = value.new_zeros((m, 32, 32))  # 28x28 with a 2-pixel margin
+    rows = torch.arange(m, device=value.device)[:, None, None]
+    offsets = torch.arange(5, device=value.device)
     if layer == "conv1":
         # conv_transpose2d of one value at (y, x), padding 2: value * filter at (y-2, x-2).
         window = value[:, None, None] * model.conv1.weight[c, 0]

@@ -1,7 +1,8 @@
 """Which activations of a layer a projection keeps, in PyTorch: mirror of ``numpy_lenet.selection``.
 
-The plan itself (``plan_selection``) is plain Python and shared with NumPy, so
-both backends read the very same request; ``select`` applies it to tensors.
+The plan itself (``plan_selection``, ``keeps_one_unit``) is plain Python and
+shared with NumPy, so both backends read the very same request; ``select``,
+``selected_units`` and ``live_selections`` apply it to tensors.
 """
 
 from __future__ import annotations
@@ -9,9 +10,16 @@ from __future__ import annotations
 import torch
 
 from numpy_lenet.architecture import LAYER_SHAPES
-from numpy_lenet.selection import SelectionPlan, plan_selection
+from numpy_lenet.selection import SelectionPlan, keeps_one_unit, plan_selection
 
-__all__ = ["SelectionPlan", "plan_selection", "select"]
+__all__ = [
+    "SelectionPlan",
+    "keeps_one_unit",
+    "live_selections",
+    "plan_selection",
+    "select",
+    "selected_units",
+]
 
 
 def select(activations: torch.Tensor, plan: SelectionPlan) -> torch.Tensor:
@@ -37,3 +45,46 @@ def select(activations: torch.Tensor, plan: SelectionPlan) -> torch.Tensor:
         images = torch.arange(n, device=flat.device)[:, None]
         out[images, sel, chan, pos] = flat[images, chan, pos]
     return out.reshape(n, size, *shape)
+
+
+def _flat(activations: torch.Tensor, plan: SelectionPlan) -> torch.Tensor:
+    """Activations (N, *shape) checked against the plan, as (N, C, positions per channel)."""
+    shape = LAYER_SHAPES[plan.layer]
+    if tuple(activations.shape[1:]) != shape:
+        raise ValueError(
+            f"activations of {plan.layer} must be (N, *{shape}), got {tuple(activations.shape)}"
+        )
+    return activations.reshape(activations.shape[0], shape[0], -1)
+
+
+def selected_units(
+    activations: torch.Tensor, plan: SelectionPlan
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, S) flat index into the layer and value of the entry each selection keeps.
+
+    Mirror of ``numpy_lenet.selection.selected_units`` (not for map mode).
+    """
+    if not keeps_one_unit(plan):
+        raise ValueError(f"map mode of {plan.layer} keeps a whole channel, not one unit")
+    flat = _flat(activations, plan)
+    n, per_channel = flat.shape[0], flat.shape[2]
+    device = flat.device
+    chan = torch.tensor(plan.channels, device=device)
+    if per_channel == 1:
+        pos = torch.zeros((n, len(plan)), dtype=torch.long, device=device)
+    elif plan.mode == "max":
+        # torch.argmax returns the first maximum: the same tie rule as ``select``.
+        pos = torch.argmax(flat[:, chan, :], dim=2)
+    else:
+        pos = torch.tensor(plan.positions, device=device).expand(n, len(plan))
+    value = flat[torch.arange(n, device=device)[:, None], chan, pos]
+    return chan * per_channel + pos, value
+
+
+def live_selections(activations: torch.Tensor, plan: SelectionPlan) -> torch.Tensor:
+    """(N, S): the selections that keep a non-zero value (the others project to exact zeros)."""
+    if keeps_one_unit(plan):
+        return selected_units(activations, plan)[1] != 0
+    flat = _flat(activations, plan)
+    chan = torch.tensor(plan.channels, device=flat.device)
+    return torch.any(flat[:, chan, :] != 0, dim=2)

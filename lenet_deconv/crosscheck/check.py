@@ -38,7 +38,7 @@ from numpy_lenet.architecture import LAYER_NAMES, SELECTION_MODES
 from numpy_lenet.deconv import LiveProjections
 from numpy_lenet.model import Trace
 from numpy_lenet.rules import DEFAULT_RULE, check_rule
-from numpy_lenet.selection import SelectionPlan
+from numpy_lenet.selection import SelectionPlan, selections_differ
 
 from ..backends import Engine, make_engine
 from .agreement import (
@@ -451,10 +451,7 @@ def _crossed(
     images = np.zeros(len(ref.live), dtype=bool)
     for pool in pools_below(layer):
         images |= flipped[pool]
-    kept_ref = ref.signal.reshape(*ref.signal.shape[:2], -1) != 0
-    kept_other = other.signal.reshape(kept_ref.shape) != 0
-    differ = np.any(kept_ref != kept_other, axis=2)
-    return images[:, None] | differ
+    return images[:, None] | selections_differ(ref.plan, ref.activations, other.activations)
 
 
 def compare_live(
