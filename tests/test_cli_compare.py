@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +25,7 @@ from torch_lenet import deconv as torch_deconv
 from torch_lenet import fast_deconv as torch_fast
 from torch_lenet.data import load_mnist
 
-from .conftest import SHIPPED_WEIGHTS
+from .conftest import REPO, SHIPPED_WEIGHTS
 
 #: Test images where the shipped weights' float32 and float64 switches differ (one window each).
 FLIPPED_IMAGES = (5321, 8851)
@@ -338,3 +344,65 @@ def test_every_command_refuses_cuda_without_cuda(tmp_path, data_dir, capsys, com
     assert err.endswith("--device cuda asked for, but PyTorch sees no CUDA device here")
     assert len(err.splitlines()) == 1
     assert not out.exists()
+
+
+# --- worker processes ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_compare_stops_its_workers(data_dir, signum):
+    """Ctrl-C or SIGTERM to the process group mid-run: exit 130/143, and no worker is left.
+
+    (A terminal's Ctrl-C reaches every process of the foreground group, workers included.)
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "lenet_deconv",
+        "compare",
+        "--weights",
+        str(SHIPPED_WEIGHTS),
+        "--data-dir",
+        str(data_dir),
+        "--no-download",
+        "--limit",
+        "2000",
+        "--batch-size",
+        "50",
+    ]
+    run = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, cwd=REPO, start_new_session=True
+    )
+    # The progress bar counts images once the first batches are folded: the workers run.
+    seen = ""
+    while not re.search(r"[1-9][0-9]*/2000", seen):
+        char = run.stderr.read(1)
+        assert char, f"compare ended before its first batch: {seen}"
+        seen += char
+    workers = _children(run.pid)
+    assert len(workers) >= 2, workers
+    os.killpg(run.pid, signum)
+    assert run.wait(timeout=60) == (130 if signum == signal.SIGINT else 143)
+    assert "Traceback" not in run.stderr.read()
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), f"worker {pid} still runs"
+
+
+def _children(pid: int) -> list[int]:
+    """The process ids whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -24,9 +24,14 @@ three others is then compared with the reference:
 
 from __future__ import annotations
 
+import collections
+import functools
+import itertools
+import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +43,7 @@ from numpy_lenet.architecture import LAYER_NAMES, SELECTION_MODES
 from numpy_lenet.deconv import LiveProjections
 from numpy_lenet.model import Trace
 from numpy_lenet.rules import DEFAULT_RULE, check_rule
-from numpy_lenet.selection import SelectionPlan, selections_differ
+from numpy_lenet.selection import selections_differ
 
 from ..backends import Engine, make_engine
 from .agreement import (
@@ -59,20 +64,6 @@ except ImportError:  # pragma: no cover - an optional speed-up
 #: PyTorch float32's worst projection error may be this many times NumPy float32's own
 #: on the same (layer, mode) before the drift report flags it (docs/agreement.md).
 DRIFT_FACTOR = 8.0
-#: Relative cost of each job's projections (ms per image, NumPy float64 fast path, one
-#: thread, as benchmarks/bench_crosscheck.py printed them on the 2-core machine); it only
-#: sets the order in which a batch's jobs start (the rest cost about 0.1 ms).
-JOB_COST: dict[Job, float] = {
-    ("fc2", FC_MODE): 1.35,
-    ("fc1", FC_MODE): 1.31,
-    ("pool2", "map"): 0.49,
-    ("conv2", "map"): 0.48,
-    ("conv1", "map"): 0.41,
-    ("fc3", FC_MODE): 0.41,
-    ("conv2", "max"): 0.37,
-    ("pool1", "map"): 0.31,
-    ("pool2", "max"): 0.31,
-}
 #: The comparisons, by the name of the side compared with NumPy float64.
 VERDICT = "torch float64"
 DRIFTS = ("numpy float32", "torch float32")
@@ -286,33 +277,48 @@ def crosscheck(
 ) -> CrossCheck:
     """Run every engine on every batch of float64 images (n, 1, 28, 28) and gather the report.
 
-    ``drift=False`` skips the float32 engines. The projections of a batch are
-    independent jobs, run by ``workers`` threads (default: one per CPU core,
-    at least 2); results are folded in a fixed order, so the report does not
-    depend on ``workers``. ``fast=False`` takes the straightforward reference path.
+    ``drift=False`` skips the float32 engines. Batches are independent: with
+    more than one batch they are shared among ``workers`` processes (default:
+    one per CPU core), each checking whole batches on one thread; the results
+    are folded in batch order, so the report does not depend on ``workers``.
+    A single batch, or ``workers=1``, runs in this process. ``fast=False``
+    takes the straightforward reference path.
     """
     check_rule(rule)
     jobs = jobs_for(layers, modes)
     if workers is None:
-        workers = max(2, os.cpu_count() or 1)
+        workers = os.cpu_count() or 1
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    reference = make_engine(params, "numpy", np.float64)
-    others = {VERDICT: make_engine(params, "torch", np.float64, device)}
-    if drift:
-        others["numpy float32"] = make_engine(params, "numpy", np.float32)
-        others["torch float32"] = make_engine(params, "torch", np.float32, device)
     report = CrossCheck(rule)
-    for name, engine in others.items():
-        comparison = Comparison(name, engine.dtype)
+    for name, dtype in _comparisons(drift):
+        comparison = Comparison(name, dtype)
         comparison.jobs = {job: JobStats(*job) for job in jobs}
         report.comparisons[name] = comparison
-    with one_thread_per_job(), ThreadPoolExecutor(max_workers=workers) as pool:
-        for images in batches:
-            _check_batch(params, reference, others, images, jobs, report, pool, fast)
-            report.images += len(images)
-            if on_batch is not None:
-                on_batch(len(images))
+    batches = iter(batches)
+    first_two = list(itertools.islice(batches, 2))
+    batches = itertools.chain(first_two, batches)
+    task = functools.partial(_batch_task, jobs=jobs, rule=rule, fast=fast)
+    if workers == 1 or len(first_two) < 2:
+        with one_thread_per_job():
+            _start_worker(params, drift, device)
+            try:
+                for first, images in _numbered(batches):
+                    _fold(report, task(images, first), len(images), on_batch)
+            finally:
+                _stop_worker()
+    else:
+        with _worker_pool(workers, params, drift, device) as pool:
+            # At most two batches waiting per worker: memory stays bounded, workers stay busy.
+            pending: collections.deque[tuple[Future, int]] = collections.deque()
+            for first, images in _numbered(batches):
+                pending.append((pool.submit(task, images, first), len(images)))
+                while len(pending) > 2 * workers:
+                    future, size = pending.popleft()
+                    _fold(report, future.result(), size, on_batch)
+            while pending:
+                future, size = pending.popleft()
+                _fold(report, future.result(), size, on_batch)
     if report.images == 0:
         raise ValueError("no images to compare")
     report.finish()
@@ -323,7 +329,7 @@ def crosscheck(
 def one_thread_per_job() -> Iterator[None]:
     """PyTorch's and the BLAS library's thread pools held to one thread for the block.
 
-    The cross-check already runs one projection job per core; each of them also
+    The cross-check already runs one worker per core; each of them also
     spreading over every core only oversubscribes the machine (OpenBLAS's
     threads spin between calls: twice the wall time measured on 2 cores).
     The BLAS limit needs threadpoolctl; without it BLAS keeps its own setting.
@@ -340,91 +346,152 @@ def one_thread_per_job() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _check_batch(
-    params: dict[str, np.ndarray],
-    reference: Engine,
-    others: dict[str, Engine],
-    images: np.ndarray,
-    jobs: Sequence[Job],
-    report: CrossCheck,
-    pool: ThreadPoolExecutor,
-    fast: bool,
+@dataclass
+class BatchResult:
+    """One batch checked: what each comparison adds to the report."""
+
+    #: per comparison, per layer: [sum of squared differences, sum of squared reference values]
+    forward: dict[str, dict[str, list[float]]]
+    flips: dict[str, list[Flip]]
+    #: per comparison, per job: (n, S) squared differences, squared norms, crossed; two counts
+    jobs: dict[str, dict[Job, tuple[np.ndarray, np.ndarray, np.ndarray, int, int]]]
+
+
+def _comparisons(drift: bool) -> list[tuple[str, type]]:
+    """(name, dtype) of each side compared with the reference, in report order."""
+    sides = [(VERDICT, np.float64)]
+    if drift:
+        sides += [(DRIFTS[0], np.float32), (DRIFTS[1], np.float32)]
+    return sides
+
+
+def _numbered(batches: Iterable[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
+    """(index of the batch's first image, the batch as float64) for every batch."""
+    first = 0
+    for images in batches:
+        images = np.asarray(images, np.float64)
+        yield first, images
+        first += len(images)
+
+
+def _fold(
+    report: CrossCheck, result: BatchResult, size: int, on_batch: Callable[[int], None] | None
 ) -> None:
-    """Forward, switches and every projection of one batch, for every comparison."""
-    first = report.images
-    images = np.asarray(images, np.float64)
-    # The four forward passes are independent: they run side by side on the workers.
-    ref_future = pool.submit(reference.trace, images)
-    trace_futures = {name: pool.submit(engine.trace, images) for name, engine in others.items()}
-    ref_trace = ref_future.result()
-    traces = {name: future.result() for name, future in trace_futures.items()}
-    flipped = {name: flipped_images(ref_trace, trace) for name, trace in traces.items()}
+    """Add one batch's result to the report (always in batch order)."""
+    for name, comparison in report.comparisons.items():
+        for layer, (diff, ref) in result.forward[name].items():
+            sums = comparison.sq_forward.setdefault(layer, [0.0, 0.0])
+            sums[0] += diff
+            sums[1] += ref
+        comparison.flips += result.flips[name]
+        for job, (diff, norm, crossed, projections, set_aside) in result.jobs[name].items():
+            stats = comparison.jobs[job]
+            stats.projections += projections
+            stats.set_aside += set_aside
+            stats.sq_diff.append(diff)
+            stats.sq_norm.append(norm)
+            stats.crossed.append(crossed)
+    report.images += size
+    if on_batch is not None:
+        on_batch(size)
 
-    # Submit every (job, engine) in a fixed order; each comparison runs in the worker that
-    # projected it (the reference's future is submitted first, so waiting on it cannot
-    # starve the pool); the main thread only folds small per-projection norms, in order.
-    pending: list[tuple[Job, Future, dict[str, Future]]] = []
-    # Longest jobs first, so the workers finish the batch together (results fold in job order).
-    for job in sorted(jobs, key=lambda job: -JOB_COST.get(job, 0.0)):
-        plan = plan_for(job)
-        mine = pool.submit(_reference_job, reference, ref_trace, plan, report.rule, fast)
-        theirs = {
-            name: pool.submit(
-                _compare_job,
-                engine,
-                ref_trace if report.comparisons[name].is_verdict else traces[name],
-                plan,
-                report.rule,
-                fast,
-                mine,
-                None if report.comparisons[name].is_verdict else flipped[name],
-            )
-            for name, engine in others.items()
-        }
-        pending.append((job, mine, theirs))
-    pending.sort(key=lambda item: jobs.index(item[0]))
+
+#: This process's engines while it checks batches: (params, reference, the other sides).
+_ENGINES: tuple[dict[str, np.ndarray], Engine, dict[str, Engine]] | None = None
+
+
+def _start_worker(params: dict[str, np.ndarray], drift: bool, device: torch.device | str) -> None:
+    """Make this process's engines: NumPy float64 and every side compared with it."""
+    global _ENGINES
+    reference = make_engine(params, "numpy", np.float64)
+    others = {
+        name: make_engine(params, "numpy" if name.startswith("numpy") else "torch", dtype, device)
+        for name, dtype in _comparisons(drift)
+    }
+    _ENGINES = (params, reference, others)
+
+
+def _stop_worker() -> None:
+    """Drop this process's engines."""
+    global _ENGINES
+    _ENGINES = None
+
+
+def _init_pool_worker(
+    params: dict[str, np.ndarray], drift: bool, device: torch.device | str
+) -> None:
+    """A worker process: one thread for PyTorch and BLAS for good, then its engines."""
+    torch.set_num_threads(1)
+    if threadpool_limits is not None:
+        threadpool_limits(limits=1, user_api="blas")
+    _start_worker(params, drift, device)
+
+
+@contextmanager
+def _worker_pool(
+    workers: int, params: dict[str, np.ndarray], drift: bool, device: torch.device | str
+) -> Iterator[ProcessPoolExecutor]:
+    """Worker processes, each with its own engines; pending work is dropped on the way out.
+
+    Processes, not threads: the many small NumPy and PyTorch calls of a
+    projection hold the GIL, and two threads measured 1.8 cores' worth of CPU
+    for 15% more CPU time than one. On Linux the workers are forked (they start
+    at once, with this process's code as it is); a worker runs on one thread
+    and touches no thread pool the parent may have started. CUDA cannot be
+    forked, and other systems fork unsafely: there they are spawned (the
+    calling script then needs the ``if __name__ == "__main__":`` guard).
+    """
+    fork = sys.platform.startswith("linux") and torch.device(device).type == "cpu"
+    context = multiprocessing.get_context("fork" if fork else "spawn")
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_pool_worker, initargs=(params, drift, device)
+    )
     try:
-        # While the workers project: the forward passes and the switches, on this thread.
-        for name, trace in traces.items():
-            comparison = report.comparisons[name]
-            for layer in LAYER_NAMES:
-                diff, ref = squared_norms(trace.activations[layer], ref_trace.activations[layer])
-                sums = comparison.sq_forward.setdefault(layer, [0.0, 0.0])
-                sums[0] += float(diff.sum())
-                sums[1] += float(ref.sum())
-            comparison.flips += find_flips(params, images, ref_trace, trace, first)
-        for job, _, theirs in pending:
-            for name, future in theirs.items():
-                diff, norm, crossed, projections, set_aside = future.result()
-                stats = report.comparisons[name].jobs[job]
-                stats.projections += projections
-                stats.set_aside += set_aside
-                stats.sq_diff.append(diff)
-                stats.sq_norm.append(norm)
-                stats.crossed.append(crossed)
+        yield pool
     finally:
-        for _, mine, theirs in pending:
-            mine.cancel()
-            for future in theirs.values():
-                future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _reference_job(
-    engine: Engine, trace: Trace, plan: SelectionPlan, rule: str, fast: bool
-) -> tuple[LiveProjections, np.ndarray]:
-    """The reference's projections of one job and the squared norm of each live one."""
-    live = engine.project_live(trace, plan, rule, fast=fast)
-    values = _rows(live.values)
-    return live, np.einsum("ij,ij->i", values, values)
+def _batch_task(
+    images: np.ndarray, first: int, *, jobs: Sequence[Job], rule: str, fast: bool
+) -> BatchResult:
+    """Forward, switches and every projection of one batch, for every comparison."""
+    if _ENGINES is None:
+        raise RuntimeError("no engines in this process: _start_worker was not called")
+    params, reference, others = _ENGINES
+    ref_trace = reference.trace(images)
+    result = BatchResult({}, {}, {name: {} for name in others})
+    # Each side's trace to project from and, for the drift report, its flipped images.
+    sides: dict[str, tuple[Trace, dict[str, np.ndarray] | None]] = {}
+    for name, engine in others.items():
+        trace = engine.trace(images)
+        result.forward[name] = {
+            layer: [float(diff.sum()), float(ref.sum())]
+            for layer in LAYER_NAMES
+            for diff, ref in [squared_norms(trace.activations[layer], ref_trace.activations[layer])]
+        }
+        result.flips[name] = find_flips(params, images, ref_trace, trace, first)
+        if engine.dtype == np.float64:
+            sides[name] = (ref_trace, None)  # the verdict: the reference's trace, nothing crossed
+        else:
+            sides[name] = (trace, flipped_images(ref_trace, trace))
+    for job in jobs:
+        plan = plan_for(job)
+        ref = reference.project_live(ref_trace, plan, rule, fast=fast)
+        rows = _rows(ref.values)
+        ref_norms = np.einsum("ij,ij->i", rows, rows)
+        for name, engine in others.items():
+            trace, flipped = sides[name]
+            other = engine.project_live(trace, plan, rule, fast=fast)
+            result.jobs[name][job] = _compared(job, ref, ref_norms, other, flipped)
+    return result
 
 
-def _compare_job(
-    engine: Engine,
-    trace: Trace,
-    plan: SelectionPlan,
-    rule: str,
-    fast: bool,
-    reference: Future,
+def _compared(
+    job: Job,
+    ref: LiveProjections,
+    ref_norms: np.ndarray,
+    other: LiveProjections,
     flipped: dict[str, np.ndarray] | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
     """One side's projections of one job against the reference's: (n, S) norms and counts.
@@ -432,12 +499,10 @@ def _compare_job(
     ``flipped`` is None for the verdict (same trace as the reference: nothing is
     crossed), else the images whose switches flipped in each pool (drift report).
     """
-    other = engine.project_live(trace, plan, rule, fast=fast)
-    ref, ref_norms = reference.result()
     if flipped is None:
         crossed = np.zeros(ref.live.shape, dtype=bool)
     else:
-        crossed = _crossed(plan.layer, flipped, ref, other)
+        crossed = _crossed(job[0], flipped, ref, other)
     diff, norm = compare_live(other, ref, ref_norms)
     projections = int(np.count_nonzero(ref.live | other.live))
     set_aside = int(np.count_nonzero(crossed & ref.live))
