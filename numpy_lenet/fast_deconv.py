@@ -49,9 +49,9 @@ from .functional import linear, relu
 from .model import Trace
 from .params import cast_params, validate_params
 from .pool import max_unpool2d
-from .rules import DEFAULT_RULE, check_rule, rectify, rectify_last
+from .rules import DEFAULT_RULE, check_rule, rectify, rectify_each, rectify_last
 from .selection import SelectionPlan, live_selections, selected_units
-from .switched import block_for, phase_table, unpool_conv_transpose2d
+from .switched import block_for, phase_table, switch_phases, unpool_conv_transpose2d
 
 #: Rows of small windows handled at once (bounds the temporaries).
 _ROWS = 4096
@@ -360,32 +360,41 @@ def _conv2_unit(
     rule: str,
     canvas: np.ndarray,
 ) -> np.ndarray:
-    """One conv2 value per row through conv2^T, pool1's switches, the ReLU and conv1^T."""
+    """One conv2 value per row through conv2^T, the ReLU, pool1's switches and conv1^T.
+
+    conv2^T of one value is value * filter on pool1's 5x5 window from (y, x),
+    6 channels. The mirror ReLU is taken there, before unpooling (they commute;
+    the forward activation under a switch is pool1's own value). Unpooling and
+    conv1^T are then one switched step (switched.py): each value picks its
+    channel's filter at its switch phase from conv1's phase table - here as one
+    matrix product of the table (36, 6*4) with the values spread out by phase
+    (6*4 with zeros, x every window position and row) - and the 25 overlapping
+    6x6 windows add up. Rows are innermost, so every add runs over long rows.
+    """
     m = len(value)
-    # conv2^T of one value: value * filter on pool1's 5x5 window from (y, x), 6 channels.
-    pattern = value[:, None, None, None] * w["conv2.weight"][c]  # (m, 6, 5, 5)
-    ci = np.arange(6)[None, :, None, None]
-    ky = np.arange(5)[None, None, :, None]
-    kx = np.arange(5)[None, None, None, :]
-    n = images[:, None, None, None]
-    switch = trace.switches["pool1"][
-        n, ci, y[:, None, None, None] + ky, x[:, None, None, None] + kx
-    ]
-    sy, sx = np.divmod(switch, LAYER_SHAPES["conv1"][2])
-    # The 10x10 window of conv1 under pool1's window starts at (2y, 2x).
-    ly = sy - 2 * y[:, None, None, None]
-    lx = sx - 2 * x[:, None, None, None]
-    window = np.zeros((m, 6, 10, 10), dtype=value.dtype)
-    window[np.arange(m)[:, None, None, None], ci, ly, lx] = pattern
-    wy = 2 * y[:, None, None, None] + np.arange(10)[None, None, :, None]
-    wx = 2 * x[:, None, None, None] + np.arange(10)[None, None, None, :]
-    forward = trace.activations["conv1"][n, ci, wy, wx]  # (m, 6, 10, 10)
-    window = rectify(window[:, None], forward, rule)[:, 0]
-    small = conv_transpose2d(window, w["conv1.weight"])[:, 0]  # (m, 14, 14)
-    rows = np.arange(m)[:, None, None]
+    ci = np.arange(6)[:, None, None, None]
+    ky = np.arange(5)[None, :, None, None]
+    kx = np.arange(5)[None, None, :, None]
+    # (6, 5, 5, m): each row's window of pool1, rows last.
+    py, px, n = y + ky, x + kx, images
+    pattern = np.moveaxis(w["conv2.weight"][c], 0, -1) * value
+    forward = None if rule == "deconvnet" else trace.activations["pool1"][n, ci, py, px]
+    pattern = rectify_each(pattern, forward, rule)
+    phase = switch_phases(trace.switches["pool1"], *LAYER_SHAPES["pool1"][1:])[n, ci, py, px]
+    spread = np.zeros((6, 4, 5, 5, m), dtype=value.dtype)
+    spread[ci, phase, ky, kx, np.arange(m)] = pattern
+    table = phase_table(w["conv1.weight"], 1).reshape(6 * 4, 36)
+    products = (table.T @ spread.reshape(6 * 4, -1)).reshape(3, 2, 3, 2, 5, 5, m)
+    small = np.zeros((2, 2, 7, 7, m), dtype=value.dtype)  # conv1^T of the 10x10 window
+    for q in range(3):  # a loop over window offsets: window (i, j) lands on blocks i+q, j+r
+        for r in range(3):
+            small[:, :, q : q + 5, r : r + 5] += products[q, :, r]
+    small = small.transpose(4, 2, 0, 3, 1).reshape(m, 14, 14)
     offsets = np.arange(14)
     # Window pixel j is conv1^T output 2y + j - 2, i.e. canvas index 2y + j.
-    canvas[rows, (2 * y[:, None] + offsets)[:, :, None], (2 * x[:, None] + offsets)[:, None, :]] = (
-        small
-    )
+    canvas[
+        np.arange(m)[:, None, None],
+        (2 * y[:, None] + offsets)[:, :, None],
+        (2 * x[:, None] + offsets)[:, None, :],
+    ] = small
     return canvas[:, 2:30, 2:30]

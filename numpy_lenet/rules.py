@@ -54,6 +54,15 @@ def rectify_last(signal: np.ndarray, forward: np.ndarray, rule: str) -> np.ndarr
     return _masked(signal, (forward > 0)[..., None], rule)
 
 
+def rectify_each(signal: np.ndarray, forward: np.ndarray | None, rule: str) -> np.ndarray:
+    """``rectify`` where ``forward`` has the signal's own shape: one activation per value."""
+    if rule == "deconvnet":
+        return relu(signal)
+    if forward is None:
+        raise ValueError(f"rule {rule!r} needs the forward activations of the projected images")
+    return _masked(signal, forward > 0, rule)
+
+
 def _masked(signal: np.ndarray, active: np.ndarray, rule: str) -> np.ndarray:
     """The masked rules' step, given the forward mask ``active`` broadcast to the signal."""
     kept = relu(signal) if rule == "guided" else signal

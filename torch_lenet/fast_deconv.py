@@ -34,9 +34,9 @@ from numpy_lenet.rules import DEFAULT_RULE, check_rule
 from . import deconv
 from .deconv import LiveProjections
 from .model import LeNet5, TorchTrace
-from .rules import rectify, rectify_last
+from .rules import rectify, rectify_each, rectify_last
 from .selection import SelectionPlan, live_selections, selected_units
-from .switched import block_for, phase_table, unpool_conv_transpose2d
+from .switched import block_for, phase_table, switch_phases, unpool_conv_transpose2d
 
 #: Rows of small windows handled at once (bounds the temporaries).
 _ROWS = 4096
@@ -351,28 +351,32 @@ def _conv2_unit(
     rule: str,
     canvas: torch.Tensor,
 ) -> torch.Tensor:
-    """One conv2 value per row through conv2^T, pool1's switches, the ReLU and conv1^T."""
+    """One conv2 value per row through conv2^T, the ReLU, pool1's switches and conv1^T.
+
+    Mirror of ``numpy_lenet.fast_deconv._conv2_unit``: the mirror ReLU on pool1's
+    5x5 window, then unpooling and conv1^T as one product of conv1's phase
+    table with the values spread out by phase, rows innermost.
+    """
     m = value.shape[0]
     device = value.device
-    # conv2^T of one value: value * filter on pool1's 5x5 window from (y, x), 6 channels.
-    pattern = value[:, None, None, None] * model.conv2.weight[c]  # (m, 6, 5, 5)
-    ci = torch.arange(6, device=device)[None, :, None, None]
-    ky = torch.arange(5, device=device)[None, None, :, None]
-    kx = torch.arange(5, device=device)[None, None, None, :]
-    n = images[:, None, None, None]
-    y4, x4 = y[:, None, None, None], x[:, None, None, None]
-    switch = trace.switches["pool1"][n, ci, y4 + ky, x4 + kx]
-    width = LAYER_SHAPES["conv1"][2]
-    # The 10x10 window of conv1 under pool1's window starts at (2y, 2x).
-    ly, lx = switch // width - 2 * y4, switch % width - 2 * x4
-    window = value.new_zeros((m, 6, 10, 10))
-    window[torch.arange(m, device=device)[:, None, None, None], ci, ly, lx] = pattern
-    ten = torch.arange(10, device=device)
-    forward = trace.activations["conv1"][
-        n, ci, 2 * y4 + ten[None, None, :, None], 2 * x4 + ten[None, None, None, :]
-    ]
-    window = rectify(window[:, None], forward, rule)[:, 0]
-    small = _transposed_to_one_channel(window, model.conv1.weight)  # (m, 14, 14)
+    ci = torch.arange(6, device=device)[:, None, None, None]
+    ky = torch.arange(5, device=device)[None, :, None, None]
+    kx = torch.arange(5, device=device)[None, None, :, None]
+    # (6, 5, 5, m): each row's window of pool1, rows last.
+    py, px, n = y + ky, x + kx, images
+    pattern = model.conv2.weight[c].permute(1, 2, 3, 0) * value
+    forward = None if rule == "deconvnet" else trace.activations["pool1"][n, ci, py, px]
+    pattern = rectify_each(pattern, forward, rule)
+    phase = switch_phases(trace.switches["pool1"], *LAYER_SHAPES["pool1"][1:])[n, ci, py, px]
+    spread = value.new_zeros((6, 4, 5, 5, m))
+    spread[ci, phase, ky, kx, torch.arange(m, device=device)] = pattern
+    table = phase_table(model.conv1.weight, 1).reshape(6 * 4, 36)
+    products = torch.mm(table.t(), spread.reshape(6 * 4, -1)).reshape(3, 2, 3, 2, 5, 5, m)
+    small = value.new_zeros((2, 2, 7, 7, m))  # conv1^T of the 10x10 window
+    for q in range(3):  # a loop over window offsets: window (i, j) lands on blocks i+q, j+r
+        for r in range(3):
+            small[:, :, q : q + 5, r : r + 5] += products[q, :, r]
+    small = small.permute(4, 2, 0, 3, 1).reshape(m, 14, 14)
     rows = torch.arange(m, device=device)[:, None, None]
     offsets = torch.arange(14, device=device)
     # Window pixel j is conv1^T output 2y + j - 2, i.e. canvas index 2y + j.

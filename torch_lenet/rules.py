@@ -31,6 +31,15 @@ def rectify_last(signal: torch.Tensor, forward: torch.Tensor, rule: str) -> torc
     return _masked(signal, (forward > 0)[..., None], rule)
 
 
+def rectify_each(signal: torch.Tensor, forward: torch.Tensor | None, rule: str) -> torch.Tensor:
+    """``rectify`` where ``forward`` has the signal's own shape: one activation per value."""
+    if rule == "deconvnet":
+        return F.relu(signal)
+    if forward is None:
+        raise ValueError(f"rule {rule!r} needs the forward activations of the projected images")
+    return _masked(signal, forward > 0, rule)
+
+
 def _masked(signal: torch.Tensor, active: torch.Tensor, rule: str) -> torch.Tensor:
     """The masked rules' step, given the forward mask ``active`` broadcast to the signal."""
     kept = F.relu(signal) if rule == "guided" else signal
