@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lenet_deconv.crosscheck.check import compare_live
+from lenet_deconv.crosscheck.check import _squared_differences, compare_live
 from numpy_lenet.deconv import LiveProjections
 
 
@@ -41,3 +41,19 @@ def test_squared_norms_match_the_definition(seed, n, s, same):
         diff, norm = compare_live(other, ref, ref_norms)
         np.testing.assert_allclose(diff, want_diff, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(norm, want_norm, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.integers(0, 23),
+    chunk=st.integers(1, 7),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_squared_differences_in_chunks_are_the_whole_computation(rows, chunk, dtype, seed):
+    """Chunked row norms of a - b equal the unchunked float64 computation, bit for bit."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(rows, 5)).astype(dtype), rng.normal(size=(rows, 5))
+    diff = np.subtract(a, b, dtype=np.float64)
+    expected = np.einsum("ij,ij->i", diff, diff)
+    np.testing.assert_array_equal(_squared_differences(a, b, chunk), expected)

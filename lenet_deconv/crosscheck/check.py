@@ -535,8 +535,7 @@ def compare_live(
     sq_norm[ref.live] = ref_norms
     if np.array_equal(ref.live, other.live):
         # The usual case: the same projections are live, in the same (image, selection) order.
-        diff = _rows(np.subtract(other.values, ref.values, dtype=np.float64))
-        sq_diff[ref.live] = np.einsum("ij,ij->i", diff, diff)
+        sq_diff[ref.live] = _squared_differences(_rows(other.values), _rows(ref.values))
         return sq_diff, sq_norm
     at_ref = np.full(shape, -1)
     at_ref[ref.live] = np.arange(int(ref.live.sum()))
@@ -550,6 +549,22 @@ def compare_live(
     _, n = squared_norms(other.values[at_other[only_other]], other.values[at_other[only_other]])
     sq_diff[only_other] = n
     return sq_diff, sq_norm
+
+
+def _squared_differences(a: np.ndarray, b: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """(m,) squared norms of the rows of a - b (m, k), in float64.
+
+    A few hundred rows at a time through one small buffer: a full-size
+    difference would be a fresh array of tens of MB (page faults) per call.
+    """
+    out = np.empty(len(a))
+    buffer = np.empty((min(chunk, len(a)), a.shape[1]))
+    for start in range(0, len(a), chunk):  # a loop over chunks of rows
+        rows = slice(start, start + chunk)
+        part = buffer[: len(a[rows])]
+        np.subtract(a[rows], b[rows], out=part, dtype=np.float64)
+        out[rows] = np.einsum("ij,ij->i", part, part)
+    return out
 
 
 def _rows(values: np.ndarray) -> np.ndarray:
