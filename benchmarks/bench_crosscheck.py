@@ -29,8 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from lenet_deconv.backends import make_engine  # noqa: E402
-from lenet_deconv.crosscheck.check import crosscheck, one_thread_per_job  # noqa: E402
+from lenet_deconv.crosscheck.check import crosscheck  # noqa: E402
 from lenet_deconv.crosscheck.jobs import jobs_for, plan_for  # noqa: E402
+from lenet_deconv.processes import one_thread  # noqa: E402
 from lenet_deconv.topk import image_batches  # noqa: E402
 from numpy_lenet.params import load_npz  # noqa: E402
 from numpy_lenet.rules import RULES  # noqa: E402
@@ -74,7 +75,7 @@ def main() -> None:
         f"{args.clock} clock"
     )
     print(f"{'engine':<14} {'job':<11} {'reference':>10} {'fast':>8} {'speed-up':>8}  (ms/image)")
-    with one_thread_per_job():
+    with one_thread():
         for spec in args.engines.split(","):
             backend, dtype = spec.split(":")
             engine = make_engine(params, backend, np.dtype(dtype).type)

@@ -135,26 +135,32 @@ def run(args: argparse.Namespace) -> int:
         )
     compare_path = write_json(args.out / "compare.json", json_ready(report.as_dict()))
 
-    say("step 4/4: visualize, with the study (Zeiler & Fergus section 4)")
+    say("step 4/4: visualize, with the study (Zeiler & Fergus section 4) beside it")
     # The study: its figures in the gallery's folder, its entries at the end of the page.
+    # It runs in a process of its own while this one draws the gallery: one core each.
+    from ..processes import beside
     from ..study.run import plan_study, run_study
 
     plan = plan_study(weights, images, labels, limit=args.limit)
-    study = run_study(plan, args.out / "gallery", quiet=args.quiet)
-    index = make_gallery(
-        params,
-        subset,
-        subset_labels,
-        args.out / "gallery",
-        chosen=chosen,
-        metrics_path=metrics_beside(weights),
-        progress=say,
-        set_name=set_name,
-        image_name="test image",
-        extra_entries=study.entries,
-        device=str(device),
-        bar=not args.quiet,
-    )
+    if plan.snapshots is None:
+        say(f"study: no feature-evolution figure: {plan.skipped}")
+    (args.out / "gallery").mkdir(parents=True, exist_ok=True)
+    with beside(run_study, plan, args.out / "gallery", quiet=True) as study_result:
+        index = make_gallery(
+            params,
+            subset,
+            subset_labels,
+            args.out / "gallery",
+            chosen=chosen,
+            metrics_path=metrics_beside(weights),
+            progress=say,
+            set_name=set_name,
+            image_name="test image",
+            extra_entries=lambda: study_result().entries,
+            device=str(device),
+            bar=not args.quiet,
+        )
+        study = study_result()
 
     numpy_acc = 100 * results["numpy"].accuracy
     lines = [

@@ -27,9 +27,7 @@ from __future__ import annotations
 import collections
 import functools
 import itertools
-import multiprocessing
 import os
-import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -46,6 +44,7 @@ from numpy_lenet.rules import DEFAULT_RULE, check_rule
 from numpy_lenet.selection import selections_differ
 
 from ..backends import Engine, make_engine
+from ..processes import one_thread, process_context, single_threaded
 from .agreement import (
     FLOOR_RATIO,
     UNIT_ROUNDOFF,
@@ -55,11 +54,6 @@ from .agreement import (
 )
 from .jobs import FC_MODE, Job, jobs_for, plan_for, pools_below
 from .ties import Flip, find_flips, flipped_images
-
-try:  # holds the BLAS thread pool to one thread while the workers run (one_thread_per_job)
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover - an optional speed-up
-    threadpool_limits = None
 
 #: PyTorch float32's worst projection error may be this many times NumPy float32's own
 #: on the same (layer, mode) before the drift report flags it (docs/agreement.md).
@@ -300,7 +294,7 @@ def crosscheck(
     batches = itertools.chain(first_two, batches)
     task = functools.partial(_batch_task, jobs=jobs, rule=rule, fast=fast)
     if workers == 1 or len(first_two) < 2:
-        with one_thread_per_job():
+        with one_thread():
             _start_worker(params, drift, device)
             try:
                 for first, images in _numbered(batches):
@@ -323,27 +317,6 @@ def crosscheck(
         raise ValueError("no images to compare")
     report.finish()
     return report
-
-
-@contextmanager
-def one_thread_per_job() -> Iterator[None]:
-    """PyTorch's and the BLAS library's thread pools held to one thread for the block.
-
-    The cross-check already runs one worker per core; each of them also
-    spreading over every core only oversubscribes the machine (OpenBLAS's
-    threads spin between calls: twice the wall time measured on 2 cores).
-    The BLAS limit needs threadpoolctl; without it BLAS keeps its own setting.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        if threadpool_limits is None:
-            yield
-        else:
-            with threadpool_limits(limits=1, user_api="blas"):
-                yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @dataclass
@@ -421,9 +394,7 @@ def _init_pool_worker(
     params: dict[str, np.ndarray], drift: bool, device: torch.device | str
 ) -> None:
     """A worker process: one thread for PyTorch and BLAS for good, then its engines."""
-    torch.set_num_threads(1)
-    if threadpool_limits is not None:
-        threadpool_limits(limits=1, user_api="blas")
+    single_threaded()
     _start_worker(params, drift, device)
 
 
@@ -431,20 +402,15 @@ def _init_pool_worker(
 def _worker_pool(
     workers: int, params: dict[str, np.ndarray], drift: bool, device: torch.device | str
 ) -> Iterator[ProcessPoolExecutor]:
-    """Worker processes, each with its own engines; pending work is dropped on the way out.
+    """Worker processes (lenet_deconv/processes.py), each with its own engines.
 
-    Processes, not threads: the many small NumPy and PyTorch calls of a
-    projection hold the GIL, and two threads measured 1.8 cores' worth of CPU
-    for 15% more CPU time than one. On Linux the workers are forked (they start
-    at once, with this process's code as it is); a worker runs on one thread
-    and touches no thread pool the parent may have started. CUDA cannot be
-    forked, and other systems fork unsafely: there they are spawned (the
-    calling script then needs the ``if __name__ == "__main__":`` guard).
+    Work still pending is dropped on the way out.
     """
-    fork = sys.platform.startswith("linux") and torch.device(device).type == "cpu"
-    context = multiprocessing.get_context("fork" if fork else "spawn")
     pool = ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_pool_worker, initargs=(params, drift, device)
+        workers,
+        mp_context=process_context(device),
+        initializer=_init_pool_worker,
+        initargs=(params, drift, device),
     )
     try:
         yield pool

@@ -58,14 +58,16 @@ def make_gallery(
     progress: Progress | None = None,
     set_name: str = "the images",
     image_name: str = "image",
-    extra_entries: Sequence[Entry] = (),
+    extra_entries: Sequence[Entry] | Callable[[], Sequence[Entry]] = (),
     rule: str = DEFAULT_RULE,
     device: str = "cpu",
     bar: bool = False,
 ) -> Path:
     """Write every figure for uint8 ``images`` (N, 28, 28) into ``out``; return index.html.
 
-    ``extra_entries`` (figures already in ``out``, e.g. the study's) close the page.
+    ``extra_entries`` (figures already in ``out``, e.g. the study's) close the page;
+    given as a function, it is called just before the page is written (`all`
+    computes the study in another process meanwhile).
     ``rule`` is the backward rule of every projection figure; the rules section
     always shows all three side by side. ``device`` is where the PyTorch side
     computes; ``bar`` shows a tqdm bar with an ETA on stderr for the one long
@@ -118,7 +120,7 @@ def make_gallery(
         entries.append(_top9(engine, images, topk[layer], layer, all_units, set_name, out, rule))
     say("NumPy against PyTorch")
     entries.append(_backends(params, picked[0], f"{image_name} {chosen[0]}", out, rule, device))
-    entries += extra_entries
+    entries += extra_entries() if callable(extra_entries) else extra_entries
     title = "LeNet-5 through the deconvnet"
     kind = "deconvnet reconstructions" if rule == DEFAULT_RULE else f"{_named(rule)} maps"
     intro = (
