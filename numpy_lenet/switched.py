@@ -50,8 +50,11 @@ def phase_table(weight: np.ndarray, block: int) -> np.ndarray:
 
     Entry [by, bx, c, p] is channel c's transposed filter weight[c] (O, k, k)
     placed in a block's output window (O, win, win) at the offset of block
-    cell (by, bx) and switch phase p = 2 * dy + dx, flattened to Q = O*win*win;
-    win = 2B + k - 1, rounded up to a multiple of 2B so the windows tile.
+    cell (by, bx) and switch phase p = 2 * dy + dx; win = 2B + k - 1, rounded
+    up to a multiple of 2B so the windows tile. The window is cut into its
+    (win / 2B)^2 tiles of 2B x 2B and flattened tile-major, Q = (tile row q,
+    tile column r, O, 2B, 2B): all of one tile's outputs lie together, so that
+    adding a tile into its place in the output is one shifted add.
     """
     check_float_array(weight, "weight", ndim=4)
     c_in, c_out, kh, kw = weight.shape
@@ -62,7 +65,11 @@ def phase_table(weight: np.ndarray, block: int) -> np.ndarray:
             for phase in range(4):
                 y0, x0 = 2 * by + phase // 2, 2 * bx + phase % 2
                 table[by, bx, :, phase, :, y0 : y0 + kh, x0 : x0 + kw] = weight
-    return table.reshape(block, block, c_in, 4, -1)
+    b2 = 2 * block
+    tiles = table.reshape(block, block, c_in, 4, c_out, win_h // b2, b2, win_w // b2, b2)
+    return np.ascontiguousarray(tiles.transpose(0, 1, 2, 3, 5, 7, 4, 6, 8)).reshape(
+        block, block, c_in, 4, -1
+    )
 
 
 def switch_phases(switches: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -108,55 +115,132 @@ def unpool_conv_transpose2d(
     block = block_for(h, w)
     if table is None:
         table = phase_table(weight, block)
-    phases = switch_phases(switches, h, w)
+    rows = table_rows(switch_phases(switches, h, w), block)
     out = np.zeros((n, c_out, full_h - 2 * padding, full_w - 2 * padding, s), dtype=x.dtype)
     if n == 0 or s == 0:
         return out
-    per_image = h * w * table.shape[-1] * s * x.itemsize
-    step = max(1, min(n, CHUNK_BYTES // max(per_image, 1)))
-    for start in range(0, n, step):
-        rows = slice(start, start + step)
-        out[rows] = _chunk(x[rows], phases[rows], table, block, (c_out, kh, kw), padding)
+    blocks = to_blocks(x, block)
+    parts = chunks(blocks, table)
+    work = workspace(blocks[parts[0]], table, (kh, kw))
+    for part in parts:
+        full = switched_blocks(blocks[part], rows[part], table, (kh, kw), work)
+        out[part] = from_blocks(full, padding, (full_h - 2 * padding, full_w - 2 * padding))
     return out
+
+
+def chunks(blocks: np.ndarray, table: np.ndarray) -> list[slice]:
+    """Slices of the images of ``blocks``, each making about CHUNK_BYTES of switched products."""
+    n, _, _, _, hb, wb, s = blocks.shape
+    per_image = hb * wb * table.shape[-1] * s * blocks.itemsize
+    step = max(1, min(n, CHUNK_BYTES // max(per_image, 1)))
+    return [slice(start, start + step) for start in range(0, n, step)]
+
+
+def to_blocks(x: np.ndarray, block: int) -> np.ndarray:
+    """(n, C, h, w, S) -> (n, C, B, B, h / B, w / B, S): a plane cut into its B x B blocks' cells.
+
+    Entry [.., by, bx, y, x, :] is the plane's (B * y + by, B * x + bx): the
+    switched step's input layout, and the layout it returns with B = 2 * B_in.
+    """
+    n, c, h, w, s = x.shape
+    cells = x.reshape(n, c, h // block, block, w // block, block, s)
+    return np.ascontiguousarray(cells.transpose(0, 1, 3, 5, 2, 4, 6))
+
+
+def block_positions(blocks: np.ndarray, padding: int, size: tuple[int, int]) -> np.ndarray:
+    """(H * W,): where each pixel of from_blocks' cropped plane lies in a (B, B, hb, wb) block set.
+
+    Flat indexes into blocks[i, c].reshape(B * B * hb * wb, S), the plane's pixels
+    in row-major order: one take gathers a whole cropped plane.
+    """
+    _, _, b, _, hb, wb, _ = blocks.shape
+    y, cell_y = np.divmod(padding + np.arange(size[0]), b)
+    x, cell_x = np.divmod(padding + np.arange(size[1]), b)
+    cells = cell_y[:, None] * b + cell_x[None, :]
+    return ((cells * hb + y[:, None]) * wb + x[None, :]).reshape(-1)
+
+
+def from_blocks(blocks: np.ndarray, padding: int, size: tuple[int, int]) -> np.ndarray:
+    """(n, C, B, B, hb, wb, S) -> the (n, C, H, W, S) plane, ``padding`` cropped off each side."""
+    n, c, b, _, hb, wb, s = blocks.shape
+    plane = blocks.transpose(0, 1, 4, 2, 5, 3, 6).reshape(n, c, hb * b, wb * b, s)
+    return plane[:, :, padding : padding + size[0], padding : padding + size[1]]
+
+
+def workspace(blocks: np.ndarray, table: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:
+    """A zeroed products buffer for switched_blocks on ``blocks`` (or on fewer images).
+
+    switched_blocks writes only the blocks' own rows and columns of it, so its
+    zero margins stay zero and one workspace serves every chunk of a call.
+    """
+    n, _, block, _, hb, wb, s = blocks.shape
+    nq, nr = _tiles(block, kernel)
+    return np.zeros((n, table.shape[-1], hb + nq - 1, wb + nr - 1, s), dtype=blocks.dtype)
+
+
+def table_rows(phases: np.ndarray, block: int) -> np.ndarray:
+    """(n, h / B, w / B, C * B * B): the phase_table row each block's channels and cells read.
+
+    Rows are flat (by, bx, c, phase) indexes into table.reshape(-1, Q), listed
+    per block in to_blocks' (c, by, bx) order; phases are switch_phases(...).
+    """
+    n, c_in, h, w = phases.shape
+    first = np.arange(block * block * c_in).reshape(block, block, c_in).transpose(2, 0, 1) * 4
+    cells = phases.reshape(n, c_in, h // block, block, w // block, block).transpose(
+        0, 2, 4, 1, 3, 5
+    )
+    rows = np.empty((n, h // block, w // block, c_in, block, block), dtype=np.intp)
+    np.add(cells, first, out=rows)
+    return rows.reshape(n, h // block, w // block, -1)
+
+
+def switched_blocks(
+    blocks: np.ndarray,
+    rows: np.ndarray,
+    table: np.ndarray,
+    kernel: tuple[int, int],
+    work: np.ndarray | None = None,
+) -> np.ndarray:
+    """The switched step on to_blocks(x, B), table_rows(...) rows: (n, O, 2B, 2B, hb', wb', S).
+
+    The uncropped output plane (2h + k - 1 rounded up to the windows' tiling)
+    in blocks of 2B x 2B: from_blocks(result, padding, ...) is
+    unpool_conv_transpose2d's answer, and it is already to_blocks(answer, 2B)
+    where no padding is cropped, so one step can feed the next as it is.
+    ``work`` is a workspace(...) for at least n images, reused across calls.
+    """
+    n, c_in, block, _, hb, wb, s = blocks.shape
+    b2 = 2 * block
+    nq, nr = _tiles(block, kernel)
+    q_rows = table.shape[-1]
+    c_out = q_rows // (nq * nr * b2 * b2)
+    depth = c_in * block * block
+    work = workspace(blocks, table, kernel) if work is None else work[:n]
+    gathered = np.take(table.reshape(-1, q_rows), rows, axis=0)  # (n, hb, wb, C*B*B, Q)
+    signal = blocks.reshape(n, depth, hb, wb, s).transpose(0, 2, 3, 1, 4)
+    # (Q x C*B*B) @ (C*B*B x S) per image and block, written into the workspace's
+    # (Q, hb', wb', S) planes, where the margins beyond (hb, wb) stay zero.
+    products = work[:, :, :hb, :wb].transpose(0, 2, 3, 1, 4)
+    np.matmul(gathered.swapaxes(-1, -2), signal, out=products)
+    # Tile (q, r) of every block window lands q block rows and r block columns further
+    # on. Flat over (O, 2B, 2B, hb', wb', S) that is one shift by (q * wb' + r) * S:
+    # what crosses a row or plane boundary is a zero margin, so one long add per tile.
+    tiles = work.reshape(n, nq * nr, -1)
+    full = tiles[:, 0].copy()
+    size = full.shape[1]
+    for q in range(nq):  # a loop over window tiles: each add covers every block at once
+        for r in range(nr):
+            shift = (q * (wb + nr - 1) + r) * s
+            if shift:
+                full[:, shift:] += tiles[:, q * nr + r, : size - shift]
+    return full.reshape(n, c_out, b2, b2, hb + nq - 1, wb + nr - 1, s)
+
+
+def _tiles(block: int, kernel: tuple[int, int]) -> tuple[int, int]:
+    """Tiles of 2B x 2B per block window: (rows, columns)."""
+    return _window(block, kernel[0]) // (2 * block), _window(block, kernel[1]) // (2 * block)
 
 
 def _window(block: int, k: int) -> int:
     """Side of a block's output window: 2B + k - 1 rounded up to a multiple of 2B."""
     return -(-(2 * block + k - 1) // (2 * block)) * 2 * block
-
-
-def _chunk(
-    x: np.ndarray,
-    phases: np.ndarray,
-    table: np.ndarray,
-    block: int,
-    kernel: tuple[int, int, int],
-    padding: int,
-) -> np.ndarray:
-    """One chunk of images: gathered tables @ signals, then the overlapping windows added."""
-    n, c_in, h, w, s = x.shape
-    c_out, kh, kw = kernel
-    hb, wb, b2 = h // block, w // block, 2 * block
-    win_h, win_w = _window(block, kh), _window(block, kw)
-    nq, nr = win_h // b2, win_w // b2
-    # Which table row each (image, block, cell, channel) reads: its cell and its phase.
-    cells = phases.reshape(n, c_in, hb, block, wb, block).transpose(0, 2, 4, 3, 5, 1)
-    by = np.arange(block)[:, None, None]
-    bx = np.arange(block)[None, :, None]
-    ch = np.arange(c_in)[None, None, :]
-    gathered = table[by, bx, ch, cells]  # (n, hb, wb, B, B, C, Q)
-    gathered = gathered.reshape(n, hb, wb, block * block * c_in, -1)
-    signal = x.reshape(n, c_in, hb, block, wb, block, s).transpose(0, 2, 4, 3, 5, 1, 6)
-    signal = np.ascontiguousarray(signal).reshape(n, hb, wb, block * block * c_in, s)
-    # (Q x B*B*C) @ (B*B*C x S) per image and block: the transposed view goes to BLAS as is.
-    products = np.matmul(gathered.swapaxes(-1, -2), signal)
-    products = products.reshape(n, hb, wb, c_out, nq, b2, nr, b2, s)
-    full = np.zeros((n, c_out, hb + nq - 1, b2, wb + nr - 1, b2, s), dtype=x.dtype)
-    for q in range(nq):  # a loop over window offsets: each add covers every block at once
-        for r in range(nr):
-            full[:, :, q : q + hb, :, r : r + wb] += products[:, :, :, :, q, :, r].transpose(
-                0, 3, 1, 4, 2, 5, 6
-            )
-    full = full.reshape(n, c_out, (hb + nq - 1) * b2, (wb + nr - 1) * b2, s)
-    out_h, out_w = 2 * h + kh - 1 - 2 * padding, 2 * w + kw - 1 - 2 * padding
-    return full[:, :, padding : padding + out_h, padding : padding + out_w]
