@@ -30,6 +30,7 @@ the reference (within rounding) for every rule, layer, mode and dtype.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
@@ -146,14 +147,13 @@ def _fc(
 ) -> np.ndarray:
     """Deconvnet projections (m, 28, 28) of single fc units: each unit's signal scaled."""
     value = trace.activations[layer][images, units]
-    above = np.where(
-        (value >= 0)[:, None, None, None],
-        fc_signals(w, layer, 1)[units],
-        fc_signals(w, layer, -1)[units] if layer == "fc3" else 0,
-    )
-    # The mirror ReLU after pool2's unpooling commutes with it: rectify the signal first.
-    signal = relu(np.abs(value)[:, None, None, None] * above)
-    return _below_pool2(w, trace, signal, images)
+    positive = fc_signals(w, layer, 1)
+    negative = fc_signals(w, layer, -1) if layer == "fc3" else np.zeros_like(positive)
+    # The mirror ReLU after pool2's unpooling commutes with it, and with the scale |value|
+    # (relu(|a| x) = |a| relu(x), exactly): rectify each unit's signal once, scale it later.
+    signals = relu(np.concatenate([positive, negative]))
+    which = units + len(positive) * (value < 0)
+    return _below_pool2(trace, signals, which, np.abs(value), images, _tables(w))
 
 
 def _by_image(
@@ -187,28 +187,41 @@ def _by_image(
 
 
 def _below_pool2(
-    w: Mapping[str, np.ndarray], trace: Trace, signal: np.ndarray, images: np.ndarray
+    trace: Trace,
+    signals: np.ndarray,
+    which: np.ndarray,
+    scale: np.ndarray,
+    images: np.ndarray,
+    tables: Mapping[str, np.ndarray],
 ) -> np.ndarray:
-    """Rectified signals (m, 16, 5, 5) at pool2 -> pixels (m, 28, 28), the deconvnet rule.
+    """Rectified signals at pool2 -> pixels (m, 28, 28), the deconvnet rule.
 
-    Unpool with pool2's switches and conv2^T, rectify, unpool with pool1's and
-    conv1^T: two switched steps (numpy_lenet/switched.py), the rows of each image
-    side by side in the projections-last layout. The first step's output is
-    already in the blocks the second one reads, and both run a few images at a
-    time, so that what one step writes is still in cache when the next reads it.
+    Row j's signal is scale[j] * signals[which[j]] (signals: (u, 16, 5, 5)), for
+    image images[j]. Unpool with pool2's switches and conv2^T, rectify, unpool
+    with pool1's and conv1^T: two switched steps (numpy_lenet/switched.py), the
+    rows of each image side by side in the projections-last layout. The first
+    step's output is already in the blocks the second one reads, and both run a
+    few images at a time, so that what one step writes is still in cache when
+    the next reads it.
     """
-    out = np.empty((len(signal), *INPUT_SHAPE[1:]), dtype=signal.dtype)
-    if not len(signal):
+    out = np.empty((len(which), *INPUT_SHAPE[1:]), dtype=signals.dtype)
+    if not len(which):
         return out
-    tables = _tables(w)
     rows_below = _table_rows(trace, "pool2")
     rows_pixels = _table_rows(trace, "pool1")
     c, h, wd = LAYER_SHAPES["pool2"]
+    by_unit = np.ascontiguousarray(signals.reshape(len(signals), -1).T)  # (16*5*5, u)
     for picked, rows, slot, column in _by_image(images, _GROUP_ROWS):
         k, width = len(picked), int(column.max()) + 1
-        wide = np.zeros((k, c, h, wd, width), signal.dtype)
-        wide[slot, ..., column] = signal[rows]
-        wide = wide.reshape(k, c, 1, 1, h, wd, width)  # to_blocks(wide, 1): the same memory
+        # Each image's rows side by side: (16*5*5, k, S), a column of scale 0 where an
+        # image has fewer rows than the widest. Viewed as to_blocks(wide, 1).
+        units = np.zeros((k, width), dtype=np.intp)
+        units[slot, column] = which[rows]
+        scales = np.zeros((k, width), dtype=signals.dtype)
+        scales[slot, column] = scale[rows]
+        wide = np.take(by_unit, units, axis=1)
+        wide *= scales
+        wide = wide.reshape(c, 1, 1, h, wd, k, width).transpose(5, 0, 1, 2, 3, 4, 6)
         parts = chunks(wide, tables["conv2"])
         work = workspace(wide[parts[0]], tables["conv2"], _KERNEL)
         work_pixels = None
@@ -250,11 +263,19 @@ def _below_pool1(
 def _pixels(pixels: np.ndarray, slot: np.ndarray, column: np.ndarray) -> np.ndarray:
     """(m, 28, 28): column ``column`` of image ``slot`` of the pixel blocks, cropped."""
     k, _, b, _, hb, wb, s = pixels.shape
-    where = block_positions(pixels, CONV1_PADDING, INPUT_SHAPE[1:])
+    where = _crop_positions(b, hb, wb)
     # One take of whole S-rows, then a pick per row: a 2-D fancy index of (slot, column)
     # on the blocks themselves reads one scattered value at a time (measured 7x slower).
     taken = np.take(pixels.reshape(k, b * b * hb * wb, s), where, axis=1)
     return taken[slot, :, column].reshape(len(slot), *INPUT_SHAPE[1:])
+
+
+@functools.cache
+def _crop_positions(b: int, hb: int, wb: int) -> np.ndarray:
+    """block_positions of the 28 x 28 pixels in (b, b, hb, wb) pixel blocks (read-only)."""
+    where = block_positions(b, hb, wb, CONV1_PADDING, INPUT_SHAPE[1:])
+    where.setflags(write=False)
+    return where
 
 
 def _tables(w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

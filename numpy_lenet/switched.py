@@ -147,13 +147,12 @@ def to_blocks(x: np.ndarray, block: int) -> np.ndarray:
     return np.ascontiguousarray(cells.transpose(0, 1, 3, 5, 2, 4, 6))
 
 
-def block_positions(blocks: np.ndarray, padding: int, size: tuple[int, int]) -> np.ndarray:
-    """(H * W,): where each pixel of from_blocks' cropped plane lies in a (B, B, hb, wb) block set.
+def block_positions(b: int, hb: int, wb: int, padding: int, size: tuple[int, int]) -> np.ndarray:
+    """(H * W,): where each pixel of from_blocks' cropped plane lies in (b, b, hb, wb) blocks.
 
-    Flat indexes into blocks[i, c].reshape(B * B * hb * wb, S), the plane's pixels
+    Flat indexes into blocks[i, c].reshape(b * b * hb * wb, S), the plane's pixels
     in row-major order: one take gathers a whole cropped plane.
     """
-    _, _, b, _, hb, wb, _ = blocks.shape
     y, cell_y = np.divmod(padding + np.arange(size[0]), b)
     x, cell_x = np.divmod(padding + np.arange(size[1]), b)
     cells = cell_y[:, None] * b + cell_x[None, :]
