@@ -61,7 +61,6 @@ from .switched import (
     switched_blocks,
     table_rows,
     to_blocks,
-    workspace,
 )
 
 #: Rows of small windows handled at once (bounds the temporaries).
@@ -210,29 +209,26 @@ def _below_pool2(
     rows_below = _table_rows(trace, "pool2")
     rows_pixels = _table_rows(trace, "pool1")
     c, h, wd = LAYER_SHAPES["pool2"]
-    by_unit = np.ascontiguousarray(signals.reshape(len(signals), -1).T)  # (16*5*5, u)
+    # (5*5*16, u): each unit's signal, position-major as to_blocks(..., 1) lays it out.
+    by_unit = np.ascontiguousarray(signals.transpose(2, 3, 1, 0).reshape(-1, len(signals)))
     for picked, rows, slot, column in _by_image(images, _GROUP_ROWS):
         k, width = len(picked), int(column.max()) + 1
-        # Each image's rows side by side: (16*5*5, k, S), a column of scale 0 where an
-        # image has fewer rows than the widest. Viewed as to_blocks(wide, 1).
+        # Each image's rows side by side, a column of scale 0 where an image has fewer
+        # rows than the widest: (5*5*16, k, S), viewed as to_blocks(wide, 1).
         units = np.zeros((k, width), dtype=np.intp)
         units[slot, column] = which[rows]
         scales = np.zeros((k, width), dtype=signals.dtype)
         scales[slot, column] = scale[rows]
         wide = np.take(by_unit, units, axis=1)
         wide *= scales
-        wide = wide.reshape(c, 1, 1, h, wd, k, width).transpose(5, 0, 1, 2, 3, 4, 6)
+        wide = wide.transpose(1, 0, 2).reshape(k, h, wd, c, 1, 1, width)
         parts = chunks(wide, tables["conv2"])
-        work = workspace(wide[parts[0]], tables["conv2"], _KERNEL)
-        work_pixels = None
         bounds = np.searchsorted(slot, [part.start for part in parts] + [k])
         for part, start, stop in zip(parts, bounds[:-1], bounds[1:], strict=True):
             mine = picked[part]
-            below = switched_blocks(wide[part], rows_below[mine], tables["conv2"], _KERNEL, work)
+            below = switched_blocks(wide[part], rows_below[mine], tables["conv2"], _KERNEL)
             np.maximum(below, 0, out=below)
-            if work_pixels is None:
-                work_pixels = workspace(below, tables["conv1"], _KERNEL)
-            pixels = _below_pool1(rows_pixels[mine], below, tables, work_pixels)
+            pixels = _below_pool1(rows_pixels[mine], below, tables)
             out[rows[start:stop]] = _pixels(
                 pixels, slot[start:stop] - part.start, column[start:stop]
             )
@@ -246,27 +242,24 @@ def _table_rows(trace: Trace, pool: str) -> np.ndarray:
 
 
 def _below_pool1(
-    rows: np.ndarray,
-    below: np.ndarray,
-    tables: Mapping[str, np.ndarray],
-    work: np.ndarray | None = None,
+    rows: np.ndarray, below: np.ndarray, tables: Mapping[str, np.ndarray]
 ) -> np.ndarray:
     """Rectified signals at pool1 -> pixels, both in switched blocks; rows: _table_rows(pool1).
 
     ``below`` is to_blocks of the (k, 6, 14, 14, S) signals in 2 x 2 blocks,
-    (k, 6, 2, 2, 7, 7, S); returns the uncropped 32 x 32 pixel planes in
-    4 x 4 blocks, (k, 1, 4, 4, 8, 8, S) (_pixels crops and picks them).
+    (k, 7, 7, 6, 2, 2, S); returns the uncropped 32 x 32 pixel planes in
+    4 x 4 blocks, (k, 8, 8, 1, 4, 4, S) (_pixels crops and picks them).
     """
-    return switched_blocks(below, rows, tables["conv1"], _KERNEL, work)
+    return switched_blocks(below, rows, tables["conv1"], _KERNEL)
 
 
 def _pixels(pixels: np.ndarray, slot: np.ndarray, column: np.ndarray) -> np.ndarray:
     """(m, 28, 28): column ``column`` of image ``slot`` of the pixel blocks, cropped."""
-    k, _, b, _, hb, wb, s = pixels.shape
+    k, hb, wb, _, b, _, s = pixels.shape
     where = _crop_positions(b, hb, wb)
     # One take of whole S-rows, then a pick per row: a 2-D fancy index of (slot, column)
     # on the blocks themselves reads one scattered value at a time (measured 7x slower).
-    taken = np.take(pixels.reshape(k, b * b * hb * wb, s), where, axis=1)
+    taken = np.take(pixels.reshape(k, hb * wb * b * b, s), where, axis=1)
     return taken[slot, :, column].reshape(len(slot), *INPUT_SHAPE[1:])
 
 
@@ -326,10 +319,8 @@ def _maps_below_conv2(
         below = rectify_last(below, forward, rule)
         rows = np.flatnonzero(np.isin(images, picked))
         slot = np.searchsorted(picked, images[rows])
-        parts = chunks(below, tables["conv1"])
-        work = workspace(below[parts[0]], tables["conv1"], _KERNEL)
-        for part in parts:
-            pixels = _below_pool1(rows_pixels[picked[part]], below[part], tables, work)
+        for part in chunks(below, tables["conv1"]):
+            pixels = _below_pool1(rows_pixels[picked[part]], below[part], tables)
             mine = (slot >= part.start) & (slot < part.stop)
             out[rows[mine]] = _pixels(pixels, slot[mine] - part.start, selections[rows[mine]])
     return out

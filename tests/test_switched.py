@@ -210,11 +210,11 @@ def test_one_switched_step_feeds_the_next_in_its_own_blocks(
     mid = switched_blocks(to_blocks(x, block), rows, phase_table(weights[0], block), (k, k))
     assert mid.shape == (
         n,
+        plane[0] // (2 * block),
+        plane[1] // (2 * block),
         c_mid,
         2 * block,
         2 * block,
-        plane[0] // (2 * block),
-        plane[1] // (2 * block),
         s,
     )
     np.maximum(mid, 0, out=mid)
@@ -271,13 +271,13 @@ def test_block_positions_pick_the_cropped_plane_in_both_backends(block, padding)
     rng = np.random.default_rng(block + 10 * padding)
     hb, wb, s = 5, 6, 2
     size = (hb * block - 2 * padding, wb * block - 2 * padding)
-    blocks = rng.standard_normal((2, 1, block, block, hb, wb, s))
+    blocks = rng.standard_normal((2, hb, wb, 1, block, block, s))
     want = from_blocks(blocks, padding, size)  # (2, 1, H, W, S)
     where = block_positions(block, hb, wb, padding, size)
     got = np.take(blocks.reshape(2, -1, s), where, axis=1).reshape(2, *size, s)
     np.testing.assert_array_equal(got, want[:, 0])
     # torch: the same planes in its (n, hb, wb, S, C, B, B) blocks.
-    tblocks = torch.from_numpy(np.ascontiguousarray(blocks.transpose(0, 4, 5, 6, 1, 2, 3)))
+    tblocks = torch.from_numpy(np.ascontiguousarray(blocks.transpose(0, 1, 2, 6, 3, 4, 5)))
     np.testing.assert_array_equal(ts.from_blocks(tblocks, padding, size).numpy(), want)
     planes = tblocks.permute(0, 3, 4, 1, 2, 5, 6).reshape(2 * s, -1)
     tgot = planes.index_select(1, ts.block_positions(block, hb, wb, padding, size))
