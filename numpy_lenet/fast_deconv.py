@@ -265,7 +265,7 @@ def _pixels(pixels: np.ndarray, slot: np.ndarray, column: np.ndarray) -> np.ndar
 
 @functools.cache
 def _crop_positions(b: int, hb: int, wb: int) -> np.ndarray:
-    """block_positions of the 28 x 28 pixels in (b, b, hb, wb) pixel blocks (read-only)."""
+    """block_positions of the 28 x 28 pixels in (hb, wb, b, b) pixel blocks (read-only)."""
     where = block_positions(b, hb, wb, CONV1_PADDING, INPUT_SHAPE[1:])
     where.setflags(write=False)
     return where

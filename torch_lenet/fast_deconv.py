@@ -243,7 +243,7 @@ def _pixels(pixels: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
 
 @functools.cache
 def _crop_positions(b: int, hb: int, wb: int) -> torch.Tensor:
-    """block_positions of the 28 x 28 pixels in (b, b, hb, wb) pixel blocks (do not modify)."""
+    """block_positions of the 28 x 28 pixels in (hb, wb, b, b) pixel blocks (do not modify)."""
     return block_positions(b, hb, wb, CONV1_PADDING, INPUT_SHAPE[1:])
 
 
