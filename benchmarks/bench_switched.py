@@ -1,11 +1,14 @@
-"""Time the torch switched step's chunk size on the fast fc path: ms/image per CHUNK_BYTES.
+"""Time the switched step's chunk size on the fast path: ms/image per CHUNK_BYTES, both backends.
 
-    python benchmarks/bench_switched.py [--images 200] [--repeat 3] [--chunks 0.5,1,2,4,8,16]
+    python benchmarks/bench_switched.py [--images 200] [--repeat 3] [--chunks 0.5,2,8]
+                                        [--backends numpy,torch] [--clock cpu]
 
-For each dtype and each chunk size (MB of products computed at once,
-torch_lenet.switched.CHUNK_BYTES), the best of --repeat timings of the torch
-fast path's fc1 and fc2 projections (deconvnet rule) on the first --images
-test images with the shipped weights, one thread, in milliseconds per image.
+For each backend, dtype and chunk size (MB of products computed at once,
+numpy_lenet.switched.CHUNK_BYTES and torch_lenet.switched.CHUNK_BYTES), the
+best of --repeat timings of the fast path's fc1, fc2 and conv2 map projections
+(deconvnet rule) on the first --images test images with the shipped weights,
+one thread, in milliseconds per image. The chunk sizes are tried in turn
+within each repeat, so that a change in the machine's load hits all of them.
 Prints the load average: other processes on a shared machine slow every number.
 """
 
@@ -18,47 +21,67 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from lenet_deconv.backends import make_engine  # noqa: E402
+from lenet_deconv.crosscheck.check import one_thread_per_job  # noqa: E402
 from lenet_deconv.crosscheck.jobs import plan_for  # noqa: E402
+from numpy_lenet import switched as numpy_switched  # noqa: E402
 from numpy_lenet.params import load_npz  # noqa: E402
-from torch_lenet import switched  # noqa: E402
+from torch_lenet import switched as torch_switched  # noqa: E402
 from torch_lenet.data import images_to_float, load_mnist  # noqa: E402
+
+SWITCHED = {"numpy": numpy_switched, "torch": torch_switched}
+JOBS = (("fc1", "fc"), ("fc2", "fc"), ("conv2", "map"))
 
 
 def main() -> None:
-    """Print one row per (dtype, chunk size): fc1 and fc2 fast-path ms/image."""
+    """Print one row per (backend, dtype, chunk size): ms/image of each job."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--images", type=int, default=200, help="test images per timing")
     parser.add_argument("--repeat", type=int, default=3, help="timings per size; the best counts")
-    parser.add_argument("--chunks", default="0.5,1,2,4,8,16", help="chunk sizes in MB")
+    parser.add_argument("--chunks", default="0.5,2,8", help="chunk sizes in MB")
+    parser.add_argument("--backends", default="numpy,torch", help="numpy, torch or both")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="cpu",
+        help="the thread's CPU time (steadier on a shared machine) or wall time",
+    )
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    clock = time.perf_counter if args.clock == "wall" else time.thread_time
     params = load_npz(REPO / "weights" / "lenet5-mnist.npz")
     images, _ = load_mnist(args.data_dir, "test", download=False)
     pixels = images_to_float(images[: args.images], np.float64)
-    print(f"load average at start: {os.getloadavg()}; {args.images} test images")
-    print(f"{'dtype':<8} {'chunk MB':>8} {'fc1':>7} {'fc2':>7}  (ms/image)")
-    for dtype in (np.float64, np.float32):
-        engine = make_engine(params, "torch", dtype)
-        trace = engine.trace(pixels)
-        for mb in (float(v) for v in args.chunks.split(",")):
-            switched.CHUNK_BYTES = int(mb * 2**20)
-            row = []
-            for layer in ("fc1", "fc2"):
-                plan = plan_for((layer, "fc"))
-                times = []
+    sizes = [float(v) for v in args.chunks.split(",")]
+    print(
+        f"load average at start: {os.getloadavg()}; {args.images} test images, {args.clock} clock"
+    )
+    names = "".join(f" {'/'.join(job):>10}" for job in JOBS)
+    print(f"{'backend':<8} {'dtype':<8} {'chunk MB':>8}{names}  (ms/image)")
+    with one_thread_per_job():
+        for backend in args.backends.split(","):
+            module = SWITCHED[backend]
+            default = module.CHUNK_BYTES
+            for dtype in (np.float64, np.float32):
+                engine = make_engine(params, backend, dtype)
+                trace = engine.trace(pixels)
+                best = {(mb, job): float("inf") for mb in sizes for job in JOBS}
                 for _ in range(args.repeat):
-                    start = time.perf_counter()
-                    engine.project_live(trace, plan, "deconvnet", fast=True)
-                    times.append(time.perf_counter() - start)
-                row.append(1e3 * min(times) / args.images)
-            print(f"{np.dtype(dtype).name:<8} {mb:>8g} {row[0]:>7.2f} {row[1]:>7.2f}")
+                    for mb in sizes:
+                        module.CHUNK_BYTES = int(mb * 2**20)
+                        for job in JOBS:
+                            start = clock()
+                            engine.project_live(trace, plan_for(job), "deconvnet", fast=True)
+                            elapsed = clock() - start
+                            best[mb, job] = min(best[mb, job], elapsed)
+                module.CHUNK_BYTES = default
+                for mb in sizes:
+                    row = "".join(f" {1e3 * best[mb, job] / args.images:>10.2f}" for job in JOBS)
+                    print(f"{backend:<8} {np.dtype(dtype).name:<8} {mb:>8g}{row}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ the reference (within rounding) for every rule, layer, mode and dtype.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
@@ -50,12 +51,23 @@ from .params import cast_params, validate_params
 from .pool import max_unpool2d
 from .rules import DEFAULT_RULE, check_rule, rectify, rectify_each, rectify_last
 from .selection import SelectionPlan, live_selections, selected_units
-from .switched import block_for, phase_table, switch_phases, unpool_conv_transpose2d
+from .switched import (
+    block_for,
+    block_positions,
+    chunks,
+    phase_table,
+    switch_phases,
+    switched_blocks,
+    table_rows,
+    to_blocks,
+)
 
 #: Rows of small windows handled at once (bounds the temporaries).
 _ROWS = 4096
 #: Projections put side by side in one group of images (projections-last layout).
 _GROUP_ROWS = 512
+#: conv1's and conv2's kernel (both 5 x 5): the switched steps' windows.
+_KERNEL = (5, 5)
 
 
 def project_live(
@@ -75,11 +87,14 @@ def project_live(
     live = live_selections(activations, plan)
     images, selections = np.nonzero(live)
     values = np.empty((len(images), *INPUT_SHAPE[1:]), dtype=activations.dtype)
+    # The two paths that make every row at once hand over their array as it is (no copy).
     if not is_spatial(plan.layer):
         units = np.asarray(plan.channels)[selections]
-        values[:] = _fc(weights, trace, plan.layer, units, images)
+        values = np.ascontiguousarray(_fc(weights, trace, plan.layer, units, images))
     elif plan.mode == "map" and plan.layer in ("conv2", "pool2"):
-        values[:] = _maps_below_conv2(weights, trace, plan, images, selections, rule)
+        values = np.ascontiguousarray(
+            _maps_below_conv2(weights, trace, plan, images, selections, rule)
+        )
     elif plan.mode == "map":
         for s, channel in enumerate(plan.channels):
             rows = np.flatnonzero(selections == s)
@@ -132,14 +147,13 @@ def _fc(
 ) -> np.ndarray:
     """Deconvnet projections (m, 28, 28) of single fc units: each unit's signal scaled."""
     value = trace.activations[layer][images, units]
-    above = np.where(
-        (value >= 0)[:, None, None, None],
-        fc_signals(w, layer, 1)[units],
-        fc_signals(w, layer, -1)[units] if layer == "fc3" else 0,
-    )
-    # The mirror ReLU after pool2's unpooling commutes with it: rectify the signal first.
-    signal = relu(np.abs(value)[:, None, None, None] * above)
-    return _below_pool2(w, trace, signal, images)
+    positive = fc_signals(w, layer, 1)
+    negative = fc_signals(w, layer, -1) if layer == "fc3" else np.zeros_like(positive)
+    # The mirror ReLU after pool2's unpooling commutes with it, and with the scale |value|
+    # (relu(|a| x) = |a| relu(x), exactly): rectify each unit's signal once, scale it later.
+    signals = relu(np.concatenate([positive, negative]))
+    which = units + len(positive) * (value < 0)
+    return _below_pool2(trace, signals, which, np.abs(value), images, _tables(w))
 
 
 def _by_image(
@@ -149,8 +163,9 @@ def _by_image(
 
     Images are sorted by how many rows they hold and cut into groups of about
     ``chunk`` rows, so that padding each image to its group's largest count
-    wastes little. A group gives its images, the rows it holds, each row's
-    image slot in the group and its column (0 .. count - 1) among its image's rows.
+    wastes little. A group gives its images, the rows it holds (by image slot,
+    then column), each row's image slot in the group and its column
+    (0 .. count - 1) among its image's rows.
     """
     order = np.argsort(images, kind="stable")
     present, first, counts = np.unique(images[order], return_index=True, return_counts=True)
@@ -166,50 +181,95 @@ def _by_image(
         slot[:] = -1
         slot[members] = np.arange(len(members))
         rows = np.flatnonzero(slot[images] >= 0)
+        rows = rows[np.argsort(slot[images[rows]], kind="stable")]
         groups.append((members, rows, slot[images[rows]], column[rows]))
     return groups
 
 
 def _below_pool2(
-    w: Mapping[str, np.ndarray], trace: Trace, signal: np.ndarray, images: np.ndarray
-) -> np.ndarray:
-    """Rectified signals (m, 16, 5, 5) at pool2 -> pixels (m, 28, 28), the deconvnet rule.
-
-    Unpool with pool2's switches and conv2^T, rectify, unpool with pool1's and
-    conv1^T: two switched steps (numpy_lenet/switched.py), the rows of each image
-    side by side in the projections-last layout.
-    """
-    out = np.empty((len(signal), *INPUT_SHAPE[1:]), dtype=signal.dtype)
-    if not len(signal):
-        return out
-    tables = _tables(w)
-    for picked, rows, slot, column in _by_image(images, _GROUP_ROWS):
-        wide = np.zeros((len(picked), *signal.shape[1:], int(column.max()) + 1), signal.dtype)
-        wide[slot, ..., column] = signal[rows]
-        below = unpool_conv_transpose2d(
-            wide, trace.switches["pool2"][picked], w["conv2.weight"], table=tables["conv2"]
-        )
-        np.maximum(below, 0, out=below)
-        pixels = _below_pool1(w, trace, below, picked, tables)
-        out[rows] = pixels[slot, 0, ..., column]
-    return out
-
-
-def _below_pool1(
-    w: Mapping[str, np.ndarray],
     trace: Trace,
-    below: np.ndarray,
+    signals: np.ndarray,
+    which: np.ndarray,
+    scale: np.ndarray,
     images: np.ndarray,
     tables: Mapping[str, np.ndarray],
 ) -> np.ndarray:
-    """Rectified signals (k, 6, 14, 14, S) at pool1 of ``images`` -> pixels (k, 1, 28, 28, S)."""
-    return unpool_conv_transpose2d(
-        below,
-        trace.switches["pool1"][images],
-        w["conv1.weight"],
-        CONV1_PADDING,
-        table=tables["conv1"],
-    )
+    """Rectified signals at pool2 -> pixels (m, 28, 28), the deconvnet rule.
+
+    Row j's signal is scale[j] * signals[which[j]] (signals: (u, 16, 5, 5)), for
+    image images[j]. Unpool with pool2's switches and conv2^T, rectify, unpool
+    with pool1's and conv1^T: two switched steps (numpy_lenet/switched.py), the
+    rows of each image side by side in the projections-last layout. The first
+    step's output is already in the blocks the second one reads, and both run a
+    few images at a time, so that what one step writes is still in cache when
+    the next reads it.
+    """
+    out = np.empty((len(which), *INPUT_SHAPE[1:]), dtype=signals.dtype)
+    if not len(which):
+        return out
+    rows_below = _table_rows(trace, "pool2")
+    rows_pixels = _table_rows(trace, "pool1")
+    c, h, wd = LAYER_SHAPES["pool2"]
+    # (5*5*16, u): each unit's signal, position-major as to_blocks(..., 1) lays it out.
+    by_unit = np.ascontiguousarray(signals.transpose(2, 3, 1, 0).reshape(-1, len(signals)))
+    for picked, rows, slot, column in _by_image(images, _GROUP_ROWS):
+        k, width = len(picked), int(column.max()) + 1
+        # Each image's rows side by side, a column of scale 0 where an image has fewer
+        # rows than the widest: (5*5*16, k, S), viewed as to_blocks(wide, 1).
+        units = np.zeros((k, width), dtype=np.intp)
+        units[slot, column] = which[rows]
+        scales = np.zeros((k, width), dtype=signals.dtype)
+        scales[slot, column] = scale[rows]
+        wide = np.take(by_unit, units, axis=1)
+        wide *= scales
+        wide = wide.transpose(1, 0, 2).reshape(k, h, wd, c, 1, 1, width)
+        parts = chunks(wide, tables["conv2"])
+        bounds = np.searchsorted(slot, [part.start for part in parts] + [k])
+        for part, start, stop in zip(parts, bounds[:-1], bounds[1:], strict=True):
+            mine = picked[part]
+            below = switched_blocks(wide[part], rows_below[mine], tables["conv2"], _KERNEL)
+            np.maximum(below, 0, out=below)
+            pixels = _below_pool1(rows_pixels[mine], below, tables)
+            out[rows[start:stop]] = _pixels(
+                pixels, slot[start:stop] - part.start, column[start:stop]
+            )
+    return out
+
+
+def _table_rows(trace: Trace, pool: str) -> np.ndarray:
+    """table_rows of every image's ``pool`` switches (numpy_lenet/switched.py)."""
+    _, h, wd = LAYER_SHAPES[pool]
+    return table_rows(switch_phases(trace.switches[pool], h, wd), block_for(h, wd))
+
+
+def _below_pool1(
+    rows: np.ndarray, below: np.ndarray, tables: Mapping[str, np.ndarray]
+) -> np.ndarray:
+    """Rectified signals at pool1 -> pixels, both in switched blocks; rows: _table_rows(pool1).
+
+    ``below`` is to_blocks of the (k, 6, 14, 14, S) signals in 2 x 2 blocks,
+    (k, 7, 7, 6, 2, 2, S); returns the uncropped 32 x 32 pixel planes in
+    4 x 4 blocks, (k, 8, 8, 1, 4, 4, S) (_pixels crops and picks them).
+    """
+    return switched_blocks(below, rows, tables["conv1"], _KERNEL)
+
+
+def _pixels(pixels: np.ndarray, slot: np.ndarray, column: np.ndarray) -> np.ndarray:
+    """(m, 28, 28): column ``column`` of image ``slot`` of the pixel blocks, cropped."""
+    k, hb, wb, _, b, _, s = pixels.shape
+    where = _crop_positions(b, hb, wb)
+    # One take of whole S-rows, then a pick per row: a 2-D fancy index of (slot, column)
+    # on the blocks themselves reads one scattered value at a time (measured 7x slower).
+    taken = np.take(pixels.reshape(k, hb * wb * b * b, s), where, axis=1)
+    return taken[slot, :, column].reshape(len(slot), *INPUT_SHAPE[1:])
+
+
+@functools.cache
+def _crop_positions(b: int, hb: int, wb: int) -> np.ndarray:
+    """block_positions of the 28 x 28 pixels in (hb, wb, b, b) pixel blocks (read-only)."""
+    where = block_positions(b, hb, wb, CONV1_PADDING, INPUT_SHAPE[1:])
+    where.setflags(write=False)
+    return where
 
 
 def _tables(w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -239,6 +299,7 @@ def _maps_below_conv2(
     channels = np.asarray(plan.channels)
     weight = w["conv2.weight"][channels]  # (S, 6, 5, 5): each selection's own filter
     tables = _tables(w)
+    rows_pixels = _table_rows(trace, "pool1")
     out = np.empty((len(images), *INPUT_SHAPE[1:]), dtype=weight.dtype)
     picked_images = np.unique(images)
     for start in range(0, len(picked_images), _GROUP_ROWS // len(channels) + 1):
@@ -254,12 +315,15 @@ def _maps_below_conv2(
             )
         # The mirror ReLU at conv2 (a kept map is non-negative: it changes nothing there).
         maps = rectify(maps[:, None], act["conv2"][picked][:, channels], rule)[:, 0]
-        below = _own_filters_transposed(maps, weight)
-        below = rectify_last(below, act["pool1"][picked], rule)
-        pixels = _below_pool1(w, trace, below, picked, tables)
+        below = to_blocks(_own_filters_transposed(maps, weight), 2)
+        forward = to_blocks(act["pool1"][picked][..., None], 2)[..., 0]
+        below = rectify_last(below, forward, rule)
         rows = np.flatnonzero(np.isin(images, picked))
         slot = np.searchsorted(picked, images[rows])
-        out[rows] = pixels[slot, 0, ..., selections[rows]]
+        for part in chunks(below, tables["conv1"]):
+            pixels = _below_pool1(rows_pixels[picked[part]], below[part], tables)
+            mine = (slot >= part.start) & (slot < part.stop)
+            out[rows[mine]] = _pixels(pixels, slot[mine] - part.start, selections[rows[mine]])
     return out
 
 
@@ -403,11 +467,11 @@ def _conv2_unit(
     spread = np.zeros((6, 4, 5, 5, m), dtype=value.dtype)
     spread[ci, phase, ky, kx, np.arange(m)] = pattern
     table = phase_table(w["conv1.weight"], 1).reshape(6 * 4, 36)
-    products = (table.T @ spread.reshape(6 * 4, -1)).reshape(3, 2, 3, 2, 5, 5, m)
+    products = (table.T @ spread.reshape(6 * 4, -1)).reshape(3, 3, 2, 2, 5, 5, m)
     small = np.zeros((2, 2, 7, 7, m), dtype=value.dtype)  # conv1^T of the 10x10 window
     for q in range(3):  # a loop over window offsets: window (i, j) lands on blocks i+q, j+r
         for r in range(3):
-            small[:, :, q : q + 5, r : r + 5] += products[q, :, r]
+            small[:, :, q : q + 5, r : r + 5] += products[q, r]
     small = small.transpose(4, 2, 0, 3, 1).reshape(m, 14, 14)
     offsets = np.arange(14)
     # Window pixel j is conv1^T output 2y + j - 2, i.e. canvas index 2y + j.

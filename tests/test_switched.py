@@ -143,3 +143,142 @@ def test_torch_mirror_refuses_what_numpy_refuses():
         torch_switched(x, torch.zeros((1, 2, 3, 4), dtype=torch.int64), x.new_zeros((2, 1, 5, 5)))
     with pytest.raises(TypeError, match="share a dtype"):
         torch_switched(x, torch.zeros((1, 2, 3, 3), dtype=torch.int64), torch.zeros((2, 1, 5, 5)))
+
+
+#: Two switched steps in a row, as the fast fc path runs them below pool2 and pool1.
+CHAIN_CASES = {
+    "seed": st.integers(0, 2**16),
+    "n": st.integers(1, 2),
+    "s": st.integers(1, 3),
+    "c_in": st.integers(1, 3),
+    "c_mid": st.integers(1, 3),
+    "h": st.integers(1, 3),
+    "w": st.integers(1, 3),
+    "k": st.integers(1, 5),
+    "padding": st.integers(0, 2),
+    "dtype": st.sampled_from([np.float64, np.float32]),
+}
+
+
+def chain_inputs(seed, n, s, c_in, c_mid, h, w, k, dtype, plane):
+    """x, the two steps' switches and weights; the second step's pooled plane is ``plane``."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c_in, h, w, s)).astype(dtype)
+    weights = [rng.standard_normal(shape).astype(dtype) for shape in ((c_in, c_mid, k, k),)]
+    weights.append(rng.standard_normal((c_mid, 1, 5, 5)).astype(dtype))
+    switches = [random_switches(rng, n, c_in, h, w), random_switches(rng, n, c_mid, *plane)]
+    return x, switches, weights
+
+
+def chain_straightforward(x, switches, weights, plane, padding):
+    """Loop-level reference of two steps with the mirror ReLU between, in float64.
+
+    The first step's output is padded with zeros to ``plane`` (the blocks' tiling rounds
+    it up); zeros add nothing whatever their switches.
+    """
+    mid = straightforward(x.astype(np.float64), switches[0], weights[0].astype(np.float64), 0)
+    wide = np.zeros((*mid.shape[:2], *plane, mid.shape[-1]))
+    wide[:, :, : mid.shape[2], : mid.shape[3]] = np.maximum(mid, 0)
+    return straightforward(wide, switches[1], weights[1].astype(np.float64), padding)
+
+
+def chain_planes(h, w, k):
+    """The first step's output plane in the blocks' tiling, and its block side."""
+    from numpy_lenet.switched import _window, block_for
+
+    block = block_for(h, w)
+    tiles_h, tiles_w = _window(block, k) // (2 * block), _window(block, k) // (2 * block)
+    return (2 * block * (h // block + tiles_h - 1), 2 * block * (w // block + tiles_w - 1)), block
+
+
+@settings(max_examples=25, deadline=None)
+@given(**CHAIN_CASES)
+def test_one_switched_step_feeds_the_next_in_its_own_blocks(
+    seed, n, s, c_in, c_mid, h, w, k, padding, dtype
+):
+    from numpy_lenet.switched import (
+        from_blocks,
+        phase_table,
+        switched_blocks,
+        table_rows,
+        to_blocks,
+    )
+
+    plane, block = chain_planes(h, w, k)
+    x, switches, weights = chain_inputs(seed, n, s, c_in, c_mid, h, w, k, dtype, plane)
+    rows = table_rows(switch_phases(switches[0], h, w), block)
+    mid = switched_blocks(to_blocks(x, block), rows, phase_table(weights[0], block), (k, k))
+    assert mid.shape == (
+        n,
+        plane[0] // (2 * block),
+        plane[1] // (2 * block),
+        c_mid,
+        2 * block,
+        2 * block,
+        s,
+    )
+    np.maximum(mid, 0, out=mid)
+    rows = table_rows(switch_phases(switches[1], *plane), 2 * block)
+    out = switched_blocks(mid, rows, phase_table(weights[1], 2 * block), (5, 5))
+    want = chain_straightforward(x, switches, weights, plane, padding)
+    got = from_blocks(out, padding, want.shape[2:4])
+    assert got.dtype == dtype
+    scale = max(np.abs(want).max(), 1.0)
+    assert np.abs(got - want).max() <= TOLERANCE[dtype] * scale
+
+
+@settings(max_examples=25, deadline=None)
+@given(**CHAIN_CASES)
+def test_torch_switched_step_feeds_the_next_in_its_own_blocks(
+    seed, n, s, c_in, c_mid, h, w, k, padding, dtype
+):
+    torch = pytest.importorskip("torch")
+    from torch_lenet import switched as ts
+
+    plane, block = chain_planes(h, w, k)
+    x, switches, weights = chain_inputs(seed, n, s, c_in, c_mid, h, w, k, dtype, plane)
+    tx, tw = torch.from_numpy(x), [torch.from_numpy(weight) for weight in weights]
+    tsw = [torch.from_numpy(switch) for switch in switches]
+    rows = ts.table_rows(ts.switch_phases(tsw[0], h, w), block)
+    mid = ts.switched_blocks(ts.to_blocks(tx, block), rows, ts.phase_table(tw[0], block), (k, k))
+    assert mid.shape == (
+        n,
+        plane[0] // (2 * block),
+        plane[1] // (2 * block),
+        s,
+        c_mid,
+        2 * block,
+        2 * block,
+    )
+    mid.clamp_(min=0)
+    rows = ts.table_rows(ts.switch_phases(tsw[1], *plane), 2 * block)
+    out = ts.switched_blocks(mid, rows, ts.phase_table(tw[1], 2 * block), (5, 5))
+    want = chain_straightforward(x, switches, weights, plane, padding)
+    got = ts.from_blocks(out, padding, want.shape[2:4]).numpy()
+    assert got.dtype == dtype
+    scale = max(np.abs(want).max(), 1.0)
+    assert np.abs(got - want).max() <= TOLERANCE[dtype] * scale
+
+
+@pytest.mark.parametrize("block", [1, 2, 4])
+@pytest.mark.parametrize("padding", [0, 2])
+def test_block_positions_pick_the_cropped_plane_in_both_backends(block, padding):
+    import torch
+
+    from numpy_lenet.switched import block_positions, from_blocks
+    from torch_lenet import switched as ts
+
+    rng = np.random.default_rng(block + 10 * padding)
+    hb, wb, s = 5, 6, 2
+    size = (hb * block - 2 * padding, wb * block - 2 * padding)
+    blocks = rng.standard_normal((2, hb, wb, 1, block, block, s))
+    want = from_blocks(blocks, padding, size)  # (2, 1, H, W, S)
+    where = block_positions(block, hb, wb, padding, size)
+    got = np.take(blocks.reshape(2, -1, s), where, axis=1).reshape(2, *size, s)
+    np.testing.assert_array_equal(got, want[:, 0])
+    # torch: the same planes in its (n, hb, wb, S, C, B, B) blocks.
+    tblocks = torch.from_numpy(np.ascontiguousarray(blocks.transpose(0, 1, 2, 6, 3, 4, 5)))
+    np.testing.assert_array_equal(ts.from_blocks(tblocks, padding, size).numpy(), want)
+    planes = tblocks.permute(0, 3, 4, 1, 2, 5, 6).reshape(2 * s, -1)
+    tgot = planes.index_select(1, ts.block_positions(block, hb, wb, padding, size))
+    np.testing.assert_array_equal(tgot.reshape(2, s, *size).numpy(), np.moveaxis(want[:, 0], -1, 1))

@@ -16,6 +16,7 @@ measured 1.3-15x slower than the shifted adds here (one thread; float32 worst).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import torch
@@ -36,12 +37,23 @@ from .deconv import LiveProjections
 from .model import LeNet5, TorchTrace
 from .rules import rectify, rectify_each, rectify_last
 from .selection import SelectionPlan, live_selections, selected_units
-from .switched import block_for, phase_table, switch_phases, unpool_conv_transpose2d
+from .switched import (
+    block_for,
+    block_positions,
+    chunks,
+    phase_table,
+    switch_phases,
+    switched_blocks,
+    table_rows,
+    to_blocks,
+)
 
 #: Rows of small windows handled at once (bounds the temporaries).
 _ROWS = 4096
 #: Projections put side by side in one group of images (projections-last layout).
 _GROUP_ROWS = 512
+#: conv1's and conv2's kernel (both 5 x 5): the switched steps' windows.
+_KERNEL = (5, 5)
 
 
 def project_live(
@@ -61,11 +73,12 @@ def project_live(
         live = live_selections(activations, plan)
         images, selections = torch.nonzero(live, as_tuple=True)
         values = activations.new_empty((len(images), *INPUT_SHAPE[1:]))
+        # The two paths that make every row at once hand over their tensor as it is (no copy).
         if not is_spatial(plan.layer):
             units = torch.tensor(plan.channels, device=images.device)[selections]
-            values[:] = _fc(model, trace, plan.layer, units, images)
+            values = _fc(model, trace, plan.layer, units, images).contiguous()
         elif plan.mode == "map" and plan.layer in ("conv2", "pool2"):
-            values[:] = _maps_below_conv2(model, trace, plan, images, selections, rule)
+            values = _maps_below_conv2(model, trace, plan, images, selections, rule).contiguous()
         elif plan.mode == "map":
             for s, channel in enumerate(plan.channels):
                 rows = torch.nonzero(selections == s, as_tuple=True)[0]
@@ -120,14 +133,13 @@ def _fc(
 ) -> torch.Tensor:
     """Deconvnet projections (m, 28, 28) of single fc units: each unit's signal scaled."""
     value = trace.activations[layer][images, units]
-    above = torch.where(
-        (value >= 0)[:, None, None, None],
-        fc_signals(model, layer, 1)[units],
-        fc_signals(model, layer, -1)[units] if layer == "fc3" else 0.0,
-    )
-    # The mirror ReLU after pool2's unpooling commutes with it: rectify the signal first.
-    signal = F.relu(value.abs()[:, None, None, None] * above)
-    return _below_pool2(model, trace, signal, images)
+    positive = fc_signals(model, layer, 1)
+    negative = fc_signals(model, layer, -1) if layer == "fc3" else torch.zeros_like(positive)
+    # The mirror ReLU after pool2's unpooling commutes with it, and with the scale |value|
+    # (relu(|a| x) = |a| relu(x), exactly): rectify each unit's signal once, scale it later.
+    signals = F.relu(torch.cat([positive, negative]))
+    which = units + len(positive) * (value < 0)
+    return _below_pool2(trace, signals, which, value.abs(), images, _tables(model))
 
 
 def _by_image(
@@ -158,49 +170,85 @@ def _by_image(
         slot[:] = -1
         slot[members] = torch.arange(len(members), device=device)
         rows = torch.nonzero(slot[images] >= 0, as_tuple=True)[0]
+        rows = rows[torch.argsort(slot[images[rows]], stable=True)]
         groups.append((members, rows, slot[images[rows]], column[rows]))
     return groups
 
 
 def _below_pool2(
-    model: LeNet5, trace: TorchTrace, signal: torch.Tensor, images: torch.Tensor
-) -> torch.Tensor:
-    """Rectified signals (m, 16, 5, 5) at pool2 -> pixels (m, 28, 28), the deconvnet rule.
-
-    Mirror of ``numpy_lenet.fast_deconv._below_pool2``: two switched steps
-    (torch_lenet/switched.py), the rows of each image side by side.
-    """
-    out = signal.new_empty((len(signal), *INPUT_SHAPE[1:]))
-    if not len(signal):
-        return out
-    tables = _tables(model)
-    for picked, rows, slot, column in _by_image(images, _GROUP_ROWS):
-        wide = signal.new_zeros((len(picked), *signal.shape[1:], int(column.max()) + 1))
-        wide[slot, ..., column] = signal[rows]
-        below = unpool_conv_transpose2d(
-            wide, trace.switches["pool2"][picked], model.conv2.weight, table=tables["conv2"]
-        )
-        below.clamp_(min=0)
-        pixels = _below_pool1(model, trace, below, picked, tables)
-        out[rows] = pixels[slot, 0, ..., column]
-    return out
-
-
-def _below_pool1(
-    model: LeNet5,
     trace: TorchTrace,
-    below: torch.Tensor,
+    signals: torch.Tensor,
+    which: torch.Tensor,
+    scale: torch.Tensor,
     images: torch.Tensor,
     tables: Mapping[str, torch.Tensor],
 ) -> torch.Tensor:
-    """Rectified signals (k, 6, 14, 14, S) at pool1 of ``images`` -> pixels (k, 1, 28, 28, S)."""
-    return unpool_conv_transpose2d(
-        below,
-        trace.switches["pool1"][images],
-        model.conv1.weight,
-        CONV1_PADDING,
-        table=tables["conv1"],
-    )
+    """Rectified signals at pool2 -> pixels (m, 28, 28), the deconvnet rule.
+
+    Mirror of ``numpy_lenet.fast_deconv._below_pool2``: row j's signal is
+    scale[j] * signals[which[j]] for image images[j]; two switched steps
+    (torch_lenet/switched.py) a few images at a time, the first one's output
+    already in the blocks the second one reads.
+    """
+    out = signals.new_empty((len(which), *INPUT_SHAPE[1:]))
+    if not len(which):
+        return out
+    rows_below = _table_rows(trace, "pool2")
+    rows_pixels = _table_rows(trace, "pool1")
+    c, h, wd = LAYER_SHAPES["pool2"]
+    # (u, 5*5*16): each unit's signal, position-major as to_blocks(..., 1) lays it out.
+    by_unit = signals.permute(0, 2, 3, 1).reshape(len(signals), -1)
+    for picked, rows, slot, column in _by_image(images, _GROUP_ROWS):
+        k, width = len(picked), int(column.max()) + 1
+        # Each image's rows side by side, a row of scale 0 where an image has fewer
+        # rows than the widest: (k, 5, 5, S, 16, 1, 1) = to_blocks(wide, 1).
+        flat = slot * width + column
+        units = which.new_zeros(k * width).index_copy_(0, flat, which[rows])
+        scales = signals.new_zeros(k * width).index_copy_(0, flat, scale[rows])
+        wide = by_unit.index_select(0, units).mul_(scales[:, None])
+        wide = wide.reshape(k, width, h * wd, c).transpose(1, 2).contiguous()
+        wide = wide.reshape(k, h, wd, width, c, 1, 1)
+        parts = chunks(wide, tables["conv2"])
+        starts = torch.tensor([part.start for part in parts] + [k], device=slot.device)
+        bounds = torch.searchsorted(slot, starts).tolist()
+        for part, start, stop in zip(parts, bounds[:-1], bounds[1:], strict=True):
+            mine = picked[part]
+            below = switched_blocks(wide[part], rows_below[mine], tables["conv2"], _KERNEL)
+            below.clamp_(min=0)
+            pixels = _below_pool1(rows_pixels[mine], below, tables)
+            out[rows[start:stop]] = _pixels(pixels, flat[start:stop] - part.start * width)
+    return out
+
+
+def _table_rows(trace: TorchTrace, pool: str) -> torch.Tensor:
+    """table_rows of every image's ``pool`` switches (torch_lenet/switched.py)."""
+    _, h, wd = LAYER_SHAPES[pool]
+    return table_rows(switch_phases(trace.switches[pool], h, wd), block_for(h, wd))
+
+
+def _below_pool1(
+    rows: torch.Tensor, below: torch.Tensor, tables: Mapping[str, torch.Tensor]
+) -> torch.Tensor:
+    """Rectified signals at pool1 -> pixels, both in switched blocks; rows: _table_rows(pool1).
+
+    Mirror of ``numpy_lenet.fast_deconv._below_pool1``: below (k, 7, 7, S, 6, 2, 2)
+    -> uncropped pixel planes (k, 8, 8, S, 1, 4, 4).
+    """
+    return switched_blocks(below, rows, tables["conv1"], _KERNEL)
+
+
+def _pixels(pixels: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
+    """(m, 28, 28): the cropped planes numbered ``flat`` (image slot * S + column) of the pixels."""
+    k, hb, wb, s, _, b, _ = pixels.shape
+    where = _crop_positions(b, hb, wb).to(pixels.device)
+    planes = pixels.permute(0, 3, 4, 1, 2, 5, 6).reshape(k * s, -1)
+    return planes.index_select(0, flat).index_select(1, where).reshape(-1, *INPUT_SHAPE[1:])
+
+
+@functools.cache
+def _crop_positions(b: int, hb: int, wb: int) -> torch.Tensor:
+    """block_positions of the 28 x 28 pixels in (hb, wb, b, b) pixel blocks (do not modify)."""
+    return block_positions(b, hb, wb, CONV1_PADDING, INPUT_SHAPE[1:])
 
 
 def _tables(model: LeNet5) -> dict[str, torch.Tensor]:
@@ -231,6 +279,7 @@ def _maps_below_conv2(
     channels = torch.tensor(plan.channels, device=device)
     weight = model.conv2.weight[channels]  # (S, 6, 5, 5): each selection's own filter
     tables = _tables(model)
+    rows_pixels = _table_rows(trace, "pool1")
     out = weight.new_empty((len(images), *INPUT_SHAPE[1:]))
     picked_images = torch.unique(images)
     step = _GROUP_ROWS // len(channels) + 1
@@ -247,12 +296,15 @@ def _maps_below_conv2(
             )
         # The mirror ReLU at conv2 (a kept map is non-negative: it changes nothing there).
         maps = rectify(maps[:, None], act["conv2"][picked][:, channels], rule)[:, 0]
-        below = _own_filters_transposed(maps, weight)
-        below = rectify_last(below, act["pool1"][picked], rule)
-        pixels = _below_pool1(model, trace, below, picked, tables)
+        below = rectify_last(_own_filters_transposed(maps, weight), act["pool1"][picked], rule)
+        below = to_blocks(below, 2)
         rows = torch.nonzero(torch.isin(images, picked), as_tuple=True)[0]
         slot = torch.searchsorted(picked, images[rows])
-        out[rows] = pixels[slot, 0, ..., selections[rows]]
+        for part in chunks(below, tables["conv1"]):
+            pixels = _below_pool1(rows_pixels[picked[part]], below[part], tables)
+            mine = (slot >= part.start) & (slot < part.stop)
+            flat = (slot[mine] - part.start) * len(channels) + selections[rows[mine]]
+            out[rows[mine]] = _pixels(pixels, flat)
     return out
 
 
@@ -371,11 +423,11 @@ def _conv2_unit(
     spread = value.new_zeros((6, 4, 5, 5, m))
     spread[ci, phase, ky, kx, torch.arange(m, device=device)] = pattern
     table = phase_table(model.conv1.weight, 1).reshape(6 * 4, 36)
-    products = torch.mm(table.t(), spread.reshape(6 * 4, -1)).reshape(3, 2, 3, 2, 5, 5, m)
+    products = torch.mm(table.t(), spread.reshape(6 * 4, -1)).reshape(3, 3, 2, 2, 5, 5, m)
     small = value.new_zeros((2, 2, 7, 7, m))  # conv1^T of the 10x10 window
     for q in range(3):  # a loop over window offsets: window (i, j) lands on blocks i+q, j+r
         for r in range(3):
-            small[:, :, q : q + 5, r : r + 5] += products[q, :, r]
+            small[:, :, q : q + 5, r : r + 5] += products[q, r]
     small = small.permute(4, 2, 0, 3, 1).reshape(m, 14, 14)
     rows = torch.arange(m, device=device)[:, None, None]
     offsets = torch.arange(14, device=device)
