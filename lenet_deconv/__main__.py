@@ -4,4 +4,6 @@ import sys
 
 from .cli import main
 
-sys.exit(main())
+# The guard matters: a spawned worker process (`--device cuda`) imports this module again.
+if __name__ == "__main__":
+    sys.exit(main())
