@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,8 @@ from torch_lenet.halves import HalfBatches
 from torch_lenet.model import LeNet5
 from torch_lenet.progress import Progress
 from torch_lenet.train import TrainConfig, resume, train
+
+from .conftest import REPO
 
 QUICK = {"train_limit": 640, "test_limit": 200, "threads": 1}
 
@@ -224,3 +229,24 @@ def test_cli_train_then_resume(data_dir, tmp_path, capsys):
     assert json.loads((out / "metrics.json").read_text())["final"]["epoch"] == 2
     assert main(["train", *common, "--epochs", "1"]) == 2
     assert "--force" in capsys.readouterr().err
+
+
+def test_training_never_imports_torchvision(data_dir, tmp_path):
+    """torchvision costs about 2 s to import; train reads MNIST and versions without it."""
+    script = (
+        "import json, sys\n"
+        "from torch_lenet.progress import Progress\n"
+        "from torch_lenet.train import TrainConfig, train\n"
+        f"config = TrainConfig(**{QUICK!r}, epochs=1)\n"
+        f"run = train(config, {str(data_dir)!r}, {str(tmp_path / 'run')!r},"
+        " progress=Progress(quiet=True), download=False).run_dir\n"
+        "print(json.dumps(['torchvision' in sys.modules,"
+        " json.loads(run.config.read_text())['versions']['torchvision']]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    imported, recorded = json.loads(done.stdout.splitlines()[-1])
+    assert not imported
+    assert recorded == importlib.metadata.version("torchvision")  # what pip installed

@@ -11,6 +11,7 @@ halves of the batch side by side (torch_lenet.halves), then fused Adam.
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import math
 import os
 import platform
@@ -365,8 +366,6 @@ def _config_record(
     resumed_from: int,
 ) -> dict[str, Any]:
     """Everything needed to reproduce the run: config.json."""
-    import torchvision
-
     device_name = str(device)
     if device.type == "cuda":
         device_name += f" ({torch.cuda.get_device_name(device)})"
@@ -390,11 +389,19 @@ def _config_record(
         "versions": {
             "python": platform.python_version(),
             "torch": torch.__version__,
-            "torchvision": torchvision.__version__,
+            "torchvision": _installed_version("torchvision"),
             "numpy": np.__version__,
         },
         "platform": platform.platform(),
     }
+
+
+def _installed_version(distribution: str) -> str:
+    """A package's installed version, read from its metadata (importing torchvision: ~2 s)."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def _metrics_record(config: TrainConfig, metrics: list[dict[str, float]]) -> dict[str, Any]:
