@@ -52,6 +52,9 @@ from .switched import (
 _ROWS = 4096
 #: Projections put side by side in one group of images (projections-last layout).
 _GROUP_ROWS = 512
+#: Projections of whole conv2/pool2 maps per group of images (_maps_below_conv2): few
+#: enough that a group's im2col columns and products stay in cache (as NumPy's).
+_MAP_ROWS = 128
 #: conv1's and conv2's kernel (both 5 x 5): the switched steps' windows.
 _KERNEL = (5, 5)
 
@@ -281,24 +284,28 @@ def _maps_below_conv2(
     tables = _tables(model)
     rows_pixels = _table_rows(trace, "pool1")
     out = weight.new_empty((len(images), *INPUT_SHAPE[1:]))
+    # The rows of each group of images, found once: every row's image, sorted.
+    order = torch.argsort(images, stable=True)
     picked_images = torch.unique(images)
-    step = _GROUP_ROWS // len(channels) + 1
-    for start in range(0, len(picked_images), step):
+    step = max(1, _MAP_ROWS // len(channels))
+    starts = torch.arange(0, len(picked_images), step, device=device)
+    bounds = [*torch.searchsorted(images[order], picked_images[starts]).tolist(), len(images)]
+    for group, start in enumerate(starts.tolist()):
         picked = picked_images[start : start + step]
-        maps = act[plan.layer][picked][:, channels]
+        maps = act[plan.layer][picked[:, None], channels]
         if plan.layer == "pool2":
             maps = F.max_unpool2d(
                 maps,
-                trace.switches["pool2"][picked][:, channels],
+                trace.switches["pool2"][picked[:, None], channels],
                 POOL_KERNEL,
                 POOL_STRIDE,
                 output_size=LAYER_SHAPES["conv2"][1:],
             )
         # The mirror ReLU at conv2 (a kept map is non-negative: it changes nothing there).
-        maps = rectify(maps[:, None], act["conv2"][picked][:, channels], rule)[:, 0]
+        maps = rectify(maps[:, None], act["conv2"][picked[:, None], channels], rule)[:, 0]
         below = rectify_last(_own_filters_transposed(maps, weight), act["pool1"][picked], rule)
         below = to_blocks(below, 2)
-        rows = torch.nonzero(torch.isin(images, picked), as_tuple=True)[0]
+        rows = order[bounds[group] : bounds[group + 1]]
         slot = torch.searchsorted(picked, images[rows])
         for part in chunks(below, tables["conv1"]):
             pixels = _below_pool1(rows_pixels[picked[part]], below[part], tables)
