@@ -65,7 +65,7 @@ def test_maps_in_any_grouping_equal_the_reference(
     dtype=st.sampled_from([np.float64, np.float32]),
 )
 def test_own_filters_transposed_is_each_maps_own_transposed_convolution(seed, k, s, dtype):
-    """Selection j of image i is conv_transpose2d of map (i, j) with filter j alone, both backends."""
+    """Selection j of image i: conv_transpose2d of map (i, j) by filter j alone, both backends."""
     rng = np.random.default_rng(seed)
     maps = rng.standard_normal((k, s, 10, 10)).astype(dtype)
     weight = rng.standard_normal((s, 6, 5, 5)).astype(dtype)
