@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from unittest import mock
 
 import numpy as np
@@ -88,3 +92,50 @@ def test_own_filters_transposed_is_each_maps_own_transposed_convolution(seed, k,
         assert got.dtype == dtype
         scale = np.abs(expected).max()
         np.testing.assert_allclose(got, expected, rtol=0, atol=tolerance * scale)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**16), k=st.integers(1, 3), c=st.integers(1, 4))
+def test_unpool_is_max_unpool2d(seed, k, c):
+    """The torch fast path's scatter puts each pooled value at its switch, as F.max_unpool2d."""
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.standard_normal((k, c, 10, 10)))
+    x[x < 0] = 0.0  # ties (exact zeros) as in post-ReLU maps
+    values, switches = torch.nn.functional.max_pool2d(x, 2, 2, return_indices=True)
+    expected = torch.nn.functional.max_unpool2d(values, switches, 2, 2, output_size=(10, 10))
+    got = torch_fast._unpool(values, switches, (10, 10))
+    assert torch.equal(got, expected)
+
+
+def test_pool2_maps_do_not_import_sympy():
+    """F.max_unpool2d imports sympy on its first call (a third of a second); pool2 maps do not."""
+    script = """
+import sys
+import numpy as np
+import torch
+from lenet_deconv.backends import torch_model, trace_to_torch
+from lenet_deconv.crosscheck.jobs import plan_for
+from numpy_lenet.model import forward
+from tests.lenet_factories import random_images, random_params
+from torch_lenet import fast_deconv
+params = random_params(3)
+trace = forward(params, random_images(4, 2))
+before = "sympy" in sys.modules
+with torch.inference_mode():
+    model, tensors = torch_model(params, np.float64), trace_to_torch(trace)
+    fast_deconv.project_live(model, tensors, plan_for(("pool2", "map")))
+print(before, "sympy" in sys.modules)
+"""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=root,
+        env=env,
+    )
+    before, after = done.stdout.split()
+    assert after == before

@@ -294,12 +294,8 @@ def _maps_below_conv2(
         picked = picked_images[start : start + step]
         maps = act[plan.layer][picked[:, None], channels]
         if plan.layer == "pool2":
-            maps = F.max_unpool2d(
-                maps,
-                trace.switches["pool2"][picked[:, None], channels],
-                POOL_KERNEL,
-                POOL_STRIDE,
-                output_size=LAYER_SHAPES["conv2"][1:],
+            maps = _unpool(
+                maps, trace.switches["pool2"][picked[:, None], channels], LAYER_SHAPES["conv2"][1:]
             )
         # The mirror ReLU at conv2 (a kept map is non-negative: it changes nothing there).
         maps = rectify(maps[:, None], act["conv2"][picked[:, None], channels], rule)[:, 0]
@@ -317,6 +313,19 @@ def _maps_below_conv2(
             flat = (slot[mine] - part.start) * len(channels) + selections[rows[mine]]
             out[rows[mine]] = _pixels(pixels, flat)
     return out
+
+
+def _unpool(values: torch.Tensor, switches: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """F.max_unpool2d(values, switches, 2, 2, output_size=size) of (k, C, h, w) values.
+
+    One scatter: F.max_unpool2d's first call imports sympy (0.34 s per process
+    measured with torch 2.14.1), which a worker that runs no other unpooling
+    need not pay. Pooling windows do not overlap, so no two switches meet.
+    """
+    k, c = values.shape[:2]
+    plane = values.new_zeros((k, c, size[0] * size[1]))
+    plane.scatter_(2, switches.reshape(k, c, -1), values.reshape(k, c, -1))
+    return plane.reshape(k, c, *size)
 
 
 def _own_filters_transposed(maps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
