@@ -68,8 +68,9 @@ _ROWS = 4096
 _GROUP_ROWS = 512
 #: Projections of whole conv2/pool2 maps per group of images (_maps_below_conv2): few
 #: enough that a group's im2col columns and products stay in cache. Measured (thread CPU
-#: time, one thread, 16 channels, float64, conv2/pool2 map job): 512 rows (the old 33
-#: images) 0.35-0.38 ms/image, 128 rows (8 images) 0.27-0.30.
+#: time, one thread, 16 channels, conv2/pool2 map jobs, best of 3 runs): float64 0.42/0.47
+#: ms/image with 512 rows (33 images), 0.31/0.28 with 128 (8 images); float32 0.20/0.21
+#: -> 0.17/0.17.
 _MAP_ROWS = 128
 #: conv1's and conv2's kernel (both 5 x 5): the switched steps' windows.
 _KERNEL = (5, 5)
@@ -298,7 +299,9 @@ def _maps_below_conv2(
     Each selection's map (pool2: unpooled to conv2's 10x10 first) goes through
     its own channel's transposed filter - one matrix product per selection over
     every image's im2col columns - then the mirror ReLU at pool1 and the
-    switched step below it, every selection of an image side by side.
+    switched step below it, every selection of an image side by side. Images
+    go through in groups of about _MAP_ROWS projections, which keeps each
+    group's columns and products in cache.
     """
     act = trace.activations
     channels = np.asarray(plan.channels)
