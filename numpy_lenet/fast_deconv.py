@@ -330,11 +330,10 @@ def _maps_below_conv2(
         # The mirror ReLU at conv2 (a kept map is non-negative: it changes nothing there).
         maps = rectify(maps[:, None], act["conv2"][picked[:, None], channels], rule)[:, 0]
         below = to_blocks(_own_filters_transposed(maps, weight), 2)
-        if rule != "deconvnet":  # the masked rules read pool1's activations, in the same blocks
+        forward = None  # only the masked rules read pool1's activations (in the same blocks)
+        if rule != "deconvnet":
             forward = to_blocks(act["pool1"][picked][..., None], 2)[..., 0]
-            below = rectify_last(below, forward, rule)
-        else:
-            np.maximum(below, 0, out=below)
+        below = rectify_last(below, forward, rule)
         rows = order[bounds[group] : bounds[group + 1]]
         slot = np.searchsorted(picked, images[rows])
         for part in chunks(below, tables["conv1"]):

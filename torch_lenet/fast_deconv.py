@@ -299,11 +299,7 @@ def _maps_below_conv2(
             )
         # The mirror ReLU at conv2 (a kept map is non-negative: it changes nothing there).
         maps = rectify(maps[:, None], act["conv2"][picked[:, None], channels], rule)[:, 0]
-        below = _own_filters_transposed(maps, weight)
-        if rule != "deconvnet":  # the masked rules read pool1's activations
-            below = rectify_last(below, act["pool1"][picked], rule)
-        else:
-            below.clamp_(min=0)
+        below = rectify_last(_own_filters_transposed(maps, weight), act["pool1"][picked], rule)
         below = to_blocks(below, 2)
         rows = order[bounds[group] : bounds[group + 1]]
         slot = torch.searchsorted(picked, images[rows])
