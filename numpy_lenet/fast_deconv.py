@@ -68,7 +68,7 @@ _ROWS = 4096
 #: Projections put side by side in one group of images (projections-last layout).
 _GROUP_ROWS = 512
 #: Projections of whole conv2/pool2 maps per group of images (_maps_below_conv2): few
-#: enough that a group's im2col columns and products stay in cache. Measured (thread CPU
+#: enough that a group's map rows and products stay in cache. Measured (thread CPU
 #: time, one thread, 16 channels, conv2/pool2 map jobs, best of 3 runs): float64 0.42/0.47
 #: ms/image with 512 rows (33 images), 0.31/0.28 with 128 (8 images); float32 0.20/0.21
 #: -> 0.17/0.17.
@@ -298,11 +298,11 @@ def _maps_below_conv2(
     """Projections (m, 28, 28) of whole conv2/pool2 channels, every selection of an image at once.
 
     Each selection's map (pool2: unpooled to conv2's 10x10 first) goes through
-    its own channel's transposed filter - one matrix product per selection over
-    every image's im2col columns - then the mirror ReLU at pool1 and the
-    switched step below it, every selection of an image side by side. Images
-    go through in groups of about _MAP_ROWS projections, which keeps each
-    group's columns and products in cache.
+    its own channel's transposed filter (_own_filters_transposed: one matrix
+    product per selection), then the mirror ReLU at pool1 and the switched
+    step below it, every selection of an image side by side. Images go through
+    in groups of about _MAP_ROWS projections, which keeps each group's rows
+    and products in cache.
     """
     act = trace.activations
     channels = np.asarray(plan.channels)

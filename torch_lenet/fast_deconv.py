@@ -53,7 +53,7 @@ _ROWS = 4096
 #: Projections put side by side in one group of images (projections-last layout).
 _GROUP_ROWS = 512
 #: Projections of whole conv2/pool2 maps per group of images (_maps_below_conv2): few
-#: enough that a group's im2col columns and products stay in cache (as NumPy's).
+#: enough that a group's map rows and products stay in cache (as NumPy's).
 _MAP_ROWS = 128
 #: conv1's and conv2's kernel (both 5 x 5): the switched steps' windows.
 _KERNEL = (5, 5)
@@ -274,7 +274,7 @@ def _maps_below_conv2(
 
     Mirror of ``numpy_lenet.fast_deconv._maps_below_conv2``: each selection's
     map through its own channel's transposed filter (one matrix product per
-    selection over every image's im2col columns), the mirror ReLU at pool1,
+    selection over every image's map rows), the mirror ReLU at pool1,
     then the switched step below it, every selection of an image side by side.
     """
     act = trace.activations
