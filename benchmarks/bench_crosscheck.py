@@ -2,7 +2,7 @@
 
     python benchmarks/bench_crosscheck.py [--images 200] [--repeat 2] [--rule deconvnet]
                                           [--engines numpy:float64,torch:float64,...]
-                                          [--compare N]
+                                          [--compare N] [--jobs conv2/map,pool2/map]
 
 For every engine (backend and dtype) and every (layer, mode) job of
 `lenet-deconv compare`, the best of --repeat timings of ``Engine.project_live``
@@ -60,6 +60,11 @@ def main() -> None:
     parser.add_argument("--engines", default=ENGINES, help=f"default: {ENGINES}")
     parser.add_argument("--compare", type=int, default=0, help="also time crosscheck on N images")
     parser.add_argument(
+        "--jobs",
+        default="",
+        help="only these jobs, comma-separated layer/mode (e.g. conv2/map,pool2/map); default: all",
+    )
+    parser.add_argument(
         "--clock",
         choices=("wall", "cpu"),
         default="wall",
@@ -67,6 +72,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     clock = time.perf_counter if args.clock == "wall" else time.thread_time
+    jobs = jobs_for()
+    if args.jobs:
+        wanted = [tuple(job.split("/")) for job in args.jobs.split(",")]
+        unknown = [job for job in wanted if job not in jobs]
+        if unknown:
+            parser.error(f"unknown jobs {unknown}; choose from {['/'.join(j) for j in jobs]}")
+        jobs = wanted
     params = load_npz(REPO / "weights" / "lenet5-mnist.npz")
     images, _ = load_mnist(args.data_dir, "test", download=False)
     pixels = images_to_float(images[: args.images], np.float64)
@@ -81,7 +93,7 @@ def main() -> None:
             engine = make_engine(params, backend, np.dtype(dtype).type)
             trace = engine.trace(pixels)
             totals = [0.0, 0.0]
-            for job in jobs_for():
+            for job in jobs:
                 plan = plan_for(job)
                 slow = best(engine, trace, plan, args.rule, False, 1, clock)
                 fast = best(engine, trace, plan, args.rule, True, args.repeat, clock)

@@ -52,6 +52,9 @@ from .switched import (
 _ROWS = 4096
 #: Projections put side by side in one group of images (projections-last layout).
 _GROUP_ROWS = 512
+#: Projections of whole conv2/pool2 maps per group of images (_maps_below_conv2): few
+#: enough that a group's map rows and products stay in cache (as NumPy's).
+_MAP_ROWS = 128
 #: conv1's and conv2's kernel (both 5 x 5): the switched steps' windows.
 _KERNEL = (5, 5)
 
@@ -271,7 +274,7 @@ def _maps_below_conv2(
 
     Mirror of ``numpy_lenet.fast_deconv._maps_below_conv2``: each selection's
     map through its own channel's transposed filter (one matrix product per
-    selection over every image's im2col columns), the mirror ReLU at pool1,
+    selection over every image's map rows), the mirror ReLU at pool1,
     then the switched step below it, every selection of an image side by side.
     """
     act = trace.activations
@@ -281,24 +284,24 @@ def _maps_below_conv2(
     tables = _tables(model)
     rows_pixels = _table_rows(trace, "pool1")
     out = weight.new_empty((len(images), *INPUT_SHAPE[1:]))
+    # The rows of each group of images, found once: every row's image, sorted.
+    order = torch.argsort(images, stable=True)
     picked_images = torch.unique(images)
-    step = _GROUP_ROWS // len(channels) + 1
-    for start in range(0, len(picked_images), step):
+    step = max(1, _MAP_ROWS // len(channels))
+    starts = torch.arange(0, len(picked_images), step, device=device)
+    bounds = [*torch.searchsorted(images[order], picked_images[starts]).tolist(), len(images)]
+    for group, start in enumerate(starts.tolist()):
         picked = picked_images[start : start + step]
-        maps = act[plan.layer][picked][:, channels]
+        maps = act[plan.layer][picked[:, None], channels]
         if plan.layer == "pool2":
-            maps = F.max_unpool2d(
-                maps,
-                trace.switches["pool2"][picked][:, channels],
-                POOL_KERNEL,
-                POOL_STRIDE,
-                output_size=LAYER_SHAPES["conv2"][1:],
+            maps = _unpool(
+                maps, trace.switches["pool2"][picked[:, None], channels], LAYER_SHAPES["conv2"][1:]
             )
         # The mirror ReLU at conv2 (a kept map is non-negative: it changes nothing there).
-        maps = rectify(maps[:, None], act["conv2"][picked][:, channels], rule)[:, 0]
+        maps = rectify(maps[:, None], act["conv2"][picked[:, None], channels], rule)[:, 0]
         below = rectify_last(_own_filters_transposed(maps, weight), act["pool1"][picked], rule)
         below = to_blocks(below, 2)
-        rows = torch.nonzero(torch.isin(images, picked), as_tuple=True)[0]
+        rows = order[bounds[group] : bounds[group + 1]]
         slot = torch.searchsorted(picked, images[rows])
         for part in chunks(below, tables["conv1"]):
             pixels = _below_pool1(rows_pixels[picked[part]], below[part], tables)
@@ -308,27 +311,40 @@ def _maps_below_conv2(
     return out
 
 
+def _unpool(values: torch.Tensor, switches: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """F.max_unpool2d(values, switches, 2, 2, output_size=size) of (k, C, h, w) values.
+
+    One scatter: F.max_unpool2d's first call imports sympy (0.34 s per process
+    measured with torch 2.14.1), which a worker that runs no other unpooling
+    need not pay. Pooling windows do not overlap, so no two switches meet.
+    """
+    k, c = values.shape[:2]
+    plane = values.new_zeros((k, c, size[0] * size[1]))
+    plane.scatter_(2, switches.reshape(k, c, -1), values.reshape(k, c, -1))
+    return plane.reshape(k, c, *size)
+
+
 def _own_filters_transposed(maps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Maps (k, S, h, w), each through its own transposed filter weight[s] (O, kh, kw).
 
     Mirror of ``numpy_lenet.fast_deconv._own_filters_transposed``: returns
-    (k, O, h + kh - 1, w + kw - 1, S), selections last; im2col columns, then one
-    matrix product per selection. Measured 2-3x faster than 25 shifted
-    multiply-adds on one CPU thread, in float64 and float32.
+    (k, O, h + kh - 1, w + kw - 1, S), selections last (a view); kh map rows
+    side by side (one unfold copy) times the kernel's columns as banded
+    matrices, one matrix product per selection.
     """
     k, s, h, w = maps.shape
     _, c_out, kh, kw = weight.shape
     out_h, out_w = h + kh - 1, w + kw - 1
-    padded = maps.new_zeros((s, k, h + 2 * (kh - 1), w + 2 * (kw - 1)))
-    padded[:, :, kh - 1 : kh - 1 + h, kw - 1 : kw - 1 + w] = maps.transpose(0, 1)
-    cols = maps.new_empty((s, kh, kw, k, out_h, out_w))
-    for dy in range(kh):  # a loop over kernel offsets: out[y] takes map[y - dy] * weight[dy]
-        for dx in range(kw):
-            cols[:, dy, dx] = padded[
-                :, :, kh - 1 - dy : kh - 1 - dy + out_h, kw - 1 - dx : kw - 1 - dx + out_w
-            ]
-    below = torch.matmul(weight.reshape(s, c_out, kh * kw), cols.reshape(s, kh * kw, -1))
-    return torch.movedim(below.reshape(s, c_out, k, out_h, out_w), (0, 2), (4, 0))
+    padded = maps.new_zeros((s, k, h + 2 * (kh - 1), w))
+    padded[:, :, kh - 1 : kh - 1 + h] = maps.transpose(0, 1)
+    # rows[s, i, y, a, u] = padded[s, i, y + a, u]: map row y + a - kh + 1 meets kernel row kh-1-a.
+    rows = padded.unfold(2, kh, 1).transpose(3, 4).reshape(s, k * out_h, kh * w)
+    bands = maps.new_zeros((s, kh, w, c_out, out_w))  # [a, u, o, u + dx]
+    columns = torch.arange(w, device=maps.device)
+    for dx in range(kw):  # a loop over kernel offsets
+        bands[:, :, columns, :, columns + dx] = weight[:, :, :, dx].flip(2).transpose(1, 2)
+    below = torch.matmul(rows, bands.reshape(s, kh * w, c_out * out_w))
+    return below.reshape(s, k, out_h, c_out, out_w).permute(1, 3, 2, 4, 0)
 
 
 def _map(
