@@ -47,10 +47,12 @@ def rectify(signal: np.ndarray, forward: np.ndarray | None, rule: str) -> np.nda
     return _masked(signal, (forward > 0)[:, None], rule)
 
 
-def rectify_last(signal: np.ndarray, forward: np.ndarray, rule: str) -> np.ndarray:
+def rectify_last(signal: np.ndarray, forward: np.ndarray | None, rule: str) -> np.ndarray:
     """``rectify`` for signals with the selections last: (n, *shape, S); forward is (n, *shape)."""
     if rule == "deconvnet":
         return relu(signal)
+    if forward is None:
+        raise ValueError(f"rule {rule!r} needs the forward activations of the projected images")
     return _masked(signal, (forward > 0)[..., None], rule)
 
 

@@ -7,11 +7,11 @@ chosen rule; a ``map`` projection needs only its own channel's filter in the
 first transposed convolution; under the deconvnet rule an fc unit's signal
 above pool2 is computed once and scaled; below pool2 (fc units) and pool1
 (conv2/pool2 maps) the unpooling and transposed filter are one switched step
-(torch_lenet/switched.py). Built from torch ops only (F.max_unpool2d, F.linear,
+(torch_lenet/switched.py). Built from torch ops only (F.linear, scatters,
 advanced indexing, matrix products, shifted in-place adds). F.conv_transpose2d
-is left to the reference (and to _map's conv2 branch, which project_live no
-longer reaches, as in NumPy): on CPU, with one input or one output channel, it
+is left to the reference: on CPU, with one input or one output channel, it
 measured 1.3-15x slower than the shifted adds here (one thread; float32 worst).
+F.max_unpool2d too: its first call imports sympy (_unpool).
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from numpy_lenet.architecture import (
     CONV1_PADDING,
     INPUT_SHAPE,
     LAYER_SHAPES,
-    POOL_KERNEL,
-    POOL_STRIDE,
     is_spatial,
 )
 from numpy_lenet.rules import DEFAULT_RULE, check_rule
@@ -363,13 +361,7 @@ def _map(
     one = slice(channel, channel + 1)
     signal = act[layer][images, one]
     if layer == "pool1":
-        signal = F.max_unpool2d(
-            signal,
-            trace.switches["pool1"][images, one],
-            POOL_KERNEL,
-            POOL_STRIDE,
-            output_size=LAYER_SHAPES["conv1"][1:],
-        )
+        signal = _unpool(signal, trace.switches["pool1"][images, one], LAYER_SHAPES["conv1"][1:])
     signal = rectify(signal[:, None], act["conv1"][images, one], rule)[:, 0]
     return _one_channel_transposed(signal[:, 0], model.conv1.weight[channel, 0], CONV1_PADDING)
 

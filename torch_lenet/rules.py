@@ -24,10 +24,12 @@ def rectify(signal: torch.Tensor, forward: torch.Tensor | None, rule: str) -> to
     return _masked(signal, (forward > 0)[:, None], rule)
 
 
-def rectify_last(signal: torch.Tensor, forward: torch.Tensor, rule: str) -> torch.Tensor:
+def rectify_last(signal: torch.Tensor, forward: torch.Tensor | None, rule: str) -> torch.Tensor:
     """``rectify`` for signals with the selections last: (n, *shape, S); forward is (n, *shape)."""
     if rule == "deconvnet":
         return F.relu(signal)
+    if forward is None:
+        raise ValueError(f"rule {rule!r} needs the forward activations of the projected images")
     return _masked(signal, (forward > 0)[..., None], rule)
 
 
