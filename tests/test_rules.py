@@ -81,3 +81,16 @@ def test_masked_rules_need_the_forward_activations():
     signal = trace.activations["fc1"][:, None]
     with pytest.raises(ValueError, match="needs the forward activations"):
         np_deconv.backproject(params, "fc1", signal, trace.switches, rule="guided")
+
+
+@pytest.mark.parametrize("rule", ["gradient", "guided"])
+def test_every_rectify_form_refuses_a_masked_rule_without_forward(rule):
+    from numpy_lenet import rules as np_rules
+    from torch_lenet import rules as torch_rules
+
+    signal = np.ones((2, 3, 4))
+    for rules, x in ((np_rules, signal), (torch_rules, torch.from_numpy(signal))):
+        for rectify in (rules.rectify, rules.rectify_last, rules.rectify_each):
+            with pytest.raises(ValueError, match="needs the forward activations"):
+                rectify(x, None, rule)
+            np.testing.assert_array_equal(np.asarray(rectify(x, None, "deconvnet")), signal)
