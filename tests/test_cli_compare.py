@@ -371,7 +371,14 @@ def test_an_interrupted_compare_stops_its_workers(data_dir, signum):
         "50",
     ]
     run = subprocess.Popen(
-        command, stderr=subprocess.PIPE, text=True, cwd=REPO, start_new_session=True
+        command,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        start_new_session=True,
+        # A shell's background job ignores SIGINT, and a Python started so keeps ignoring
+        # it: give the command the default, as a terminal's foreground job has.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     # The progress bar counts images once the first batches are folded: the workers run.
     seen = ""
