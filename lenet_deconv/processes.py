@@ -3,8 +3,9 @@
 The cross-check's batches and `all`'s study run in worker processes beside
 the main one. Threads would not do: the many small NumPy and PyTorch calls
 hold the GIL (two threads measured 1.8 cores' worth of CPU for 15% more CPU
-time than one). Each process, the main one included while workers run, keeps
-PyTorch and BLAS to one thread: one process per core, no oversubscription.
+time than one). Each worker keeps PyTorch and BLAS to one thread, and so does
+the main process while it works beside one: one process per core, no
+oversubscription.
 """
 
 from __future__ import annotations
