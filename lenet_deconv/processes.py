@@ -11,6 +11,7 @@ oversubscription.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -61,8 +62,19 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def single_threaded() -> None:
-    """A worker process's start: PyTorch and BLAS on one thread for good."""
+def worker_start() -> None:
+    """A worker process's start: default signal handling, PyTorch and BLAS on one thread.
+
+    A forked worker inherits the parent's Python handlers: SIGINT's
+    KeyboardInterrupt and the command line's SIGTERM/SIGHUP unwinding. Raised in
+    a worker that waits for work, they end it with a traceback on stderr. A
+    worker has nothing of its own to clean up, so these signals simply end it;
+    the parent, which gets the same signal from the terminal or the process
+    group, stops the pool and reports.
+    """
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
     torch.set_num_threads(1)
     if threadpool_limits is not None:
         threadpool_limits(limits=1, user_api="blas")
@@ -75,7 +87,7 @@ def beside(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> Iterator
     Yields a function that waits for the result (re-raising the worker's
     error). The block itself runs on one thread meanwhile: one core each.
     """
-    pool = ProcessPoolExecutor(1, mp_context=process_context(), initializer=single_threaded)
+    pool = ProcessPoolExecutor(1, mp_context=process_context(), initializer=worker_start)
     try:
         future = pool.submit(function, *args, **kwargs)
         with one_thread():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 import torch
@@ -43,3 +44,26 @@ def test_one_thread_gives_the_thread_count_back():
 def test_cuda_work_is_never_forked():
     assert process_context("cpu").get_start_method() in ("fork", "spawn")
     assert process_context("cuda").get_start_method() == "spawn"
+
+
+def _signal_defaults() -> list[bool]:
+    """Whether SIGINT, SIGTERM and SIGHUP have their default handling in this process."""
+    return [signal.getsignal(s) == signal.SIG_DFL for s in SIGNALS]
+
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def test_a_worker_drops_the_parents_signal_handlers():
+    """A forked worker must not run the parent's handlers (a traceback from a waiting worker)."""
+
+    def unwind(signum, frame):  # what the command line installs for SIGTERM and SIGHUP
+        raise RuntimeError("unwind")
+
+    previous = {s: signal.signal(s, unwind) for s in SIGNALS}
+    try:
+        with beside(_signal_defaults) as result:
+            assert result() == [True, True, True]
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -44,7 +44,7 @@ from numpy_lenet.rules import DEFAULT_RULE, check_rule
 from numpy_lenet.selection import selections_differ
 
 from ..backends import Engine, make_engine
-from ..processes import one_thread, process_context, single_threaded
+from ..processes import one_thread, process_context, worker_start
 from .agreement import (
     FLOOR_RATIO,
     UNIT_ROUNDOFF,
@@ -393,8 +393,8 @@ def _stop_worker() -> None:
 def _init_pool_worker(
     params: dict[str, np.ndarray], drift: bool, device: torch.device | str
 ) -> None:
-    """A worker process: one thread for PyTorch and BLAS for good, then its engines."""
-    single_threaded()
+    """A worker process: default signals, one thread for PyTorch and BLAS, then its engines."""
+    worker_start()
     _start_worker(params, drift, device)
 
 
