@@ -90,28 +90,17 @@ def _check_unit(layer: str, unit: tuple[int, ...]) -> tuple[int, ...]:
 
 def select(activations: np.ndarray, plan: SelectionPlan) -> np.ndarray:
     """Activations (N, *shape) -> (N, S, *shape): selection s keeps its entries, zeros the rest."""
-    shape = LAYER_SHAPES[plan.layer]
-    if activations.shape[1:] != shape:
-        raise ValueError(
-            f"activations of {plan.layer} must be (N, *{shape}), got {activations.shape}"
-        )
-    n, size = len(activations), len(plan)
-    # Treat fc layers as C channels of one position each: one code path for both.
-    flat = activations.reshape(n, shape[0], -1)
+    flat = _flat(activations, plan)
+    n, size = len(flat), len(plan)
     out = np.zeros((n, size, *flat.shape[1:]), dtype=activations.dtype)
-    sel = np.arange(size)
-    chan = np.asarray(plan.channels)
-    if plan.mode == "map" or flat.shape[2] == 1:
-        out[:, sel, chan, :] = flat[:, chan, :]
+    if keeps_one_unit(plan):
+        # The one entry each keeps, where selected_units finds it (its tie rule, nowhere else).
+        where, value = selected_units(activations, plan)
+        out.reshape(n, size, -1)[np.arange(n)[:, None], np.arange(size), where] = value
     else:
-        if plan.mode == "max":
-            # np.argmax returns the first maximum: row-major tie-breaking (docs/deconvnet.md).
-            pos = np.argmax(flat[:, chan, :], axis=2)
-        else:
-            pos = np.broadcast_to(np.asarray(plan.positions), (n, size))
-        images = np.arange(n)[:, None]
-        out[images, sel, chan, pos] = flat[images, chan, pos]
-    return out.reshape(n, size, *shape)
+        chan = np.asarray(plan.channels)
+        out[:, np.arange(size), chan, :] = flat[:, chan, :]
+    return out.reshape(n, size, *LAYER_SHAPES[plan.layer])
 
 
 def _flat(activations: np.ndarray, plan: SelectionPlan) -> np.ndarray:
@@ -143,7 +132,7 @@ def selected_units(activations: np.ndarray, plan: SelectionPlan) -> tuple[np.nda
     if per_channel == 1:
         pos = np.zeros((n, len(plan)), dtype=np.intp)
     elif plan.mode == "max":
-        # np.argmax returns the first maximum: the same tie rule as ``select``.
+        # np.argmax returns the first maximum: row-major tie-breaking (docs/deconvnet.md).
         pos = np.argmax(flat[:, chan, :], axis=2)
     else:
         pos = np.broadcast_to(np.asarray(plan.positions, dtype=np.intp), (n, len(plan)))

@@ -24,27 +24,19 @@ __all__ = [
 
 def select(activations: torch.Tensor, plan: SelectionPlan) -> torch.Tensor:
     """Activations (N, *shape) -> (N, S, *shape): selection s keeps its entries, zeros the rest."""
-    shape = LAYER_SHAPES[plan.layer]
-    if tuple(activations.shape[1:]) != shape:
-        raise ValueError(
-            f"activations of {plan.layer} must be (N, *{shape}), got {tuple(activations.shape)}"
-        )
-    n, size = activations.shape[0], len(plan)
-    flat = activations.reshape(n, shape[0], -1)
+    flat = _flat(activations, plan)
+    n, size = flat.shape[0], len(plan)
+    device = flat.device
     out = flat.new_zeros((n, size, *flat.shape[1:]))
-    sel = torch.arange(size, device=flat.device)
-    chan = torch.tensor(plan.channels, device=flat.device)
-    if plan.mode == "map" or flat.shape[2] == 1:
-        out[:, sel, chan, :] = flat[:, chan, :]
+    if keeps_one_unit(plan):
+        # The one entry each keeps, where selected_units finds it (its tie rule, nowhere else).
+        where, value = selected_units(activations, plan)
+        rows = torch.arange(n, device=device)[:, None]
+        out.reshape(n, size, -1)[rows, torch.arange(size, device=device), where] = value
     else:
-        if plan.mode == "max":
-            # torch.argmax returns the first maximum: row-major tie-breaking.
-            pos = torch.argmax(flat[:, chan, :], dim=2)
-        else:
-            pos = torch.tensor(plan.positions, device=flat.device).expand(n, size)
-        images = torch.arange(n, device=flat.device)[:, None]
-        out[images, sel, chan, pos] = flat[images, chan, pos]
-    return out.reshape(n, size, *shape)
+        chan = torch.tensor(plan.channels, device=device)
+        out[:, torch.arange(size, device=device), chan, :] = flat[:, chan, :]
+    return out.reshape(n, size, *LAYER_SHAPES[plan.layer])
 
 
 def _flat(activations: torch.Tensor, plan: SelectionPlan) -> torch.Tensor:
@@ -73,7 +65,7 @@ def selected_units(
     if per_channel == 1:
         pos = torch.zeros((n, len(plan)), dtype=torch.long, device=device)
     elif plan.mode == "max":
-        # torch.argmax returns the first maximum: the same tie rule as ``select``.
+        # torch.argmax returns the first maximum: row-major tie-breaking.
         pos = torch.argmax(flat[:, chan, :], dim=2)
     else:
         pos = torch.tensor(plan.positions, device=device).expand(n, len(plan))
