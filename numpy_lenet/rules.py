@@ -39,25 +39,17 @@ def rectify(signal: np.ndarray, forward: np.ndarray | None, rule: str) -> np.nda
     ``forward`` holds the layer's recorded (post-ReLU) activations of the same n
     images; only the masked rules read it.
     """
-    if rule == "deconvnet":
-        return relu(signal)
-    if forward is None:
-        raise ValueError(f"rule {rule!r} needs the forward activations of the projected images")
     # [z > 0] == [relu(z) > 0]; one image's mask serves all of its S selections.
-    return _masked(signal, (forward > 0)[:, None], rule)
+    return rectify_each(signal, None if forward is None else forward[:, None], rule)
 
 
 def rectify_last(signal: np.ndarray, forward: np.ndarray | None, rule: str) -> np.ndarray:
     """``rectify`` for signals with the selections last: (n, *shape, S); forward is (n, *shape)."""
-    if rule == "deconvnet":
-        return relu(signal)
-    if forward is None:
-        raise ValueError(f"rule {rule!r} needs the forward activations of the projected images")
-    return _masked(signal, (forward > 0)[..., None], rule)
+    return rectify_each(signal, None if forward is None else forward[..., None], rule)
 
 
 def rectify_each(signal: np.ndarray, forward: np.ndarray | None, rule: str) -> np.ndarray:
-    """``rectify`` where ``forward`` has the signal's own shape: one activation per value."""
+    """``rectify`` where ``forward`` broadcasts to the signal: one activation per value."""
     if rule == "deconvnet":
         return relu(signal)
     if forward is None:

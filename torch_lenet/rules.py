@@ -11,30 +11,22 @@ import torch.nn.functional as F
 
 from numpy_lenet.rules import DEFAULT_RULE, RULES, check_rule
 
-__all__ = ["DEFAULT_RULE", "RULES", "check_rule", "rectify", "rectify_last"]
+__all__ = ["DEFAULT_RULE", "RULES", "check_rule", "rectify", "rectify_each", "rectify_last"]
 
 
 def rectify(signal: torch.Tensor, forward: torch.Tensor | None, rule: str) -> torch.Tensor:
     """The mirror ReLU step of ``rule`` on signal (n, S, *shape); forward is (n, *shape) or None."""
-    if rule == "deconvnet":
-        return F.relu(signal)
-    if forward is None:
-        raise ValueError(f"rule {rule!r} needs the forward activations of the projected images")
     # [z > 0] == [relu(z) > 0]; one image's mask serves all of its S selections.
-    return _masked(signal, (forward > 0)[:, None], rule)
+    return rectify_each(signal, None if forward is None else forward[:, None], rule)
 
 
 def rectify_last(signal: torch.Tensor, forward: torch.Tensor | None, rule: str) -> torch.Tensor:
     """``rectify`` for signals with the selections last: (n, *shape, S); forward is (n, *shape)."""
-    if rule == "deconvnet":
-        return F.relu(signal)
-    if forward is None:
-        raise ValueError(f"rule {rule!r} needs the forward activations of the projected images")
-    return _masked(signal, (forward > 0)[..., None], rule)
+    return rectify_each(signal, None if forward is None else forward[..., None], rule)
 
 
 def rectify_each(signal: torch.Tensor, forward: torch.Tensor | None, rule: str) -> torch.Tensor:
-    """``rectify`` where ``forward`` has the signal's own shape: one activation per value."""
+    """``rectify`` where ``forward`` broadcasts to the signal: one activation per value."""
     if rule == "deconvnet":
         return F.relu(signal)
     if forward is None:
