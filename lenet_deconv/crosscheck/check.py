@@ -285,7 +285,7 @@ def crosscheck(
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     report = CrossCheck(rule)
-    for name, dtype in _comparisons(drift):
+    for name, _, dtype in _comparisons(drift):
         comparison = Comparison(name, dtype)
         comparison.jobs = {job: JobStats(*job) for job in jobs}
         report.comparisons[name] = comparison
@@ -330,11 +330,11 @@ class BatchResult:
     jobs: dict[str, dict[Job, tuple[np.ndarray, np.ndarray, np.ndarray, int, int]]]
 
 
-def _comparisons(drift: bool) -> list[tuple[str, type]]:
-    """(name, dtype) of each side compared with the reference, in report order."""
-    sides = [(VERDICT, np.float64)]
+def _comparisons(drift: bool) -> list[tuple[str, str, type]]:
+    """(name, backend, dtype) of each side compared with the reference, in report order."""
+    sides = [(VERDICT, "torch", np.float64)]
     if drift:
-        sides += [(DRIFTS[0], np.float32), (DRIFTS[1], np.float32)]
+        sides += [(DRIFTS[0], "numpy", np.float32), (DRIFTS[1], "torch", np.float32)]
     return sides
 
 
@@ -378,8 +378,8 @@ def _start_worker(params: dict[str, np.ndarray], drift: bool, device: torch.devi
     global _ENGINES
     reference = make_engine(params, "numpy", np.float64)
     others = {
-        name: make_engine(params, "numpy" if name.startswith("numpy") else "torch", dtype, device)
-        for name, dtype in _comparisons(drift)
+        name: make_engine(params, backend, dtype, device)
+        for name, backend, dtype in _comparisons(drift)
     }
     _ENGINES = (params, reference, others)
 
@@ -431,11 +431,10 @@ def _batch_task(
     sides: dict[str, tuple[Trace, dict[str, np.ndarray] | None]] = {}
     for name, engine in others.items():
         trace = engine.trace(images)
-        result.forward[name] = {
-            layer: [float(diff.sum()), float(ref.sum())]
-            for layer in LAYER_NAMES
-            for diff, ref in [squared_norms(trace.activations[layer], ref_trace.activations[layer])]
-        }
+        result.forward[name] = {}
+        for layer in LAYER_NAMES:
+            diff, ref = squared_norms(trace.activations[layer], ref_trace.activations[layer])
+            result.forward[name][layer] = [float(diff.sum()), float(ref.sum())]
         result.flips[name] = find_flips(params, images, ref_trace, trace, first)
         if engine.dtype == np.float64:
             sides[name] = (ref_trace, None)  # the verdict: the reference's trace, nothing crossed
