@@ -63,18 +63,20 @@ def one_thread() -> Iterator[None]:
 
 
 def worker_start() -> None:
-    """A worker process's start: default signal handling, PyTorch and BLAS on one thread.
+    """A worker process's start: the parent's signals ignored, PyTorch and BLAS on one thread.
 
     A forked worker inherits the parent's Python handlers: SIGINT's
     KeyboardInterrupt and the command line's SIGTERM/SIGHUP unwinding. Raised in
-    a worker that waits for work, they end it with a traceback on stderr. A
-    worker has nothing of its own to clean up, so these signals simply end it;
-    the parent, which gets the same signal from the terminal or the process
-    group, stops the pool and reports.
+    a worker that waits for work, they end it with a traceback on stderr; and a
+    worker that simply dies of the signal can leave the pool's shutdown waiting
+    on it for good (seen once in 2 runs). A worker has nothing of its own to
+    clean up: it ignores these signals, and the parent, which gets the same
+    signal from the terminal or the process group, stops the pool - each worker
+    finishes the batch in hand and exits - and reports.
     """
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_DFL)
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     torch.set_num_threads(1)
     if threadpool_limits is not None:
         threadpool_limits(limits=1, user_api="blas")

@@ -393,7 +393,7 @@ def _stop_worker() -> None:
 def _init_pool_worker(
     params: dict[str, np.ndarray], drift: bool, device: torch.device | str
 ) -> None:
-    """A worker process: default signals, one thread for PyTorch and BLAS, then its engines."""
+    """A worker process: signals left to the parent, one thread for PyTorch and BLAS, engines."""
     worker_start()
     _start_worker(params, drift, device)
 
