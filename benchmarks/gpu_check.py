@@ -1,6 +1,7 @@
 """On a CUDA machine: is CUDA float64 equal to NumPy float64, and how fast is the GPU?
 
-    python benchmarks/gpu_check.py --data-dir DIR [--check-images 200] [--compare-limit 1000]
+    python benchmarks/gpu_check.py --data-dir DIR [--check-images 200]
+        [--compare-limit 1000] [--chunk 1000]
 
 Prints one line per check:
   (a) the float64 verdict of PyTorch on CUDA against NumPy on the CPU, every
@@ -8,7 +9,10 @@ Prints one line per check:
       worst projection error (must be at most 1e-12);
   (b) the time of all map+max projections of the whole test set on CUDA, in
       float32 and in float64 (PyTorch only);
-  (c) the wall time of `compare --device cuda --no-drift` over the first
+  (c) the time of every cross-check job (all layers and modes, all live
+      selections) over the whole test set, in chunks of --chunk images, as
+      `compare --device cuda` computes them (PyTorch only);
+  (d) the wall time of `compare --device cuda --no-drift` over the first
       --compare-limit test images (0: the whole test set; the NumPy reference
       runs on the CPU and bounds this time).
 Needs only the repository, torch, numpy, the shipped weights and MNIST.
@@ -31,11 +35,13 @@ sys.path.insert(0, str(REPO))
 
 from lenet_deconv.backends import torch_model  # noqa: E402
 from lenet_deconv.crosscheck import crosscheck  # noqa: E402
+from lenet_deconv.crosscheck.jobs import jobs_for, plan_for  # noqa: E402
 from lenet_deconv.topk import image_batches  # noqa: E402
 from numpy_lenet.architecture import LAYER_NAMES  # noqa: E402
 from numpy_lenet.params import load_npz  # noqa: E402
 from numpy_lenet.rules import RULES  # noqa: E402
 from torch_lenet import deconv as torch_deconv  # noqa: E402
+from torch_lenet import fast_deconv as torch_fast  # noqa: E402
 from torch_lenet.data import images_to_float, load_mnist  # noqa: E402
 
 WEIGHTS = REPO / "weights" / "lenet5-mnist.npz"
@@ -89,8 +95,28 @@ def time_projections(params: dict, images: np.ndarray) -> None:
         )
 
 
+def time_jobs(params: dict, images: np.ndarray, chunk: int) -> None:
+    """(c) every cross-check job on CUDA, as `compare --device cuda` computes them."""
+    for dtype in (np.float32, np.float64):
+        model = torch_model(params, dtype, "cuda")
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        count = 0
+        with torch.inference_mode():
+            for first in range(0, len(images), chunk):
+                pixels = images_to_float(images[first : first + chunk], dtype)
+                trace = model.trace(torch.from_numpy(pixels).to("cuda"))
+                for job in jobs_for():
+                    count += len(torch_fast.project_live(model, trace, plan_for(job)).values)
+        torch.cuda.synchronize()
+        print(
+            f"(c) CUDA {np.dtype(dtype).name}: {count:,} live projections (every job) of "
+            f"{len(images)} test images in {time.perf_counter() - start:.2f} s"
+        )
+
+
 def time_compare(data_dir: str, limit: int) -> None:
-    """(c) the compare command with the PyTorch side on CUDA."""
+    """(d) the compare command with the PyTorch side on CUDA."""
     command = [
         sys.executable,
         "-m",
@@ -114,7 +140,7 @@ def time_compare(data_dir: str, limit: int) -> None:
     last = (done.stdout.strip().splitlines() or ["(no output)"])[-1]
     scope = f"first {limit}" if limit else "all 10000"
     print(
-        f"(c) compare --device cuda --no-drift over the {scope} test images: exit "
+        f"(d) compare --device cuda --no-drift over the {scope} test images: exit "
         f"{done.returncode} in {elapsed:.1f} s wall; {last}"
     )
     if done.returncode:
@@ -122,13 +148,14 @@ def time_compare(data_dir: str, limit: int) -> None:
 
 
 def main() -> None:
-    """Run the three checks and print one line for each."""
+    """Run the four checks and print one line for each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True, help="MNIST root holding MNIST/raw/")
     parser.add_argument("--check-images", type=int, default=200, help="images for check (a)")
     parser.add_argument(
-        "--compare-limit", type=int, default=1000, help="images for (c); 0 = the whole set"
+        "--compare-limit", type=int, default=1000, help="images for (d); 0 = the whole set"
     )
+    parser.add_argument("--chunk", type=int, default=1000, help="images per chunk in (c)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("gpu_check: PyTorch sees no CUDA device here")
@@ -137,6 +164,7 @@ def main() -> None:
     images, _ = load_mnist(args.data_dir, "test", download=False)
     check_float64(params, images, args.check_images)
     time_projections(params, images)
+    time_jobs(params, images, args.chunk)
     time_compare(args.data_dir, args.compare_limit)
 
 
