@@ -117,6 +117,33 @@ class Engine:
             plan, out.activations.cpu().numpy(), out.live.cpu().numpy(), out.values.cpu().numpy()
         )
 
+    def project_live_many(
+        self,
+        trace: Trace,
+        plans: Sequence[SelectionPlan],
+        rule: str = DEFAULT_RULE,
+        *,
+        fast: bool = True,
+    ) -> list[np_deconv.LiveProjections]:
+        """``project_live`` of each plan; on the fast path the fc plans share their work."""
+        if not fast:
+            return [self.project_live(trace, plan, rule, fast=False) for plan in plans]
+        if self.model is None:
+            return np_fast.project_live_many(self.params, trace, plans, rule=rule)
+        with torch.inference_mode():
+            outs = torch_fast.project_live_many(
+                self.model, trace_to_torch(trace, self.device), plans, rule=rule
+            )
+        return [
+            np_deconv.LiveProjections(
+                out.plan,
+                out.activations.cpu().numpy(),
+                out.live.cpu().numpy(),
+                out.values.cpu().numpy(),
+            )
+            for out in outs
+        ]
+
     def project_each(
         self,
         trace: Trace,

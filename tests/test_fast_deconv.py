@@ -93,3 +93,34 @@ def test_torch_fast_equals_its_reference_for_every_rule_and_dtype(job):
                 reference = torch_deconv.project_live(model, tensors, plan, rule=rule)
                 fast = torch_fast.project_live(model, tensors, plan, rule=rule)
             assert_same_projections(fast, reference, dtype)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    n=st.integers(1, 5),
+    rule=st.sampled_from(RULES),
+    dtype=st.sampled_from([np.float64, np.float32]),
+    data=st.data(),
+)
+def test_many_plans_at_once_equal_one_plan_at_a_time(seed, n, rule, dtype, data):
+    # project_live_many shares one pass below pool2 among the fc plans: the same
+    # projections as project_live, plan by plan and in the order asked, in both backends.
+    fc_jobs = [job for job in JOBS if job[1] == "fc"]
+    others = data.draw(st.lists(st.sampled_from([j for j in JOBS if j[1] != "fc"]), max_size=3))
+    order = data.draw(st.permutations(fc_jobs + others))
+    params = random_params(seed, dtype)
+    trace = forward(params, random_images(seed + 1, n, dtype))
+    plans = [plan_for(job) for job in order]
+    together = np_fast.project_live_many(params, trace, plans, rule=rule)
+    model, tensors = torch_model(params, dtype), trace_to_torch(trace)
+    with torch.inference_mode():
+        theirs = torch_fast.project_live_many(model, tensors, plans, rule=rule)
+    assert len(together) == len(theirs) == len(plans)
+    for plan, mine, torch_one in zip(plans, together, theirs, strict=True):
+        assert mine.plan == torch_one.plan == plan
+        alone = np_fast.project_live(params, trace, plan, rule=rule)
+        assert_same_projections(mine, alone, dtype)
+        with torch.inference_mode():
+            torch_alone = torch_fast.project_live(model, tensors, plan, rule=rule)
+        assert_same_projections(torch_one, torch_alone, dtype)

@@ -17,7 +17,7 @@ F.max_unpool2d too: its first call imports sympy (_unpool).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -103,6 +103,64 @@ def project_live(
     return LiveProjections(plan, activations, live, values)
 
 
+def project_live_many(
+    model: LeNet5,
+    trace: TorchTrace,
+    plans: Sequence[SelectionPlan],
+    *,
+    rule: str = DEFAULT_RULE,
+) -> list[LiveProjections]:
+    """``project_live`` of each plan; the fc plans share one pass below pool2.
+
+    Mirror of ``numpy_lenet.fast_deconv.project_live_many`` (on a GPU, where
+    project_live takes the reference, each plan on its own).
+    """
+    check_rule(rule)
+    on_cpu = trace.activations["fc1"].device.type == "cpu"
+    together = [i for i, plan in enumerate(plans) if on_cpu and _fc_path(plan, rule)]
+    if len(together) < 2:
+        return [project_live(model, trace, plan, rule=rule) for plan in plans]
+    lives, signals, which, scale, images = [], [], [], [], []
+    with torch.no_grad():
+        for i in together:
+            plan = plans[i]
+            live = live_selections(trace.activations[plan.layer], plan)
+            rows_images, selections = torch.nonzero(live, as_tuple=True)
+            units = torch.tensor(plan.channels, device=rows_images.device)[selections]
+            unit_signals, unit_which, unit_scale = _fc_rows(
+                model, trace, plan.layer, units, rows_images
+            )
+            which.append(unit_which + sum(len(x) for x in signals))  # into the joined signals
+            lives.append(live)
+            signals.append(unit_signals)
+            scale.append(unit_scale)
+            images.append(rows_images)
+        values = _below_pool2(
+            trace,
+            torch.cat(signals),
+            torch.cat(which),
+            torch.cat(scale),
+            torch.cat(images),
+            _tables(model),
+        )
+    results = {}
+    start = 0
+    for i, live, rows_images in zip(together, lives, images, strict=True):
+        stop = start + len(rows_images)
+        activations = trace.activations[plans[i].layer]
+        results[i] = LiveProjections(plans[i], activations, live, values[start:stop])
+        start = stop
+    return [
+        results[i] if i in results else project_live(model, trace, plan, rule=rule)
+        for i, plan in enumerate(plans)
+    ]
+
+
+def _fc_path(plan: SelectionPlan, rule: str) -> bool:
+    """Whether project_live takes the fc path (_fc) for ``plan`` on the CPU."""
+    return not is_spatial(plan.layer) and not reference_is_faster(plan, rule, False)
+
+
 def reference_is_faster(plan: SelectionPlan, rule: str, float32: bool) -> bool:
     """Where the fast path saves nothing in PyTorch: the reference is taken there.
 
@@ -140,14 +198,25 @@ def _fc(
     images: torch.Tensor,
 ) -> torch.Tensor:
     """Deconvnet projections (m, 28, 28) of single fc units: each unit's signal scaled."""
+    signals, which, scale = _fc_rows(model, trace, layer, units, images)
+    return _below_pool2(trace, signals, which, scale, images, _tables(model))
+
+
+def _fc_rows(
+    model: LeNet5,
+    trace: TorchTrace,
+    layer: str,
+    units: torch.Tensor,
+    images: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """_below_pool2's signals, which and scale for single fc units of ``images``."""
     value = trace.activations[layer][images, units]
     positive = fc_signals(model, layer, 1)
     negative = fc_signals(model, layer, -1) if layer == "fc3" else torch.zeros_like(positive)
     # The mirror ReLU after pool2's unpooling commutes with it, and with the scale |value|
     # (relu(|a| x) = |a| relu(x), exactly): rectify each unit's signal once, scale it later.
     signals = F.relu(torch.cat([positive, negative]))
-    which = units + len(positive) * (value < 0)
-    return _below_pool2(trace, signals, which, value.abs(), images, _tables(model))
+    return signals, units + len(positive) * (value < 0), value.abs()
 
 
 def _by_image(

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from numpy_lenet.architecture import LAYER_NAMES, SELECTION_MODES
+from numpy_lenet.architecture import LAYER_NAMES, SELECTION_MODES, is_spatial
 from numpy_lenet.deconv import LiveProjections
 from numpy_lenet.model import Trace
 from numpy_lenet.rules import DEFAULT_RULE, check_rule
@@ -440,16 +440,32 @@ def _batch_task(
             sides[name] = (ref_trace, None)  # the verdict: the reference's trace, nothing crossed
         else:
             sides[name] = (trace, flipped_images(ref_trace, trace))
-    for job in jobs:
-        plan = plan_for(job)
-        ref = reference.project_live(ref_trace, plan, rule, fast=fast)
-        rows = _rows(ref.values)
-        ref_norms = np.einsum("ij,ij->i", rows, rows)
+    for group in _job_groups(jobs):
+        plans = [plan_for(job) for job in group]
+        refs = reference.project_live_many(ref_trace, plans, rule, fast=fast)
+        ref_norms = [np.einsum("ij,ij->i", _rows(r.values), _rows(r.values)) for r in refs]
         for name, engine in others.items():
             trace, flipped = sides[name]
-            other = engine.project_live(trace, plan, rule, fast=fast)
-            result.jobs[name][job] = _compared(job, ref, ref_norms, other, flipped)
+            theirs = engine.project_live_many(trace, plans, rule, fast=fast)
+            for job, ref, norms, other in zip(group, refs, ref_norms, theirs, strict=True):
+                result.jobs[name][job] = _compared(job, ref, norms, other, flipped)
     return result
+
+
+def _job_groups(jobs: Sequence[Job]) -> list[list[Job]]:
+    """The jobs in their order, each on its own except the fc jobs, which go together.
+
+    The fast path projects an image's fc units of every layer in one pass
+    (project_live_many); the other jobs share nothing, and one at a time keeps
+    only one job's projections in memory.
+    """
+    groups: list[list[Job]] = []
+    for job in jobs:
+        if groups and not is_spatial(job[0]) and not is_spatial(groups[-1][0][0]):
+            groups[-1].append(job)
+        else:
+            groups.append([job])
+    return groups
 
 
 def _compared(
