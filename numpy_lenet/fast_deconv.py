@@ -130,9 +130,11 @@ def project_live_many(
     Every fc projection of an image goes through the same two switched steps
     (the image's pool2 and pool1 switches). Taken together, fc1's, fc2's and
     fc3's projections of an image share one gather of its switch tables and
-    one product per step (measured 5-20% less CPU time than one layer at a
-    time: benchmarks/bench_crosscheck.py). Same results as project_live, plan
-    by plan, within rounding (wider products may round differently).
+    one product per step: the cross-check's CPU time fell by about 5%
+    (benchmarks/bench_crosscheck.py, its "fc together" row, compares the fc
+    jobs one at a time and together per engine). Same results as
+    project_live, plan by plan, within rounding (wider products may round
+    differently).
     """
     check_rule(rule)
     together = [i for i, plan in enumerate(plans) if _fc_path(plan, rule)]
