@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lenet_deconv.crosscheck.check import _squared_differences, compare_live
+from lenet_deconv.crosscheck.check import _job_groups, _squared_differences, compare_live
+from lenet_deconv.crosscheck.jobs import jobs_for
 from numpy_lenet.deconv import LiveProjections
 
 
@@ -57,3 +60,20 @@ def test_squared_differences_in_chunks_are_the_whole_computation(rows, chunk, dt
     diff = np.subtract(a, b, dtype=np.float64)
     expected = np.einsum("ij,ij->i", diff, diff)
     np.testing.assert_array_equal(_squared_differences(a, b, chunk), expected)
+
+
+@settings(max_examples=50, deadline=None)
+@given(jobs=st.lists(st.sampled_from(jobs_for()), max_size=12))
+def test_job_groups_keep_the_order_and_put_only_neighbouring_fc_jobs_together(jobs):
+    groups = _job_groups(jobs)
+    assert [job for group in groups for job in group] == jobs
+    for group in groups:
+        assert len(group) == 1 or all(mode == "fc" for _, mode in group)
+    for first, second in itertools.pairwise(groups):
+        assert not (first[-1][1] == "fc" and second[0][1] == "fc"), (first, second)
+
+
+def test_the_cross_checks_jobs_group_as_expected():
+    groups = _job_groups(jobs_for())
+    assert groups[-1] == [("fc1", "fc"), ("fc2", "fc"), ("fc3", "fc")]
+    assert all(len(group) == 1 for group in groups[:-1])
