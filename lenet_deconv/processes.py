@@ -10,7 +10,6 @@ oversubscription.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import signal
 import sys
@@ -81,35 +80,6 @@ def worker_start() -> None:
     torch.set_num_threads(1)
     if threadpool_limits is not None:
         threadpool_limits(limits=1, user_api="blas")
-    keep_freed_memory()
-
-
-#: glibc's mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-#: Blocks up to this size come from the heap (glibc's default maps anything over
-#: 128 KiB to 32 MiB, growing with use), and the heap keeps up to _KEEP free.
-_FROM_HEAP, _KEEP = 256 * 2**20, 2**30
-
-
-def keep_freed_memory() -> bool:
-    """Let this process's heap keep the large blocks it frees, for reuse; False off glibc.
-
-    A worker allocates and frees arrays of megabytes many times per batch.
-    By default glibc serves many of them with fresh memory maps and hands them
-    back on free, so the kernel faults in and zeroes every page again: 5% of
-    `compare`'s CPU time was system time. Served from the heap and kept there,
-    the pages are reused. Measured on 2,000 test images, two workers, five
-    alternations (benchmarks/bench_workers.py): system time 2.2-2.7 -> 0.7-1.1
-    s, wall 18.9-21.2 -> 16.9-18.7 s, the peak memory the same.
-    """
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):  # not glibc: leave the allocator as it is
-        return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt(_M_MMAP_THRESHOLD, _FROM_HEAP)
-    mallopt(_M_TRIM_THRESHOLD, _KEEP)
-    return True
 
 
 @contextmanager

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
-import platform
 import signal
 
-import numpy as np
 import pytest
 import torch
 
@@ -70,32 +67,3 @@ def test_a_worker_drops_the_parents_signal_handlers():
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-
-
-class _MallInfo2(ctypes.Structure):
-    """glibc's struct mallinfo2 (malloc.h), every field a size_t."""
-
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd",
-            "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost",
-        )
-    ]  # fmt: skip
-
-
-def _free_after_a_big_array() -> int:
-    """Keep the memory allocator's settings, allocate and free 64 MiB: the heap's free bytes."""
-    keep = np.ones(64 * 2**20 // 8)
-    del keep
-    mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
-    mallinfo2.restype = _MallInfo2
-    return mallinfo2().fordblks
-
-
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's allocator")
-def test_a_worker_keeps_the_memory_it_frees():
-    # glibc's defaults map a 64 MiB block and unmap it when it is freed; a worker
-    # takes it from the heap and keeps it there for the next one.
-    with beside(_free_after_a_big_array) as result:
-        assert result() >= 64 * 2**20
