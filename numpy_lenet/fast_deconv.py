@@ -90,15 +90,14 @@ def project_live(
     if reference_is_faster(plan, rule, activations.dtype == np.float32):
         return deconv.project_live(params, trace, plan, rule=rule)
     weights = cast_params(validate_params(params), activations.dtype)
+    if not is_spatial(plan.layer):
+        return _fc_projections(weights, trace, [plan])[0]
     # Which selections are live, read from the activations: never the (n, S, *shape) copies.
     live = live_selections(activations, plan)
     images, selections = np.nonzero(live)
     values = np.empty((len(images), *INPUT_SHAPE[1:]), dtype=activations.dtype)
-    # The two paths that make every row at once hand over their array as it is (no copy).
-    if not is_spatial(plan.layer):
-        units = np.asarray(plan.channels)[selections]
-        values = np.ascontiguousarray(_fc(weights, trace, plan.layer, units, images))
-    elif plan.mode == "map" and plan.layer in ("conv2", "pool2"):
+    # The path that makes every row at once hands over its array as it is (no copy).
+    if plan.mode == "map" and plan.layer in ("conv2", "pool2"):
         values = np.ascontiguousarray(
             _maps_below_conv2(weights, trace, plan, images, selections, rule)
         )
@@ -138,47 +137,20 @@ def project_live_many(
     """
     check_rule(rule)
     together = [i for i, plan in enumerate(plans) if _fc_path(plan, rule)]
-    if len(together) < 2:
-        return [project_live(params, trace, plan, rule=rule) for plan in plans]
-    dtype = trace.activations[plans[together[0]].layer].dtype
-    weights = cast_params(validate_params(params), dtype)
-    lives, signals, which, scale, images = [], [], [], [], []
-    for i in together:
-        plan = plans[i]
-        live = live_selections(trace.activations[plan.layer], plan)
-        rows_images, selections = np.nonzero(live)
-        units = np.asarray(plan.channels)[selections]
-        unit_signals, unit_which, unit_scale = _fc_rows(
-            weights, trace, plan.layer, units, rows_images
-        )
-        which.append(unit_which + sum(len(x) for x in signals))  # into the joined signals
-        lives.append(live)
-        signals.append(unit_signals)
-        scale.append(unit_scale)
-        images.append(rows_images)
-    values = _below_pool2(
-        trace,
-        np.concatenate(signals),
-        np.concatenate(which),
-        np.concatenate(scale),
-        np.concatenate(images),
-        _tables(weights),
-    )
-    results = {}
-    start = 0
-    for i, live, rows_images in zip(together, lives, images, strict=True):
-        stop = start + len(rows_images)
-        activations = trace.activations[plans[i].layer]
-        results[i] = LiveProjections(plans[i], activations, live, values[start:stop])
-        start = stop
+    shared = {}
+    if together:
+        dtype = trace.activations[plans[together[0]].layer].dtype
+        weights = cast_params(validate_params(params), dtype)
+        fc_plans = [plans[i] for i in together]
+        shared = dict(zip(together, _fc_projections(weights, trace, fc_plans), strict=True))
     return [
-        results[i] if i in results else project_live(params, trace, plan, rule=rule)
+        shared[i] if i in shared else project_live(params, trace, plan, rule=rule)
         for i, plan in enumerate(plans)
     ]
 
 
 def _fc_path(plan: SelectionPlan, rule: str) -> bool:
-    """Whether project_live takes the fc path (_fc) for ``plan``."""
+    """Whether project_live takes the fc path (_fc_projections) for ``plan``."""
     return not is_spatial(plan.layer) and not reference_is_faster(plan, rule, False)
 
 
@@ -209,16 +181,40 @@ def fc_signals(w: Mapping[str, np.ndarray], layer: str, sign: int) -> np.ndarray
     return signal.reshape(count, *LAYER_SHAPES["pool2"])
 
 
-def _fc(
-    w: Mapping[str, np.ndarray],
-    trace: Trace,
-    layer: str,
-    units: np.ndarray,
-    images: np.ndarray,
-) -> np.ndarray:
-    """Deconvnet projections (m, 28, 28) of single fc units: each unit's signal scaled."""
-    signals, which, scale = _fc_rows(w, trace, layer, units, images)
-    return _below_pool2(trace, signals, which, scale, images, _tables(w))
+def _fc_projections(
+    w: Mapping[str, np.ndarray], trace: Trace, plans: Sequence[SelectionPlan]
+) -> list[LiveProjections]:
+    """Deconvnet projections of fc plans, each live unit's signal scaled: one pass below pool2.
+
+    The rows of every plan go through _below_pool2 together, so an image's
+    fc1, fc2 and fc3 rows share its switch tables and products.
+    """
+    lives, signals, which, scale, images = [], [], [], [], []
+    for plan in plans:
+        # Which selections are live, read from the activations: never the (n, S, *shape) copies.
+        live = live_selections(trace.activations[plan.layer], plan)
+        rows_images, selections = np.nonzero(live)
+        units = np.asarray(plan.channels)[selections]
+        unit_signals, unit_which, unit_scale = _fc_rows(w, trace, plan.layer, units, rows_images)
+        which.append(unit_which + sum(len(x) for x in signals))  # into the joined signals
+        lives.append(live)
+        signals.append(unit_signals)
+        scale.append(unit_scale)
+        images.append(rows_images)
+    values = _below_pool2(
+        trace,
+        np.concatenate(signals),
+        np.concatenate(which),
+        np.concatenate(scale),
+        np.concatenate(images),
+        _tables(w),
+    )
+    out, start = [], 0
+    for plan, live, rows_images in zip(plans, lives, images, strict=True):
+        stop = start + len(rows_images)
+        out.append(LiveProjections(plan, trace.activations[plan.layer], live, values[start:stop]))
+        start = stop
+    return out
 
 
 def _fc_rows(

@@ -76,16 +76,15 @@ def project_live(
     on_gpu = activations.device.type != "cpu"
     if on_gpu or reference_is_faster(plan, rule, activations.dtype == torch.float32):
         return deconv.project_live(model, trace, plan, rule=rule)
+    if not is_spatial(plan.layer):
+        return _fc_projections(model, trace, [plan])[0]
     with torch.no_grad():
         # Which selections are live, read from the activations: never the (n, S, *shape) copies.
         live = live_selections(activations, plan)
         images, selections = torch.nonzero(live, as_tuple=True)
         values = activations.new_empty((len(images), *INPUT_SHAPE[1:]))
-        # The two paths that make every row at once hand over their tensor as it is (no copy).
-        if not is_spatial(plan.layer):
-            units = torch.tensor(plan.channels, device=images.device)[selections]
-            values = _fc(model, trace, plan.layer, units, images).contiguous()
-        elif plan.mode == "map" and plan.layer in ("conv2", "pool2"):
+        # The path that makes every row at once hands over its tensor as it is (no copy).
+        if plan.mode == "map" and plan.layer in ("conv2", "pool2"):
             values = _maps_below_conv2(model, trace, plan, images, selections, rule).contiguous()
         elif plan.mode == "map":
             for s, channel in enumerate(plan.channels):
@@ -118,46 +117,18 @@ def project_live_many(
     check_rule(rule)
     on_cpu = trace.activations["fc1"].device.type == "cpu"
     together = [i for i, plan in enumerate(plans) if on_cpu and _fc_path(plan, rule)]
-    if len(together) < 2:
-        return [project_live(model, trace, plan, rule=rule) for plan in plans]
-    lives, signals, which, scale, images = [], [], [], [], []
-    with torch.no_grad():
-        for i in together:
-            plan = plans[i]
-            live = live_selections(trace.activations[plan.layer], plan)
-            rows_images, selections = torch.nonzero(live, as_tuple=True)
-            units = torch.tensor(plan.channels, device=rows_images.device)[selections]
-            unit_signals, unit_which, unit_scale = _fc_rows(
-                model, trace, plan.layer, units, rows_images
-            )
-            which.append(unit_which + sum(len(x) for x in signals))  # into the joined signals
-            lives.append(live)
-            signals.append(unit_signals)
-            scale.append(unit_scale)
-            images.append(rows_images)
-        values = _below_pool2(
-            trace,
-            torch.cat(signals),
-            torch.cat(which),
-            torch.cat(scale),
-            torch.cat(images),
-            _tables(model),
-        )
-    results = {}
-    start = 0
-    for i, live, rows_images in zip(together, lives, images, strict=True):
-        stop = start + len(rows_images)
-        activations = trace.activations[plans[i].layer]
-        results[i] = LiveProjections(plans[i], activations, live, values[start:stop])
-        start = stop
+    shared = {}
+    if together:
+        fc_plans = [plans[i] for i in together]
+        shared = dict(zip(together, _fc_projections(model, trace, fc_plans), strict=True))
     return [
-        results[i] if i in results else project_live(model, trace, plan, rule=rule)
+        shared[i] if i in shared else project_live(model, trace, plan, rule=rule)
         for i, plan in enumerate(plans)
     ]
 
 
 def _fc_path(plan: SelectionPlan, rule: str) -> bool:
-    """Whether project_live takes the fc path (_fc) for ``plan`` on the CPU."""
+    """Whether project_live takes the fc path (_fc_projections) for ``plan`` on the CPU."""
     return not is_spatial(plan.layer) and not reference_is_faster(plan, rule, False)
 
 
@@ -190,16 +161,42 @@ def fc_signals(model: LeNet5, layer: str, sign: int) -> torch.Tensor:
     return signal.reshape(count, *LAYER_SHAPES["pool2"])
 
 
-def _fc(
-    model: LeNet5,
-    trace: TorchTrace,
-    layer: str,
-    units: torch.Tensor,
-    images: torch.Tensor,
-) -> torch.Tensor:
-    """Deconvnet projections (m, 28, 28) of single fc units: each unit's signal scaled."""
-    signals, which, scale = _fc_rows(model, trace, layer, units, images)
-    return _below_pool2(trace, signals, which, scale, images, _tables(model))
+def _fc_projections(
+    model: LeNet5, trace: TorchTrace, plans: Sequence[SelectionPlan]
+) -> list[LiveProjections]:
+    """Deconvnet projections of fc plans, each live unit's signal scaled: one pass below pool2.
+
+    Mirror of ``numpy_lenet.fast_deconv._fc_projections``.
+    """
+    lives, signals, which, scale, images = [], [], [], [], []
+    with torch.no_grad():
+        for plan in plans:
+            # Which selections are live, read from the activations: never the (n, S, *shape) copies.
+            live = live_selections(trace.activations[plan.layer], plan)
+            rows_images, selections = torch.nonzero(live, as_tuple=True)
+            units = torch.tensor(plan.channels, device=rows_images.device)[selections]
+            unit_signals, unit_which, unit_scale = _fc_rows(
+                model, trace, plan.layer, units, rows_images
+            )
+            which.append(unit_which + sum(len(x) for x in signals))  # into the joined signals
+            lives.append(live)
+            signals.append(unit_signals)
+            scale.append(unit_scale)
+            images.append(rows_images)
+        values = _below_pool2(
+            trace,
+            torch.cat(signals),
+            torch.cat(which),
+            torch.cat(scale),
+            torch.cat(images),
+            _tables(model),
+        )
+    out, start = [], 0
+    for plan, live, rows_images in zip(plans, lives, images, strict=True):
+        stop = start + len(rows_images)
+        out.append(LiveProjections(plan, trace.activations[plan.layer], live, values[start:stop]))
+        start = stop
+    return out
 
 
 def _fc_rows(
