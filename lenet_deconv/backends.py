@@ -113,9 +113,7 @@ class Engine:
         project_t = torch_fast.project_live if fast else torch_deconv.project_live
         with torch.inference_mode():
             out = project_t(self.model, trace_to_torch(trace, self.device), plan, rule=rule)
-        return np_deconv.LiveProjections(
-            plan, out.activations.cpu().numpy(), out.live.cpu().numpy(), out.values.cpu().numpy()
-        )
+        return _numpy_projections(out)
 
     def project_live_many(
         self,
@@ -134,15 +132,7 @@ class Engine:
             outs = torch_fast.project_live_many(
                 self.model, trace_to_torch(trace, self.device), plans, rule=rule
             )
-        return [
-            np_deconv.LiveProjections(
-                out.plan,
-                out.activations.cpu().numpy(),
-                out.live.cpu().numpy(),
-                out.values.cpu().numpy(),
-            )
-            for out in outs
-        ]
+        return [_numpy_projections(out) for out in outs]
 
     def project_each(
         self,
@@ -201,6 +191,13 @@ class Engine:
                 activations=forward,
             )
         return out.cpu().numpy()
+
+
+def _numpy_projections(out: torch_deconv.LiveProjections) -> np_deconv.LiveProjections:
+    """PyTorch's LiveProjections as NumPy arrays on the CPU."""
+    return np_deconv.LiveProjections(
+        out.plan, out.activations.cpu().numpy(), out.live.cpu().numpy(), out.values.cpu().numpy()
+    )
 
 
 def make_engine(

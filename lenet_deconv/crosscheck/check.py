@@ -443,7 +443,7 @@ def _batch_task(
     for group in _job_groups(jobs):
         plans = [plan_for(job) for job in group]
         refs = reference.project_live_many(ref_trace, plans, rule, fast=fast)
-        ref_norms = [np.einsum("ij,ij->i", _rows(r.values), _rows(r.values)) for r in refs]
+        ref_norms = [_row_norms(ref.values) for ref in refs]
         for name, engine in others.items():
             trace, flipped = sides[name]
             theirs = engine.project_live_many(trace, plans, rule, fast=fast)
@@ -511,8 +511,7 @@ def compare_live(
     shape = ref.live.shape
     sq_diff, sq_norm = np.zeros(shape), np.zeros(shape)
     if ref_norms is None:
-        flat = _rows(ref.values)
-        ref_norms = np.einsum("ij,ij->i", flat, flat, dtype=np.float64)
+        ref_norms = _row_norms(ref.values)
     sq_norm[ref.live] = ref_norms
     if np.array_equal(ref.live, other.live):
         # The usual case: the same projections are live, in the same (image, selection) order.
@@ -524,11 +523,11 @@ def compare_live(
     at_other[other.live] = np.arange(int(other.live.sum()))
     both = ref.live & other.live
     only_ref, only_other = ref.live & ~other.live, other.live & ~ref.live
-    d, _ = squared_norms(other.values[at_other[both]], ref.values[at_ref[both]])
-    sq_diff[both] = d
+    sq_diff[both] = _squared_differences(
+        _rows(other.values[at_other[both]]), _rows(ref.values[at_ref[both]])
+    )
     sq_diff[only_ref] = sq_norm[only_ref]
-    _, n = squared_norms(other.values[at_other[only_other]], other.values[at_other[only_other]])
-    sq_diff[only_other] = n
+    sq_diff[only_other] = _row_norms(other.values[at_other[only_other]])
     return sq_diff, sq_norm
 
 
@@ -546,6 +545,12 @@ def _squared_differences(a: np.ndarray, b: np.ndarray, chunk: int = 256) -> np.n
         np.subtract(a[rows], b[rows], out=part, dtype=np.float64)
         out[rows] = np.einsum("ij,ij->i", part, part)
     return out
+
+
+def _row_norms(values: np.ndarray) -> np.ndarray:
+    """(m,) squared norm of each projection of values (m, ...), in float64."""
+    rows = np.asarray(_rows(values), np.float64)
+    return np.einsum("ij,ij->i", rows, rows)
 
 
 def _rows(values: np.ndarray) -> np.ndarray:
