@@ -539,10 +539,17 @@ def _squared_differences(a: np.ndarray, b: np.ndarray, chunk: int = 256) -> np.n
     """
     out = np.empty(len(a))
     buffer = np.empty((min(chunk, len(a)), a.shape[1]))
+    # Rows of another dtype are cast into the buffer first, then subtracted in place: the
+    # same values as a mixed-dtype subtract, which measured 1.7x slower (float32 rows).
+    cast = a.dtype != np.float64 or b.dtype != np.float64
     for start in range(0, len(a), chunk):  # a loop over chunks of rows
         rows = slice(start, start + chunk)
         part = buffer[: len(a[rows])]
-        np.subtract(a[rows], b[rows], out=part, dtype=np.float64)
+        if cast:
+            np.copyto(part, a[rows])
+            np.subtract(part, b[rows], out=part)
+        else:
+            np.subtract(a[rows], b[rows], out=part)
         out[rows] = np.einsum("ij,ij->i", part, part)
     return out
 
