@@ -1,6 +1,6 @@
 """The matrix products the fast paths lean on: PyTorch (MKL) against NumPy (OpenBLAS), one thread.
 
-    python benchmarks/bench_products.py [--repeat 20] [--rows 93]
+    python benchmarks/bench_products.py [--repeat 20] [--rows 93] [--images 4]
 
 Prints GFLOP/s of ``torch.matmul`` and ``np.matmul`` on the same operands,
 float64 and float32: one large square product, and the batched products of
@@ -80,7 +80,7 @@ def main() -> None:
             flops = 2.0 * batch * rows * depth * columns
             print(
                 f"{name:<34} {str(dtype)[6:]:<8} {gflops(flops, torch_s):>10} "
-                f"{gflops(flops, numpy_s):>10} {torch_s / numpy_s:>10.1f}x"
+                f"{gflops(flops, numpy_s):>10} {torch_s / numpy_s:>17.1f}x"
             )
     print()
     print(
