@@ -124,3 +124,12 @@ def test_many_plans_at_once_equal_one_plan_at_a_time(seed, n, rule, dtype, data)
         with torch.inference_mode():
             torch_alone = torch_fast.project_live(model, tensors, plan, rule=rule)
         assert_same_projections(torch_one, torch_alone, dtype)
+
+
+@pytest.mark.parametrize("float32", [False, True])
+def test_torch_takes_the_reference_on_a_gpu_and_its_fast_path_on_the_cpu(float32):
+    # Under the deconvnet rule every job has a CPU fast path; on a GPU none is taken.
+    for job in JOBS:
+        plan = plan_for(job)
+        assert torch_fast.reference_is_faster(plan, "deconvnet", float32, on_gpu=True), job
+        assert not torch_fast.reference_is_faster(plan, "deconvnet", float32), job

@@ -66,15 +66,12 @@ def project_live(
 ) -> LiveProjections:
     """Same result as ``deconv.project_live`` (within rounding), computed on small windows.
 
-    On a GPU the reference is taken for every job: its few large batched
-    calls beat the small windows' many small kernels there (every job over the
-    test set on an H200: 1.4 s against 13.4 s in float32, 3.4 s against 16.8 s
-    in float64; benchmarks/gpu_check.py).
+    On a GPU the reference is taken for every job (reference_is_faster).
     """
     check_rule(rule)
     activations = trace.activations[plan.layer]
-    on_gpu = activations.device.type != "cpu"
-    if on_gpu or reference_is_faster(plan, rule, activations.dtype == torch.float32):
+    float32, on_gpu = activations.dtype == torch.float32, activations.device.type != "cpu"
+    if reference_is_faster(plan, rule, float32, on_gpu=on_gpu):
         return deconv.project_live(model, trace, plan, rule=rule)
     if not is_spatial(plan.layer):
         return _fc_projections(model, trace, [plan])[0]
@@ -112,11 +109,11 @@ def project_live_many(
     """``project_live`` of each plan; the fc plans share one pass below pool2.
 
     Mirror of ``numpy_lenet.fast_deconv.project_live_many`` (on a GPU, where
-    project_live takes the reference, each plan on its own).
+    the reference is taken, each plan on its own).
     """
     check_rule(rule)
-    on_cpu = trace.activations["fc1"].device.type == "cpu"
-    together = [i for i, plan in enumerate(plans) if on_cpu and _fc_path(plan, rule)]
+    on_gpu = trace.activations["fc1"].device.type != "cpu"
+    together = [i for i, plan in enumerate(plans) if _fc_path(plan, rule, on_gpu)]
     shared = {}
     if together:
         fc_plans = [plans[i] for i in together]
@@ -127,21 +124,27 @@ def project_live_many(
     ]
 
 
-def _fc_path(plan: SelectionPlan, rule: str) -> bool:
-    """Whether project_live takes the fc path (_fc_projections) for ``plan`` on the CPU."""
-    return not is_spatial(plan.layer) and not reference_is_faster(plan, rule, False)
+def _fc_path(plan: SelectionPlan, rule: str, on_gpu: bool) -> bool:
+    """Whether project_live takes the fc path (_fc_projections) for ``plan``."""
+    return not is_spatial(plan.layer) and not reference_is_faster(plan, rule, False, on_gpu=on_gpu)
 
 
-def reference_is_faster(plan: SelectionPlan, rule: str, float32: bool) -> bool:
+def reference_is_faster(
+    plan: SelectionPlan, rule: str, float32: bool, *, on_gpu: bool = False
+) -> bool:
     """Where the fast path saves nothing in PyTorch: the reference is taken there.
 
-    fc layers under the masked rules (nothing is shared between images). Unlike
-    NumPy's, conv1/pool1 ``map`` mode in float32 stays on the fast path: with
-    shifted adds instead of F.conv_transpose2d's one-channel calls it measured
-    3-4x faster than the reference on one CPU thread (benchmarks/bench_crosscheck.py).
+    Every job on a GPU: the reference's few large batched calls beat the small
+    windows' many small kernels there (every job over the test set on an H200:
+    1.4 s against 13.4 s in float32, 3.4 s against 16.8 s in float64;
+    benchmarks/gpu_check.py). On the CPU, fc layers under the masked rules
+    (nothing is shared between images). Unlike NumPy's, conv1/pool1 ``map``
+    mode in float32 stays on the fast path: with shifted adds instead of
+    F.conv_transpose2d's one-channel calls it measured 3-4x faster than the
+    reference on one CPU thread (benchmarks/bench_crosscheck.py).
     """
     del float32  # the same answer for both dtypes; the argument mirrors NumPy's signature
-    return not is_spatial(plan.layer) and rule != "deconvnet"
+    return on_gpu or (not is_spatial(plan.layer) and rule != "deconvnet")
 
 
 def fc_signals(model: LeNet5, layer: str, sign: int) -> torch.Tensor:
