@@ -23,6 +23,8 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -43,22 +45,12 @@ from torch_lenet.data import images_to_float, load_mnist  # noqa: E402
 ENGINES = "numpy:float64,torch:float64,numpy:float32,torch:float32"
 
 
-def best(engine, trace, plan, rule: str, fast: bool, repeat: int, clock=time.perf_counter) -> float:
-    """The best time of ``repeat`` calls of ``engine.project_live`` on ``clock``, in seconds."""
+def best(job: Callable[[], object], repeat: int, clock=time.perf_counter) -> float:
+    """The best time of ``repeat`` calls of ``job`` on ``clock``, in seconds."""
     times = []
     for _ in range(repeat):
         start = clock()
-        engine.project_live(trace, plan, rule, fast=fast)
-        times.append(clock() - start)
-    return min(times)
-
-
-def best_many(engine, trace, plans, rule: str, repeat: int, clock=time.perf_counter) -> float:
-    """The best time of ``repeat`` calls of ``engine.project_live_many`` (fast path), in seconds."""
-    times = []
-    for _ in range(repeat):
-        start = clock()
-        engine.project_live_many(trace, plans, rule)
+        job()
         times.append(clock() - start)
     return min(times)
 
@@ -110,8 +102,9 @@ def main() -> None:
             fc_times = [0.0, 0.0]
             for job in jobs:
                 plan = plan_for(job)
-                slow = best(engine, trace, plan, args.rule, False, 1, clock)
-                fast = best(engine, trace, plan, args.rule, True, args.repeat, clock)
+                project = partial(engine.project_live, trace, plan, args.rule)
+                slow = best(partial(project, fast=False), 1, clock)
+                fast = best(project, args.repeat, clock)
                 totals[0] += slow
                 totals[1] += fast
                 if job in fc_jobs:
@@ -125,7 +118,9 @@ def main() -> None:
                 # The cross-check asks for its fc jobs together (project_live_many): one
                 # pass below pool2 for all of them. The total counts that time, not the sum.
                 plans = [plan_for(job) for job in fc_jobs]
-                together = best_many(engine, trace, plans, args.rule, args.repeat, clock)
+                together = best(
+                    partial(engine.project_live_many, trace, plans, args.rule), args.repeat, clock
+                )
                 totals[1] += together - fc_times[1]
                 print(
                     f"{spec:<14} {'fc together':<11} {1e3 * fc_times[0] / args.images:>10.2f} "

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from timing import best_times
 
+from lenet_deconv.processes import one_thread
 from torch_lenet.fast_deconv import _crop_positions
 
 #: (batch, rows, depth, columns) of the fc path's products per image, rows filled in later:
@@ -45,13 +46,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=93, help="projections per image (fc path)")
     parser.add_argument("--images", type=int, default=4, help="images per batched product")
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    try:
-        from threadpoolctl import threadpool_limits
+    with one_thread():  # PyTorch and NumPy's BLAS (through threadpoolctl) on one thread each
+        run(args)
 
-        threadpool_limits(limits=1, user_api="blas")
-    except ImportError:  # pragma: no cover - then OpenBLAS keeps its own threads
-        print("# threadpoolctl missing: NumPy's BLAS threads are not limited")
+
+def run(args: argparse.Namespace) -> None:
+    """Print the table of products, then the crop's two ways."""
     print(
         f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"numpy {np.__version__}, one thread, best of {args.repeat}"
