@@ -41,10 +41,20 @@ def squared_norms(other: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray,
     """Squared norms ||other - reference||^2 and ||reference||^2 of each projection (row)."""
     if other.shape != reference.shape:
         raise ValueError(f"shapes differ: {other.shape} vs {reference.shape}")
-    rows, size = len(reference), int(np.prod(reference.shape[1:]))
-    ref = np.asarray(reference, np.float64).reshape(rows, size)
-    diff = np.asarray(other, np.float64).reshape(rows, size) - ref
-    return np.einsum("ij,ij->i", diff, diff), np.einsum("ij,ij->i", ref, ref)
+    ref = rows_of(np.asarray(reference, np.float64))
+    diff = rows_of(np.asarray(other, np.float64)) - ref
+    return np.einsum("ij,ij->i", diff, diff), row_norms(ref)
+
+
+def row_norms(values: np.ndarray) -> np.ndarray:
+    """(m,) squared norm of each projection (row) of values (m, ...), in float64."""
+    rows = np.asarray(rows_of(values), np.float64)
+    return np.einsum("ij,ij->i", rows, rows)
+
+
+def rows_of(values: np.ndarray) -> np.ndarray:
+    """Projections (m, ...) as m flat rows (also when m is 0)."""
+    return values.reshape(len(values), int(np.prod(values.shape[1:])))
 
 
 def projection_errors(

@@ -50,6 +50,8 @@ from .agreement import (
     UNIT_ROUNDOFF,
     VERDICT_TOLERANCE,
     projection_errors,
+    row_norms,
+    rows_of,
     squared_norms,
 )
 from .jobs import FC_MODE, Job, jobs_for, plan_for, pools_below
@@ -443,7 +445,7 @@ def _batch_task(
     for group in _job_groups(jobs):
         plans = [plan_for(job) for job in group]
         refs = reference.project_live_many(ref_trace, plans, rule, fast=fast)
-        ref_norms = [_row_norms(ref.values) for ref in refs]
+        ref_norms = [row_norms(ref.values) for ref in refs]
         for name, engine in others.items():
             trace, flipped = sides[name]
             theirs = engine.project_live_many(trace, plans, rule, fast=fast)
@@ -511,11 +513,11 @@ def compare_live(
     shape = ref.live.shape
     sq_diff, sq_norm = np.zeros(shape), np.zeros(shape)
     if ref_norms is None:
-        ref_norms = _row_norms(ref.values)
+        ref_norms = row_norms(ref.values)
     sq_norm[ref.live] = ref_norms
     if np.array_equal(ref.live, other.live):
         # The usual case: the same projections are live, in the same (image, selection) order.
-        sq_diff[ref.live] = _squared_differences(_rows(other.values), _rows(ref.values))
+        sq_diff[ref.live] = _squared_differences(rows_of(other.values), rows_of(ref.values))
         return sq_diff, sq_norm
     at_ref = np.full(shape, -1)
     at_ref[ref.live] = np.arange(int(ref.live.sum()))
@@ -524,10 +526,10 @@ def compare_live(
     both = ref.live & other.live
     only_ref, only_other = ref.live & ~other.live, other.live & ~ref.live
     sq_diff[both] = _squared_differences(
-        _rows(other.values[at_other[both]]), _rows(ref.values[at_ref[both]])
+        rows_of(other.values[at_other[both]]), rows_of(ref.values[at_ref[both]])
     )
     sq_diff[only_ref] = sq_norm[only_ref]
-    sq_diff[only_other] = _row_norms(other.values[at_other[only_other]])
+    sq_diff[only_other] = row_norms(other.values[at_other[only_other]])
     return sq_diff, sq_norm
 
 
@@ -552,14 +554,3 @@ def _squared_differences(a: np.ndarray, b: np.ndarray, chunk: int = 256) -> np.n
             np.subtract(a[rows], b[rows], out=part)
         out[rows] = np.einsum("ij,ij->i", part, part)
     return out
-
-
-def _row_norms(values: np.ndarray) -> np.ndarray:
-    """(m,) squared norm of each projection of values (m, ...), in float64."""
-    rows = np.asarray(_rows(values), np.float64)
-    return np.einsum("ij,ij->i", rows, rows)
-
-
-def _rows(values: np.ndarray) -> np.ndarray:
-    """Projections (m, ...) as m flat rows (also when m is 0)."""
-    return values.reshape(len(values), int(np.prod(values.shape[1:])))
