@@ -36,8 +36,8 @@ sys.path.insert(0, str(REPO))
 from lenet_deconv.backends import make_engine  # noqa: E402
 from lenet_deconv.crosscheck.check import crosscheck  # noqa: E402
 from lenet_deconv.crosscheck.jobs import jobs_for, plan_for  # noqa: E402
-from lenet_deconv.processes import one_thread  # noqa: E402
-from lenet_deconv.topk import image_batches  # noqa: E402
+from lenet_deconv.top_activations import image_batches  # noqa: E402
+from lenet_deconv.workers import one_thread  # noqa: E402
 from numpy_lenet.params import load_npz  # noqa: E402
 from numpy_lenet.rules import RULES  # noqa: E402
 from torch_lenet.data import images_to_float, load_mnist  # noqa: E402

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from timing import best_times
 
-from lenet_deconv.processes import one_thread
+from lenet_deconv.workers import one_thread
 from torch_lenet.fast_deconv import _crop_positions
 
 #: (batch, rows, depth, columns) of the fc path's products per image, rows filled in later:

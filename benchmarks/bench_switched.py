@@ -4,7 +4,7 @@
                                         [--backends numpy,torch] [--clock cpu]
 
 For each backend, dtype and chunk size (MB of products computed at once,
-numpy_lenet.switched.CHUNK_BYTES and torch_lenet.switched.CHUNK_BYTES), the
+numpy_lenet._fast_unpool_conv.CHUNK_BYTES and torch_lenet.switched.CHUNK_BYTES), the
 best of --repeat timings of the fast path's fc1, fc2 and conv2 map projections
 (deconvnet rule) on the first --images test images with the shipped weights,
 one thread, in milliseconds per image. The chunk sizes are tried in turn
@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 from lenet_deconv.backends import make_engine  # noqa: E402
 from lenet_deconv.crosscheck.check import one_thread_per_job  # noqa: E402
 from lenet_deconv.crosscheck.jobs import plan_for  # noqa: E402
-from numpy_lenet import switched as numpy_switched  # noqa: E402
+from numpy_lenet import _fast_unpool_conv as numpy_switched  # noqa: E402
 from numpy_lenet.params import load_npz  # noqa: E402
 from torch_lenet import switched as torch_switched  # noqa: E402
 from torch_lenet.data import images_to_float, load_mnist  # noqa: E402

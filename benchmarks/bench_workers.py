@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from lenet_deconv.crosscheck import crosscheck  # noqa: E402
-from lenet_deconv.topk import image_batches  # noqa: E402
+from lenet_deconv.top_activations import image_batches  # noqa: E402
 from numpy_lenet.params import load_npz  # noqa: E402
 from torch_lenet.data import load_mnist  # noqa: E402
 

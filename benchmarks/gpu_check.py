@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 from lenet_deconv.backends import torch_model  # noqa: E402
 from lenet_deconv.crosscheck import crosscheck  # noqa: E402
 from lenet_deconv.crosscheck.jobs import jobs_for, plan_for  # noqa: E402
-from lenet_deconv.topk import image_batches  # noqa: E402
+from lenet_deconv.top_activations import image_batches  # noqa: E402
 from numpy_lenet.architecture import LAYER_NAMES  # noqa: E402
 from numpy_lenet.params import load_npz  # noqa: E402
 from numpy_lenet.rules import RULES  # noqa: E402

@@ -1,6 +1,6 @@
 """Peak memory of tracing and projecting N images, per image and selection, for every layer.
 
-Prints what lenet_deconv/budget.py's estimate must stay above:
+Prints what lenet_deconv/memory_budget.py's estimate must stay above:
     PYTHONPATH=. python benchmarks/projection_memory.py [N]
 Each (backend, layer) runs in a fresh process: NumPy's peak from tracemalloc,
 PyTorch's (whose allocations tracemalloc does not see) from the rise in peak RSS.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from lenet_deconv.budget import PER_IMAGE_ITEMS, PER_SELECTION_ITEMS
+from lenet_deconv.memory_budget import PER_IMAGE_ITEMS, PER_SELECTION_ITEMS
 from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES
 
 CHILD = """

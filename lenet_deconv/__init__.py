@@ -4,5 +4,5 @@
 - ``lenet_deconv.crosscheck`` - the end-to-end agreement of the two backends;
 - ``lenet_deconv.figures`` - the figures and the gallery page;
 - ``lenet_deconv.backends`` - one call per job, whichever backend computes it;
-- ``lenet_deconv.topk`` - the streaming top-k search behind Zeiler & Fergus's Figure 2.
+- ``lenet_deconv.top_activations`` - the streaming top-k search behind Zeiler & Fergus's Figure 2.
 """

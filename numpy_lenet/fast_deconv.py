@@ -19,7 +19,7 @@ full-size transposed convolutions. Four facts make some of that work avoidable:
   path there;
 - after 2x2 unpooling only one value in four is non-zero: below pool2 and
   pool1, fc projections and whole conv2/pool2 maps take the switched step
-  (switched.py: unpooling and the transposed filter at once, a filter table
+  (_fast_unpool_conv.py: unpooling and the transposed filter at once, a filter table
   per switch phase, every projection of an image side by side) instead of
   full-size transposed convolutions of the unpooled planes.
 
@@ -37,6 +37,16 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import deconv
+from ._fast_unpool_conv import (
+    block_for,
+    block_positions,
+    chunks,
+    phase_table,
+    switch_phases,
+    switched_blocks,
+    table_rows,
+    to_blocks,
+)
 from .architecture import (
     CONV1_PADDING,
     INPUT_SHAPE,
@@ -52,16 +62,6 @@ from .params import cast_params, validate_params
 from .pool import max_unpool2d
 from .rules import DEFAULT_RULE, check_rule, rectify, rectify_each, rectify_last
 from .selection import SelectionPlan, live_selections, selected_units
-from .switched import (
-    block_for,
-    block_positions,
-    chunks,
-    phase_table,
-    switch_phases,
-    switched_blocks,
-    table_rows,
-    to_blocks,
-)
 
 #: Rows of small windows handled at once (bounds the temporaries).
 _ROWS = 4096
@@ -276,7 +276,7 @@ def _below_pool2(
 
     Row j's signal is scale[j] * signals[which[j]] (signals: (u, 16, 5, 5)), for
     image images[j]. Unpool with pool2's switches and conv2^T, rectify, unpool
-    with pool1's and conv1^T: two switched steps (numpy_lenet/switched.py), the
+    with pool1's and conv1^T: two switched steps (numpy_lenet/_fast_unpool_conv.py), the
     rows of each image side by side in the projections-last layout. The first
     step's output is already in the blocks the second one reads, and both run a
     few images at a time, so that what one step writes is still in cache when
@@ -315,7 +315,7 @@ def _below_pool2(
 
 
 def _table_rows(trace: Trace, pool: str) -> np.ndarray:
-    """table_rows of every image's ``pool`` switches (numpy_lenet/switched.py)."""
+    """table_rows of every image's ``pool`` switches (numpy_lenet/_fast_unpool_conv.py)."""
     _, h, wd = LAYER_SHAPES[pool]
     return table_rows(switch_phases(trace.switches[pool], h, wd), block_for(h, wd))
 
@@ -351,7 +351,7 @@ def _crop_positions(b: int, hb: int, wb: int) -> np.ndarray:
 
 
 def _tables(w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Phase tables of conv2's and conv1's transposed filters (numpy_lenet/switched.py)."""
+    """Phase tables of conv2's and conv1's transposed filters (numpy_lenet/_fast_unpool_conv.py)."""
     return {
         "conv2": phase_table(w["conv2.weight"], block_for(*LAYER_SHAPES["pool2"][1:])),
         "conv1": phase_table(w["conv1.weight"], block_for(*LAYER_SHAPES["pool1"][1:])),
@@ -541,7 +541,7 @@ def _conv2_unit(
     conv2^T of one value is value * filter on pool1's 5x5 window from (y, x),
     6 channels. The mirror ReLU is taken there, before unpooling (they commute;
     the forward activation under a switch is pool1's own value). Unpooling and
-    conv1^T are then one switched step (switched.py): each value picks its
+    conv1^T are then one switched step (_fast_unpool_conv.py): each value picks its
     channel's filter at its switch phase from conv1's phase table - here as one
     matrix product of the table (36, 6*4) with the values spread out by phase
     (6*4 with zeros, x every window position and row) - and the 25 overlapping

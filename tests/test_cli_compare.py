@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from lenet_deconv.cli import main
 from lenet_deconv.crosscheck.check import DRIFTS, VERDICT, crosscheck
 from lenet_deconv.crosscheck.jobs import jobs_for
-from lenet_deconv.topk import image_batches
+from lenet_deconv.top_activations import image_batches
 from numpy_lenet.architecture import LAYER_NAMES
 from numpy_lenet.params import load_npz
 from torch_lenet import deconv as torch_deconv

@@ -1,4 +1,4 @@
-"""rulemaps: each layer's strongest activation by rule, the ink share, the switched-off share."""
+"""rule_comparison: each layer's strongest activation by rule, ink share, switched-off share."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lenet_deconv.backends import make_engine
-from lenet_deconv.rulemaps import (
+from lenet_deconv.rule_comparison import (
     RELU_BLOCKS,
     ink_share,
     project_strongest,

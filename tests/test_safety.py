@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from lenet_deconv.cli import main
-from numpy_lenet.files import atomic_path
+from numpy_lenet.atomic import atomic_path
 from numpy_lenet.params import load_npz, save_npz
 from torch_lenet.checkpoint import write_json
 

@@ -16,7 +16,7 @@ import pytest
 from lenet_deconv.cli.main import COMMANDS, main
 from lenet_deconv.cli.serve import DEFAULT_PORT, bind, is_loopback, url_of
 from lenet_deconv.serve.topcache import cache_key, cached_topk, load_topk
-from lenet_deconv.topk import TOP_K, TopK
+from lenet_deconv.top_activations import TOP_K, TopK
 from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES
 
 from .conftest import REPO, SHIPPED_WEIGHTS

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from numpy_lenet import reference
-from numpy_lenet.switched import switch_phases, unpool_conv_transpose2d
+from numpy_lenet._fast_unpool_conv import switch_phases, unpool_conv_transpose2d
 
 TOLERANCE = {np.float64: 1e-12, np.float32: 2e-5}
 #: The shapes, paddings and dtypes both backends' switched steps are checked over.
@@ -184,7 +184,7 @@ def chain_straightforward(x, switches, weights, plane, padding):
 
 def chain_planes(h, w, k):
     """The first step's output plane in the blocks' tiling, and its block side."""
-    from numpy_lenet.switched import _window, block_for
+    from numpy_lenet._fast_unpool_conv import _window, block_for
 
     block = block_for(h, w)
     tiles_h, tiles_w = _window(block, k) // (2 * block), _window(block, k) // (2 * block)
@@ -196,7 +196,7 @@ def chain_planes(h, w, k):
 def test_one_switched_step_feeds_the_next_in_its_own_blocks(
     seed, n, s, c_in, c_mid, h, w, k, padding, dtype
 ):
-    from numpy_lenet.switched import (
+    from numpy_lenet._fast_unpool_conv import (
         from_blocks,
         phase_table,
         switched_blocks,
@@ -265,7 +265,7 @@ def test_torch_switched_step_feeds_the_next_in_its_own_blocks(
 def test_block_positions_pick_the_cropped_plane_in_both_backends(block, padding):
     import torch
 
-    from numpy_lenet.switched import block_positions, from_blocks
+    from numpy_lenet._fast_unpool_conv import block_positions, from_blocks
     from torch_lenet import switched as ts
 
     rng = np.random.default_rng(block + 10 * padding)

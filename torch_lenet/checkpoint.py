@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from numpy_lenet.files import atomic_path
+from numpy_lenet.atomic import atomic_path
 from numpy_lenet.params import WeightError, validate_params
 
 from .weights import TORCH_LOAD_ERRORS, tensors_to_numpy

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from numpy_lenet.files import make_folders, remove_empty_folders
+from numpy_lenet.atomic import make_folders, remove_empty_folders
 
 if TYPE_CHECKING:
     from torch.utils.data import Dataset

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from numpy_lenet.files import atomic_path, sweep_temps
+from numpy_lenet.atomic import atomic_path, sweep_temps
 
 from .batches import LOADERS, float_split, train_batches
 from .checkpoint import CheckpointError, RunDir, load_checkpoint, save_checkpoint, write_json

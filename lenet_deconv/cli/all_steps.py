@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..inputs import first_images, parse_int_list
+from ..images import first_images, parse_int_list
 from .options import add_data_dir, add_device, progress_bar
 
 DESCRIPTION = """\
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from ..crosscheck import crosscheck
     from ..figures import make_gallery
     from ..figures.gallery import check_chosen
-    from ..topk import image_batches
+    from ..top_activations import image_batches
     from .compare import DEFAULT_BATCH_SIZE as COMPARE_BATCH_SIZE
     from .compare import json_ready
     from .visualize import metrics_beside
@@ -138,8 +138,8 @@ def run(args: argparse.Namespace) -> int:
     say("step 4/4: visualize, with the study (Zeiler & Fergus section 4) beside it")
     # The study: its figures in the gallery's folder, its entries at the end of the page.
     # It runs in a process of its own while this one draws the gallery: one core each.
-    from ..processes import beside
     from ..study.run import plan_study, run_study
+    from ..workers import beside
 
     plan = plan_study(weights, images, labels, limit=args.limit)
     if plan.snapshots is None:
@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_out(out: Path, force: bool) -> None:
     """The output policy: --out is a folder, and no earlier results are replaced without --force."""
-    from numpy_lenet.files import OutputError, check_output_folder, sweep_temps
+    from numpy_lenet.atomic import OutputError, check_output_folder, sweep_temps
 
     from .visualize import check_gallery_folder
 

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     from torch_lenet.evaluate import resolve_device
     from torch_lenet.weights import load_params
 
-    from ..topk import image_batches
+    from ..top_activations import image_batches
 
     # The cheap checks first: a typo should not wait for MNIST or the first batch.
     if args.limit is not None and args.limit < 1:

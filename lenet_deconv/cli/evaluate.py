@@ -13,7 +13,7 @@ from numpy_lenet.architecture import BACKENDS, DTYPES
 from torch_lenet.data import SPLITS
 from torch_lenet.evaluate import DEVICES, EvalResult
 
-from ..finite import overflow_checked_after
+from ..overflow import overflow_checked_after
 from .options import add_data_dir
 
 DESCRIPTION = """\
@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the report."""
-    from numpy_lenet.files import atomic_path, check_output_file
+    from numpy_lenet.atomic import atomic_path, check_output_file
     from torch_lenet.data import resolve_data_dir
     from torch_lenet.evaluate import evaluate_weights
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from numpy_lenet.files import check_output_file
+from numpy_lenet.atomic import check_output_file
 from torch_lenet.model import LeNet5
 from torch_lenet.weights import save_params_from_model
 

@@ -16,13 +16,13 @@ from numpy_lenet.architecture import (
     LAYER_SHAPES,
     SELECTION_MODES,
 )
-from numpy_lenet.files import atomic_path, check_output_file
+from numpy_lenet.atomic import atomic_path, check_output_file
 from torch_lenet.weights import load_params
 
 from ..backends import make_engine
-from ..budget import MEMORY_ENV_VAR, human, memory_budget, projection_bytes_per_image
-from ..finite import overflow_checked_after
-from ..inputs import load_images_npy, load_mnist_images, parse_int_list
+from ..images import load_images_npy, load_mnist_images, parse_int_list
+from ..memory_budget import MEMORY_ENV_VAR, human, memory_budget, projection_bytes_per_image
+from ..overflow import overflow_checked_after
 from .options import add_data_dir, add_device, add_rule, checked_rule
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from torch_lenet.weights import load_params
 
-from ..inputs import parse_int_list
+from ..images import parse_int_list
 from .options import add_data_dir
 from .visualize import check_gallery_folder
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from numpy_lenet.architecture import BACKENDS
 
-from ..inputs import parse_int_list
+from ..images import parse_int_list
 from .options import add_data_dir
 from .visualize import check_gallery_folder
 

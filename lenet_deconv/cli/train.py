@@ -149,7 +149,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the `train` subcommand."""
-    from numpy_lenet.files import check_output_folder
+    from numpy_lenet.atomic import check_output_folder
     from torch_lenet.data import resolve_data_dir
     from torch_lenet.progress import Progress
     from torch_lenet.train import resume, train

@@ -9,7 +9,7 @@ from pathlib import Path
 from numpy_lenet.architecture import BACKENDS
 from torch_lenet.weights import load_params
 
-from ..inputs import first_images, parse_int_list
+from ..images import first_images, parse_int_list
 from .options import add_data_dir, add_device, add_quiet, add_rule, checked_rule
 
 #: A run writes metrics.json beside its weights; the gallery picks it up unless told otherwise.
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
 def check_gallery_folder(folder: Path, force: bool) -> None:
     """The output policy for a gallery folder: a folder, and no gallery replaced without --force."""
-    from numpy_lenet.files import OutputError, check_output_folder, sweep_temps
+    from numpy_lenet.atomic import OutputError, check_output_folder, sweep_temps
 
     check_output_folder(folder)
     if (folder / "index.html").exists() and not force:

@@ -44,7 +44,7 @@ from numpy_lenet.rules import DEFAULT_RULE, check_rule
 from numpy_lenet.selection import selections_differ
 
 from ..backends import Engine, make_engine
-from ..processes import one_thread, process_context, worker_start
+from ..workers import one_thread, process_context, worker_start
 from .agreement import (
     FLOOR_RATIO,
     UNIT_ROUNDOFF,
@@ -404,7 +404,7 @@ def _init_pool_worker(
 def _worker_pool(
     workers: int, params: dict[str, np.ndarray], drift: bool, device: torch.device | str
 ) -> Iterator[ProcessPoolExecutor]:
-    """Worker processes (lenet_deconv/processes.py), each with its own engines.
+    """Worker processes (lenet_deconv/workers.py), each with its own engines.
 
     Work still pending is dropped on the way out.
     """

@@ -15,8 +15,8 @@ from torch_lenet.data import images_to_float
 
 from ..backends import Engine, make_engine
 from ..crosscheck.agreement import relative_error
-from ..rulemaps import ink_share, project_strongest
-from ..topk import TOP_K, TopK, image_batches, most_active_units, top_activations
+from ..rule_comparison import ink_share, project_strongest
+from ..top_activations import TOP_K, TopK, image_batches, most_active_units, top_activations
 from .activations import plot_activations
 from .curves import load_metrics, plot_curves
 from .filters import plot_filters

@@ -21,7 +21,7 @@ from numpy_lenet.rules import RULES, check_rule
 from torch_lenet.data import images_to_float
 
 from ..backends import make_engine
-from ..rulemaps import ink_share, project_strongest, switched_off_share
+from ..rule_comparison import ink_share, project_strongest, switched_off_share
 from .randomize import WEIGHT_LAYERS, cascading, independent, initial_params
 from .similarity import METRICS, similarities, summary
 

@@ -20,7 +20,7 @@ from numpy_lenet.architecture import LAYER_NAMES, is_spatial
 from numpy_lenet.selection import plan_selection
 
 from ..backends import Engine, make_engine
-from ..topk import TopK, image_batches, top_activations
+from ..top_activations import TopK, image_batches, top_activations
 from .steps import Stage, step_through
 from .topcache import cache_key, cached_topk
 

@@ -20,7 +20,7 @@ import numpy as np
 from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES
 from numpy_lenet.params import atomic_path
 
-from ..topk import TOP_K, TopK
+from ..top_activations import TOP_K, TopK
 
 #: Bump when the stored layout or the search's meaning changes.
 FORMAT = "top9-v1"

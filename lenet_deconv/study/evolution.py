@@ -1,7 +1,7 @@
 """Figure 4 of Zeiler & Fergus: each feature's strongest activation over a set, epoch by epoch.
 
 For every epoch's weights, one streaming search finds, per channel of every
-layer, the image of the set that drives it hardest and where (``topk``'s
+layer, the image of the set that drives it hardest and where (``top_activations``'s
 ranking: the channel's largest value in an image; higher first, then the lower
 image index); that one activation is projected to pixels (``unit`` mode). The
 channels shown are fixed across epochs: every conv/pool channel and fc3 unit,
@@ -20,7 +20,7 @@ from numpy_lenet.params import Params
 from torch_lenet.data import images_to_float
 
 from ..backends import Engine
-from ..topk import TopK, image_batches, most_active_units, top_activations
+from ..top_activations import TopK, image_batches, most_active_units, top_activations
 from .agreement import STUDY_DTYPE, Agreement, engine_pair, new_agreement
 
 #: fc1 and fc2 have too many units to show them all: this many of the most active ones.

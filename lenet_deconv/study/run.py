@@ -112,7 +112,7 @@ def plan_study(
     """Check and load every input of the study; raise a clear error on the first bad one."""
     from torch_lenet.weights import load_params
 
-    from ..inputs import first_images
+    from ..images import first_images
 
     occluder = occluder if occluder is not None else Occluder()
     weights = Path(weights)

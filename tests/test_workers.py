@@ -8,7 +8,7 @@ import signal
 import pytest
 import torch
 
-from lenet_deconv.processes import beside, one_thread, process_context
+from lenet_deconv.workers import beside, one_thread, process_context
 
 
 def _whoami(offset: int) -> tuple[int, int, int]:

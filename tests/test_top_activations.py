@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lenet_deconv.backends import trace_images
-from lenet_deconv.topk import (
+from lenet_deconv.top_activations import (
     TopK,
     empty_topk,
     image_batches,
