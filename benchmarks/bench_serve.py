@@ -33,8 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
+from lenet_deconv.mnist import resolve_data_dir
 from numpy_lenet.architecture import LAYER_NAMES
-from torch_lenet.data import load_mnist, resolve_data_dir
+from torch_lenet.data import load_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""One call per job, whichever backend computes it: traces and projections as NumPy arrays."""
+"""The two backends by name, and one call per job whichever computes it (NumPy arrays out)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 from numpy_lenet import deconv as np_deconv
 from numpy_lenet import fast_deconv as np_fast
-from numpy_lenet.architecture import LAYER_SHAPES, check_backend, is_spatial
+from numpy_lenet.architecture import LAYER_SHAPES, is_spatial
 from numpy_lenet.model import Trace, check_images, forward
 from numpy_lenet.params import Params, cast_params, validate_params
 from numpy_lenet.rules import DEFAULT_RULE
@@ -19,6 +19,25 @@ from torch_lenet import deconv as torch_deconv
 from torch_lenet import fast_deconv as torch_fast
 from torch_lenet.model import LeNet5, TorchTrace
 from torch_lenet.weights import model_from_params
+
+#: The two implementations of the network, by the names the command line uses.
+BACKENDS: tuple[str, ...] = ("numpy", "torch")
+
+#: The float types both backends compute in (results keep the input's), by name.
+DTYPES: dict[str, type] = {"float32": np.float32, "float64": np.float64}
+
+
+def check_backend(backend: str) -> None:
+    """Raise ValueError unless ``backend`` is one of BACKENDS."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+
+
+def dtype_named(name: str) -> type:
+    """The float type called ``name`` (a key of DTYPES); ValueError for any other name."""
+    if name not in DTYPES:
+        raise ValueError(f"unknown dtype {name!r}; expected one of {', '.join(DTYPES)}")
+    return DTYPES[name]
 
 
 def torch_model(

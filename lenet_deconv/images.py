@@ -1,9 +1,8 @@
-"""Images for the command line: a user's ``.npy`` file or picked MNIST images."""
+"""Images for the command line: a user's ``.npy`` file, and lists of indices."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,27 +38,3 @@ def load_images_npy(path: str | os.PathLike[str]) -> np.ndarray:
     if low < 0 or high > 1:
         raise ValueError(f"{path}: pixels must lie in [0, 1], found values in [{low}, {high}]")
     return images
-
-
-def load_mnist_images(data_dir: str | None, split: str, indices: Sequence[int]) -> np.ndarray:
-    """MNIST images at ``indices`` of ``split`` as float64 (N, 1, 28, 28) pixels in [0, 1]."""
-    from torch_lenet.data import images_to_float, load_mnist, resolve_data_dir
-
-    images, _ = load_mnist(resolve_data_dir(data_dir), split)
-    bad = [i for i in indices if not 0 <= i < len(images)]
-    if bad:
-        raise ValueError(
-            f"index {bad[0]} out of range for the {split} split (0..{len(images) - 1})"
-        )
-    return images_to_float(images[np.asarray(indices)], np.float64)
-
-
-def first_images(
-    images: np.ndarray, labels: np.ndarray, split: str, limit: int | None
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """The first ``limit`` images and labels of an MNIST split (all when None), and their name."""
-    if limit is not None and limit < 1:
-        raise ValueError(f"--limit must be at least 1, got {limit}")
-    if limit is not None and limit < len(images):
-        return images[:limit], labels[:limit], f"the first {limit} MNIST {split} images"
-    return images, labels, f"the {len(images)} MNIST {split} images"

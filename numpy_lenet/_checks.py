@@ -6,10 +6,8 @@ import numbers
 
 import numpy as np
 
-from .architecture import DTYPES
-
 #: The float dtypes the ops accept; results keep the input's dtype.
-FLOAT_DTYPES: tuple[np.dtype, ...] = tuple(np.dtype(t) for t in DTYPES.values())
+FLOAT_DTYPES: tuple[np.dtype, ...] = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def as_pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:

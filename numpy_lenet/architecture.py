@@ -1,4 +1,4 @@
-"""The LeNet-5 variant as data: layer names, shapes, parameters, receptive fields, backends.
+"""The LeNet-5 variant as data: layer names, shapes, parameters, receptive fields.
 
 Both backends and the command line read these tables, so the architecture is
 written down exactly once.
@@ -7,14 +7,6 @@ written down exactly once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
-
-#: The two implementations of the network, by the names the command line uses.
-BACKENDS: tuple[str, ...] = ("numpy", "torch")
-
-#: The float types both backends compute in (results keep the input's), by name.
-DTYPES: dict[str, type] = {"float32": np.float32, "float64": np.float64}
 
 INPUT_SHAPE: tuple[int, int, int] = (1, 28, 28)
 
@@ -95,19 +87,6 @@ def check_layer(layer: str) -> None:
     """Raise ValueError unless ``layer`` is one of LAYER_NAMES."""
     if layer not in LAYER_SHAPES:
         raise ValueError(f"unknown layer {layer!r}; expected one of {', '.join(LAYER_NAMES)}")
-
-
-def check_backend(backend: str) -> None:
-    """Raise ValueError unless ``backend`` is one of BACKENDS."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
-
-
-def dtype_named(name: str) -> type:
-    """The float type called ``name`` (a key of DTYPES); ValueError for any other name."""
-    if name not in DTYPES:
-        raise ValueError(f"unknown dtype {name!r}; expected one of {', '.join(DTYPES)}")
-    return DTYPES[name]
 
 
 def receptive_field_geometry(layer: str) -> tuple[int, int, int]:

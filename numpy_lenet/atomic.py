@@ -1,22 +1,14 @@
-"""Writing files safely: the output policy every command follows, and atomic writes.
+"""Atomic writes: a file appears whole or not at all, and its temporaries are swept up.
 
-The policy (docs/safety.md):
-
-* an output is either a new path or an existing *regular* file; a folder, a
-  device node, a FIFO or a socket is never written onto;
-* an output that is a symbolic link is refused (the rename that makes a write
-  atomic would replace the link, not the file it points to; following it
-  would write somewhere the user did not name); folders given as outputs are
-  containers and may be links to folders;
-* an output is never one of the same command's inputs (compared as files, so
-  hard links and ``a/../b`` spellings count too);
-* an existing file is only replaced when the user passed ``--force``;
-* every write goes to a temporary file beside the target, renamed over it
-  only when complete; the temporary file is removed on every exit path
-  (exceptions, Ctrl-C, SIGTERM via the command line's handler); folders
-  created for the write are removed again when it fails.
+Every write goes to a temporary file beside the target, renamed over it only
+when complete; the temporary file is removed on every exit path (exceptions,
+Ctrl-C, SIGTERM via the command line's handler); folders created for the write
+are removed again when it fails. A target that exists and is not a regular
+file (folder, device node, FIFO, socket, symbolic link) is refused: the rename
+would replace a link rather than the file it points to.
 
 This module imports neither torch nor anything of the tool: both backends use it.
+The command line's output policy built on it is lenet_deconv/outputs.py.
 """
 
 from __future__ import annotations
@@ -25,7 +17,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,8 +29,8 @@ class OutputError(ValueError):
     """An output path the output policy refuses to write."""
 
 
-def _kind(mode: int) -> str:
-    """A file type in words, for error messages."""
+def kind_in_words(mode: int) -> str:
+    """A file type (an ``st_mode``) in words, for error messages."""
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
@@ -62,44 +54,7 @@ def check_not_special(path: str | os.PathLike[str], what: str = "output") -> Non
     except FileNotFoundError:
         return
     if not stat.S_ISREG(mode):
-        raise OutputError(f"{what} {path} is {_kind(mode)}; refusing to write onto it")
-
-
-def check_output_file(
-    path: str | os.PathLike[str],
-    *,
-    inputs: Iterable[str | os.PathLike[str] | None] = (),
-    force: bool = False,
-    what: str = "--out",
-) -> Path:
-    """Refuse an output file the policy forbids; return it as a Path when it may be written."""
-    path = Path(path)
-    check_not_special(path, what)
-    if not path.exists():
-        return path
-    for source in inputs:
-        if source is not None and Path(source).exists() and os.path.samefile(path, source):
-            raise OutputError(f"{what} {path} is also an input of this command ({source})")
-    if not force:
-        raise OutputError(f"{what} {path} already exists; pass --force to replace it")
-    return path
-
-
-def check_output_folder(folder: str | os.PathLike[str], *, what: str = "--out") -> Path:
-    """Refuse an output folder that exists as something other than a folder."""
-    folder = Path(folder)
-    if str(folder) == "":
-        raise OutputError(f"{what} is empty; name a folder")
-    if folder.exists() and not folder.is_dir():  # is_dir follows links: a link to a folder is fine
-        mode = os.lstat(folder).st_mode
-        kind = "a file" if stat.S_ISREG(mode) else _kind(mode)
-        raise OutputError(f"{what} {folder} exists and is not a folder (it is {kind})")
-    return folder
-
-
-def existing_outputs(folder: Path, names: Iterable[str]) -> list[Path]:
-    """The files among ``folder/name`` that already exist (what a run would replace)."""
-    return [folder / name for name in names if os.path.lexists(folder / name)]
+        raise OutputError(f"{what} {path} is {kind_in_words(mode)}; refusing to write onto it")
 
 
 def make_folders(folder: str | os.PathLike[str]) -> list[Path]:

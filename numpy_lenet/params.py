@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .architecture import PARAM_SHAPES
-from .atomic import atomic_path as atomic_path  # re-exported: the old home of atomic_path
+from .atomic import atomic_path
 
 Params = dict[str, np.ndarray]
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from lenet_deconv.cli import main
+from lenet_deconv.mnist import resolve_data_dir
 from torch_lenet import data
-from torch_lenet.data import MNIST_FILES, DataError, load_mnist, resolve_data_dir
+from torch_lenet.data import MNIST_FILES, DataError, load_mnist
 
 
 def test_data_dir_order_flag_then_env_then_cache(monkeypatch, tmp_path):

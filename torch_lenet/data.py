@@ -1,10 +1,8 @@
-"""MNIST through torchvision: where the files live, loading them, and a clear error when absent.
+"""MNIST through torchvision: checking the files, loading them, and a clear error when absent.
 
 The data directory is a torchvision root: the four uncompressed official files
-sit in ``<data dir>/MNIST/raw/``. It is chosen, first match wins, from
-1. the ``--data-dir`` argument,
-2. the environment variable ``LENET_DECONV_DATA``,
-3. ``$XDG_CACHE_HOME/lenet-deconvnet/data`` (``~/.cache/lenet-deconvnet/data`` when unset).
+sit in ``<data dir>/MNIST/raw/`` (lenet_deconv/mnist.py says which folder the
+command line uses).
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ from numpy_lenet.atomic import make_folders, remove_empty_folders
 if TYPE_CHECKING:
     from torch.utils.data import Dataset
 
-DATA_ENV_VAR = "LENET_DECONV_DATA"
 SPLITS: tuple[str, ...] = ("train", "test")
 
 #: The four files torchvision's MNIST reads, in ``<data dir>/MNIST/raw/``.
@@ -54,17 +51,6 @@ class DataError(ValueError):
     """MNIST is missing (and cannot be downloaded) or unreadable."""
 
 
-def resolve_data_dir(arg: str | os.PathLike[str] | None) -> Path:
-    """The MNIST root: the argument, else $LENET_DECONV_DATA, else the per-user cache folder."""
-    if arg:
-        return Path(arg).expanduser()
-    env = os.environ.get(DATA_ENV_VAR)
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "lenet-deconvnet" / "data"
-
-
 def raw_folder(data_dir: str | os.PathLike[str]) -> Path:
     """The folder that must hold the four MNIST files."""
     return Path(data_dir) / "MNIST" / "raw"
@@ -83,7 +69,7 @@ def _missing_message(data_dir: Path, reason: str) -> str:
     message = (
         f"MNIST not found in {data_dir} and {reason}. Put the four uncompressed files "
         f"{', '.join(MNIST_FILES)} in {raw}/ (missing: {', '.join(missing)}), "
-        f"or pass --data-dir (or set {DATA_ENV_VAR}) to a folder that holds MNIST/raw/"
+        "or pass --data-dir (or set LENET_DECONV_DATA) to a folder that holds MNIST/raw/"
     )
     if all((data_dir / name).is_file() for name in MNIST_FILES):
         # A common slip: pointing at the raw folder itself rather than the root.

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..images import first_images, parse_int_list
+from ..images import parse_int_list
+from ..mnist import first_images, resolve_data_dir
 from .options import add_data_dir, add_device, progress_bar
 
 DESCRIPTION = """\
@@ -68,13 +69,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run the four steps and print where their results are."""
     from torch_lenet.checkpoint import write_json
-    from torch_lenet.data import images_to_float, load_mnist, resolve_data_dir
-    from torch_lenet.evaluate import evaluate_params, resolve_device
+    from torch_lenet.data import images_to_float, load_mnist
+    from torch_lenet.evaluate import resolve_device
     from torch_lenet.progress import Progress
     from torch_lenet.train import TrainConfig, train
     from torch_lenet.weights import load_params
 
     from ..crosscheck import crosscheck
+    from ..evaluation import evaluate_params
     from ..figures import make_gallery
     from ..figures.gallery import check_chosen
     from ..top_activations import image_batches
@@ -193,8 +195,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_out(out: Path, force: bool) -> None:
     """The output policy: --out is a folder, and no earlier results are replaced without --force."""
-    from numpy_lenet.atomic import OutputError, check_output_folder, sweep_temps
+    from numpy_lenet.atomic import sweep_temps
 
+    from ..outputs import OutputError, check_output_folder
     from .visualize import check_gallery_folder
 
     check_output_folder(out)

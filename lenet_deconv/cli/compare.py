@@ -105,10 +105,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Check the arguments, load weights and images, cross-check, report; 1 on disagreement."""
-    from torch_lenet.data import load_mnist, resolve_data_dir
+    from torch_lenet.data import load_mnist
     from torch_lenet.evaluate import resolve_device
     from torch_lenet.weights import load_params
 
+    from ..mnist import resolve_data_dir
     from ..top_activations import image_batches
 
     # The cheap checks first: a typo should not wait for MNIST or the first batch.

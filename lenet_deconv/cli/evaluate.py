@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from numpy_lenet.architecture import BACKENDS, DTYPES
 from torch_lenet.data import SPLITS
 from torch_lenet.evaluate import DEVICES, EvalResult
 
+from ..backends import BACKENDS, DTYPES
 from ..overflow import overflow_checked_after
 from .options import add_data_dir
 
@@ -70,9 +70,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the report."""
-    from numpy_lenet.atomic import atomic_path, check_output_file
-    from torch_lenet.data import resolve_data_dir
-    from torch_lenet.evaluate import evaluate_weights
+    from numpy_lenet.atomic import atomic_path
+
+    from ..evaluation import evaluate_weights
+    from ..mnist import resolve_data_dir
+    from ..outputs import check_output_file
 
     if not args.weights.is_file():
         raise FileNotFoundError(f"weight file {args.weights} does not exist")

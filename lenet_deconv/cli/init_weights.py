@@ -7,9 +7,10 @@ from pathlib import Path
 
 import torch
 
-from numpy_lenet.atomic import check_output_file
 from torch_lenet.model import LeNet5
 from torch_lenet.weights import save_params_from_model
+
+from ..outputs import check_output_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from numpy_lenet.rules import DEFAULT_RULE, RULES, check_rule
-from torch_lenet.data import DATA_ENV_VAR
+
+from ..mnist import DATA_ENV_VAR
 
 
 def add_data_dir(parser: argparse.ArgumentParser, purpose: str = "") -> None:

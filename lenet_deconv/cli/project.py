@@ -10,18 +10,18 @@ from pathlib import Path
 import numpy as np
 
 from numpy_lenet.architecture import (
-    BACKENDS,
-    DTYPES,
     LAYER_NAMES,
     LAYER_SHAPES,
     SELECTION_MODES,
 )
-from numpy_lenet.atomic import atomic_path, check_output_file
+from numpy_lenet.atomic import atomic_path
 from torch_lenet.weights import load_params
 
-from ..backends import make_engine
-from ..images import load_images_npy, load_mnist_images, parse_int_list
+from ..backends import BACKENDS, DTYPES, make_engine
+from ..images import load_images_npy, parse_int_list
 from ..memory_budget import MEMORY_ENV_VAR, human, memory_budget, projection_bytes_per_image
+from ..mnist import load_mnist_images
+from ..outputs import check_output_file
 from ..overflow import overflow_checked_after
 from .options import add_data_dir, add_device, add_rule, checked_rule
 

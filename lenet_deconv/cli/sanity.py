@@ -101,9 +101,10 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from torch_lenet.data import load_mnist, resolve_data_dir
+    from torch_lenet.data import load_mnist
 
     from ..figures.sanity import JSON_NAME, figure_count, write_sanity
+    from ..mnist import resolve_data_dir
     from ..sanity.study import study_steps
 
     images, labels = load_mnist(resolve_data_dir(args.data_dir), "test")

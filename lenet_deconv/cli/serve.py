@@ -9,8 +9,7 @@ import socket
 import sys
 from pathlib import Path
 
-from numpy_lenet.architecture import BACKENDS, DTYPES
-
+from ..backends import BACKENDS, DTYPES
 from .options import add_data_dir
 
 DEFAULT_HOST = "127.0.0.1"
@@ -112,9 +111,10 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
     from tqdm import tqdm
 
-    from torch_lenet.data import load_mnist, resolve_data_dir
+    from torch_lenet.data import load_mnist
     from torch_lenet.weights import load_params
 
+    from ..mnist import resolve_data_dir
     from ..serve.app import create_app
     from ..serve.explorer import build_explorer
     from ..serve.topcache import default_cache_dir

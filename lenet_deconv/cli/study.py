@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from numpy_lenet.architecture import BACKENDS
-
+from ..backends import BACKENDS
 from ..images import parse_int_list
 from .options import add_data_dir
 from .visualize import check_gallery_folder
@@ -107,9 +106,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Check every input, run the study, print where its files are and whether backends agree."""
-    from torch_lenet.data import load_mnist, resolve_data_dir
+    from torch_lenet.data import load_mnist
 
     from ..figures.page import write_index
+    from ..mnist import resolve_data_dir
     from ..study.occlusion import Occluder
     from ..study.run import plan_study, run_study
     from ..study.snapshots import check_epochs

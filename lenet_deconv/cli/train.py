@@ -149,10 +149,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the `train` subcommand."""
-    from numpy_lenet.atomic import check_output_folder
-    from torch_lenet.data import resolve_data_dir
     from torch_lenet.progress import Progress
     from torch_lenet.train import resume, train
+
+    from ..mnist import resolve_data_dir
+    from ..outputs import check_output_folder
 
     given: dict[str, Any] = {
         name: getattr(args, name) for name in CONFIG_OPTIONS if getattr(args, name) is not None

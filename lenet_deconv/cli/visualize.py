@@ -6,10 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from numpy_lenet.architecture import BACKENDS
 from torch_lenet.weights import load_params
 
-from ..images import first_images, parse_int_list
+from ..backends import BACKENDS
+from ..images import parse_int_list
+from ..mnist import first_images
 from .options import add_data_dir, add_device, add_quiet, add_rule, checked_rule
 
 #: A run writes metrics.json beside its weights; the gallery picks it up unless told otherwise.
@@ -75,11 +76,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Check every argument, load weights and data, then write the gallery."""
-    from torch_lenet.data import load_mnist, resolve_data_dir
+    from torch_lenet.data import load_mnist
     from torch_lenet.evaluate import resolve_device
 
     from ..figures import make_gallery
     from ..figures.gallery import check_chosen
+    from ..mnist import resolve_data_dir
 
     # Cheap checks first, so that a typo costs nothing and writes nothing.
     rule = checked_rule(args.rule)
@@ -116,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
 
 def check_gallery_folder(folder: Path, force: bool) -> None:
     """The output policy for a gallery folder: a folder, and no gallery replaced without --force."""
-    from numpy_lenet.atomic import OutputError, check_output_folder, sweep_temps
+    from numpy_lenet.atomic import sweep_temps
+
+    from ..outputs import OutputError, check_output_folder
 
     check_output_folder(folder)
     if (folder / "index.html").exists() and not force:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from numpy_lenet.params import atomic_path
+from numpy_lenet.atomic import atomic_path
 
 #: Dots per inch of every PNG: sharp enough for 28x28 tiles, small enough to commit.
 DPI = 100

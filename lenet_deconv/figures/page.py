@@ -6,7 +6,7 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from numpy_lenet.params import atomic_path
+from numpy_lenet.atomic import atomic_path
 
 INDEX_NAME = "index.html"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from numpy_lenet.params import atomic_path
+from numpy_lenet.atomic import atomic_path
 
 from ..sanity.study import TESTS, SanityStudy
 from .output import new_figure, save_png

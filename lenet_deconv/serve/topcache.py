@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES
-from numpy_lenet.params import atomic_path
+from numpy_lenet.atomic import atomic_path
 
 from ..top_activations import TOP_K, TopK
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from numpy_lenet.architecture import BACKENDS, LAYER_NAMES, PRE_POOL
+from numpy_lenet.architecture import LAYER_NAMES, PRE_POOL
 from numpy_lenet.model import Trace
 
-from ..backends import Engine, make_engine
+from ..backends import BACKENDS, Engine, make_engine
 from ..crosscheck.agreement import relative_error
 from ..crosscheck.ties import find_flips
 

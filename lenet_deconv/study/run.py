@@ -20,7 +20,8 @@ import numpy as np
 from tqdm import tqdm
 
 from numpy_lenet.architecture import INPUT_SHAPE
-from numpy_lenet.params import Params, atomic_path
+from numpy_lenet.atomic import atomic_path
+from numpy_lenet.params import Params
 
 from ..figures.evolution import plot_evolution
 from ..figures.invariance import plot_invariance
@@ -112,7 +113,7 @@ def plan_study(
     """Check and load every input of the study; raise a clear error on the first bad one."""
     from torch_lenet.weights import load_params
 
-    from ..images import first_images
+    from ..mnist import first_images
 
     occluder = occluder if occluder is not None else Occluder()
     weights = Path(weights)

@@ -1,0 +1,54 @@
+"""MNIST for the command line: which folder holds it, and the images a command picks from it.
+
+The data directory is a torchvision root: the four uncompressed official files
+sit in ``<data dir>/MNIST/raw/`` (torch_lenet/data.py reads and checks them).
+It is chosen, first match wins, from
+1. the ``--data-dir`` argument,
+2. the environment variable ``LENET_DECONV_DATA``,
+3. ``$XDG_CACHE_HOME/lenet-deconvnet/data`` (``~/.cache/lenet-deconvnet/data`` when unset).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+DATA_ENV_VAR = "LENET_DECONV_DATA"
+
+
+def resolve_data_dir(arg: str | os.PathLike[str] | None) -> Path:
+    """The MNIST root: the argument, else $LENET_DECONV_DATA, else the per-user cache folder."""
+    if arg:
+        return Path(arg).expanduser()
+    env = os.environ.get(DATA_ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "lenet-deconvnet" / "data"
+
+
+def load_mnist_images(data_dir: str | None, split: str, indices: Sequence[int]) -> np.ndarray:
+    """MNIST images at ``indices`` of ``split`` as float64 (N, 1, 28, 28) pixels in [0, 1]."""
+    from torch_lenet.data import images_to_float, load_mnist
+
+    images, _ = load_mnist(resolve_data_dir(data_dir), split)
+    bad = [i for i in indices if not 0 <= i < len(images)]
+    if bad:
+        raise ValueError(
+            f"index {bad[0]} out of range for the {split} split (0..{len(images) - 1})"
+        )
+    return images_to_float(images[np.asarray(indices)], np.float64)
+
+
+def first_images(
+    images: np.ndarray, labels: np.ndarray, split: str, limit: int | None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The first ``limit`` images and labels of an MNIST split (all when None), and their name."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be at least 1, got {limit}")
+    if limit is not None and limit < len(images):
+        return images[:limit], labels[:limit], f"the first {limit} MNIST {split} images"
+    return images, labels, f"the {len(images)} MNIST {split} images"

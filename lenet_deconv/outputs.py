@@ -1,0 +1,55 @@
+"""The output policy every command follows (docs/safety.md).
+
+* an output is either a new path or an existing *regular* file; a folder, a
+  device node, a FIFO or a socket is never written onto;
+* an output that is a symbolic link is refused (the rename that makes a write
+  atomic would replace the link, not the file it points to; following it
+  would write somewhere the user did not name); folders given as outputs are
+  containers and may be links to folders;
+* an output is never one of the same command's inputs (compared as files, so
+  hard links and ``a/../b`` spellings count too);
+* an existing file is only replaced when the user passed ``--force``;
+* every write is atomic (numpy_lenet/atomic.py): a temporary file beside the
+  target, renamed over it only when complete, removed on every exit path.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+from numpy_lenet.atomic import OutputError, check_not_special, kind_in_words
+
+
+def check_output_file(
+    path: str | os.PathLike[str],
+    *,
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
+    force: bool = False,
+    what: str = "--out",
+) -> Path:
+    """Refuse an output file the policy forbids; return it as a Path when it may be written."""
+    path = Path(path)
+    check_not_special(path, what)
+    if not path.exists():
+        return path
+    for source in inputs:
+        if source is not None and Path(source).exists() and os.path.samefile(path, source):
+            raise OutputError(f"{what} {path} is also an input of this command ({source})")
+    if not force:
+        raise OutputError(f"{what} {path} already exists; pass --force to replace it")
+    return path
+
+
+def check_output_folder(folder: str | os.PathLike[str], *, what: str = "--out") -> Path:
+    """Refuse an output folder that exists as something other than a folder."""
+    folder = Path(folder)
+    if str(folder) == "":
+        raise OutputError(f"{what} is empty; name a folder")
+    if folder.exists() and not folder.is_dir():  # is_dir follows links: a link to a folder is fine
+        mode = os.lstat(folder).st_mode
+        kind = "a file" if stat.S_ISREG(mode) else kind_in_words(mode)
+        raise OutputError(f"{what} {folder} exists and is not a folder (it is {kind})")
+    return folder
