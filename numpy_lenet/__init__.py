@@ -1,8 +1,11 @@
 """LeNet-5 and its deconvnet from scratch in NumPy (this package never imports torch).
 
+>>> from lenet_deconv import shipped_weights
+>>> from lenet_deconv.mnist import load_mnist_images
 >>> from numpy_lenet import load_npz, forward, project
->>> params = load_npz("weights/lenet5-mnist.npz")
->>> trace = forward(params, images)            # images: (N, 1, 28, 28) in [0, 1]
+>>> params = load_npz(shipped_weights())       # the shipped model, from a wheel or a checkout
+>>> images = load_mnist_images(None, "test", range(8))  # (8, 1, 28, 28) in [0, 1]
+>>> trace = forward(params, images)
 >>> pictures = project(params, trace, "conv2", "max")   # (N, 16, 1, 28, 28)
 >>> gradients = project(params, trace, "conv2", "max", rule="gradient")
 

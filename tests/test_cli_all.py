@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from lenet_deconv.cli import main
 
 from .conftest import SHIPPED_WEIGHTS
 
 
-def test_all_with_the_shipped_weights_trains_nothing(tmp_path, data_dir, capsys):
+def test_all_without_weights_takes_the_shipped_model_and_trains_nothing(tmp_path, data_dir, capsys):
     out = tmp_path / "out"
-    args = ["all", "--weights", str(SHIPPED_WEIGHTS), "--data-dir", str(data_dir)]
+    args = ["all", "--data-dir", str(data_dir)]
     assert main([*args, "--out", str(out), "--limit", "40", "--images", "3", "--quiet"]) == 0
     summary = capsys.readouterr().out
     assert not (out / "run").exists()
     evaluation = json.loads((out / "evaluation.json").read_text())
+    assert evaluation["weights"] == str(SHIPPED_WEIGHTS)
     assert evaluation["same_predictions"] and evaluation["differing_images"] == []
     assert evaluation["numpy"]["n"] == evaluation["torch"]["n"] == 10_000
     assert evaluation["numpy"]["correct"] == evaluation["torch"]["correct"]
@@ -33,7 +36,7 @@ def test_all_with_the_shipped_weights_trains_nothing(tmp_path, data_dir, capsys)
 
 def test_all_refuses_to_train_over_an_existing_run(tmp_path, data_dir, capsys):
     (tmp_path / "out" / "run").mkdir(parents=True)
-    code = main(["all", "--data-dir", str(data_dir), "--out", str(tmp_path / "out")])
+    code = main(["all", "--train", "--data-dir", str(data_dir), "--out", str(tmp_path / "out")])
     assert code == 2
     assert "already exists: pass --weights" in capsys.readouterr().err
 
@@ -42,6 +45,10 @@ def test_all_bad_arguments(tmp_path, data_dir, capsys):
     base = ["all", "--data-dir", str(data_dir), "--out", str(tmp_path / "out")]
     assert main([*base, "--weights", str(SHIPPED_WEIGHTS), "--epochs", "2"]) == 2
     assert "--epochs only applies when training" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # --train makes a model: it takes no --weights
+        main([*base, "--train", "--weights", str(SHIPPED_WEIGHTS)])
+    assert refused.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
     assert main([*base, "--weights", str(SHIPPED_WEIGHTS), "--limit", "0"]) == 2
     assert "--limit must be at least 1" in capsys.readouterr().err
     assert main([*base, "--weights", str(SHIPPED_WEIGHTS), "--limit", "5", "--images", "5"]) == 2

@@ -10,7 +10,7 @@ import pytest
 from lenet_deconv.cli import main
 from lenet_deconv.mnist import resolve_data_dir
 from torch_lenet import data
-from torch_lenet.data import MNIST_FILES, DataError, load_mnist
+from torch_lenet.data import MNIST_FILES, SPLIT_FILES, DataError, load_mnist
 
 
 def test_data_dir_order_flag_then_env_then_cache(monkeypatch, tmp_path):
@@ -59,13 +59,20 @@ def test_images_to_float_matches_to_tensor_rounding(data_dir):
         np.testing.assert_array_equal(floats[:, 0] * dtype(255), images[:5].astype(dtype))
 
 
-def test_missing_files_offline_names_the_four_files(tmp_path):
+def test_missing_files_offline_names_the_split_s_two_files(tmp_path):
     with pytest.raises(DataError) as info:
         load_mnist(tmp_path, "test", download=False)
     message = str(info.value)
-    for name in MNIST_FILES:
-        assert name in message
+    assert "the two uncompressed files t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte" in message
+    for name in set(MNIST_FILES) - set(SPLIT_FILES["test"]):
+        assert name not in message  # the test split does not need the training files
     assert str(tmp_path / "MNIST" / "raw") in message
+
+
+def test_the_torchvision_dataset_asks_for_all_four_files(tmp_path):
+    with pytest.raises(DataError) as info:
+        data.mnist_dataset(tmp_path, "train", download=False)
+    assert all(name in str(info.value) for name in MNIST_FILES)
 
 
 def test_failed_download_is_one_clear_error(monkeypatch, tmp_path):

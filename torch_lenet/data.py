@@ -63,15 +63,20 @@ def missing_files(data_dir: str | os.PathLike[str], split: str | None = None) ->
     return [name for name in names if not (raw / name).is_file()]
 
 
-def _missing_message(data_dir: Path, reason: str) -> str:
+_COUNTS = {2: "two", 4: "four"}
+
+
+def _missing_message(data_dir: Path, reason: str, split: str | None = None) -> str:
+    """Which files to put where: the split's two, or all four when ``split`` is None."""
     raw = raw_folder(data_dir)
-    missing = missing_files(data_dir)
+    needed = MNIST_FILES if split is None else SPLIT_FILES[split]
+    missing = missing_files(data_dir, split)
     message = (
-        f"MNIST not found in {data_dir} and {reason}. Put the four uncompressed files "
-        f"{', '.join(MNIST_FILES)} in {raw}/ (missing: {', '.join(missing)}), "
+        f"MNIST not found in {data_dir} and {reason}. Put the {_COUNTS[len(needed)]} "
+        f"uncompressed files {', '.join(needed)} in {raw}/ (missing: {', '.join(missing)}), "
         "or pass --data-dir (or set LENET_DECONV_DATA) to a folder that holds MNIST/raw/"
     )
-    if all((data_dir / name).is_file() for name in MNIST_FILES):
+    if all((data_dir / name).is_file() for name in needed):
         # A common slip: pointing at the raw folder itself rather than the root.
         message += f"; {data_dir} holds the files itself: pass {data_dir.parent.parent} instead"
     return message
@@ -139,7 +144,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     return data.reshape(sizes)
 
 
-def _download(data_dir: Path) -> None:
+def _download(data_dir: Path, split: str | None = None) -> None:
     """Let torchvision fetch the missing files; any failure becomes one DataError."""
     from torchvision.datasets import MNIST
 
@@ -151,7 +156,7 @@ def _download(data_dir: Path) -> None:
     except (RuntimeError, OSError, http.client.HTTPException) as exc:
         remove_empty_folders(created)  # a failed download leaves no empty MNIST/raw/ behind
         raise DataError(
-            _missing_message(data_dir, f"the download failed ({_reason(exc)})")
+            _missing_message(data_dir, f"the download failed ({_reason(exc)})", split)
         ) from exc
     except BaseException:
         remove_empty_folders(created)
@@ -187,8 +192,8 @@ def load_mnist(
     data_dir = Path(data_dir)
     if missing_files(data_dir, split):
         if not download:
-            raise DataError(_missing_message(data_dir, "downloading is off"))
-        _download(data_dir)
+            raise DataError(_missing_message(data_dir, "downloading is off", split))
+        _download(data_dir, split)
     check_headers(data_dir, split)
     image_file, label_file = (raw_folder(data_dir) / name for name in SPLIT_FILES[split])
     try:

@@ -1,11 +1,14 @@
-"""Training progress: a tqdm bar per epoch on a terminal, one summary line per epoch otherwise."""
+"""Progress on stderr: the one tqdm bar every command shows, and training's per-epoch report.
+
+Training shows a tqdm bar per epoch on a terminal, one summary line per epoch otherwise.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import torch
 from tqdm import tqdm
@@ -81,3 +84,51 @@ def _no_tick(loss: torch.Tensor) -> None:
 def _is_terminal(stream: TextIO) -> bool:
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
+
+
+Item = TypeVar("Item")
+
+
+@contextmanager
+def progress_bar(total: int, desc: str, unit: str, *, quiet: bool) -> Iterator[Callable[..., None]]:
+    """Yield ``tick(count=1, note=None)``: a tqdm bar with an ETA on stderr; nothing when quiet.
+
+    Shown on a terminal and off one alike (a log file gets the bar's updates at
+    most once a second): long work should say how far it has got either way.
+    """
+    if quiet:
+        yield _no_progress
+        return
+    bar = tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        mininterval=0.5 if _is_terminal(sys.stderr) else 1.0,
+        leave=False,
+    )
+
+    def tick(count: int = 1, note: str | None = None) -> None:
+        if note is not None:
+            bar.set_postfix_str(note, refresh=False)
+        bar.update(count)
+
+    try:
+        yield tick
+    finally:
+        bar.close()
+
+
+def progress_over(
+    items: Iterable[Item], total: int, desc: str, unit: str, *, quiet: bool
+) -> Iterator[Item]:
+    """``items`` one by one, ticking a ``progress_bar`` of ``total`` after each."""
+    with progress_bar(total, desc, unit, quiet=quiet) as tick:
+        for item in items:
+            yield item
+            tick()
+
+
+def _no_progress(count: int = 1, note: str | None = None) -> None:
+    """Nothing to show when quiet."""

@@ -10,11 +10,19 @@ import numpy as np
 
 from ..images import parse_int_list
 from ..mnist import first_images, resolve_data_dir
-from .options import add_data_dir, add_device, progress_bar
+from .options import (
+    add_data_dir,
+    add_device,
+    add_force,
+    add_out,
+    add_quiet,
+    add_weights,
+)
 
 DESCRIPTION = """\
 Everything in one go, each step's results in a folder of OUT:
-  1. train        with the default recipe into OUT/run/ (skipped with --weights);
+  1. train        with --train: the default recipe into OUT/run/ (otherwise the
+                  shipped model, or --weights, is used);
   2. evaluate     the weights on the test set with both backends -> OUT/evaluation.json
                   (loss, accuracy, confusion matrix; do the two predict the same classes?);
   3. compare      NumPy against PyTorch over the test set in float64 (the verdict) and
@@ -22,7 +30,7 @@ Everything in one go, each step's results in a folder of OUT:
                   (docs/agreement.md) -> OUT/compare.json;
   4. visualize    the gallery -> OUT/gallery/index.html, with the study (`lenet-deconv
                   study`: Zeiler & Fergus's Figures 4, 5 and 7) in the same folder.
-With the shipped weights (weights/lenet5-mnist.npz) nothing is trained. The exit
+Without --train nothing is trained. The exit
 status is 1 when the backends disagree (step 2, step 3's float64 verdict or the
 study's check), after the gallery is written; what failed is printed.
 """
@@ -32,21 +40,21 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `all` subcommand."""
     parser = subparsers.add_parser(
         "all",
-        help="the main job: train (or take --weights), evaluate, compare, visualize",
+        help="the main job: evaluate, compare, visualize (and train, with --train)",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--weights",
-        type=Path,
-        help="use this weight file (.npz or .pt) instead of training one",
+    model = parser.add_mutually_exclusive_group()
+    add_weights(model, "the weight file (.npz or .pt) to look into")
+    model.add_argument(
+        "--train", action="store_true", help="train a model first, with the default recipe"
     )
     add_data_dir(parser)
-    parser.add_argument("--out", type=Path, required=True, help="folder for every result")
+    add_out(parser, "folder for every result")
     parser.add_argument(
         "--epochs",
         type=int,
-        help="when training: the number of epochs (default: the train command's 15)",
+        help="with --train: the number of epochs (default: the train command's 15)",
     )
     parser.add_argument(
         "--images",
@@ -59,10 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="compare and visualize over the first N test images only (default: all 10,000)",
     )
     add_device(parser)
-    parser.add_argument(
-        "--quiet", action="store_true", help="only the final summary: no progress on stderr"
-    )
-    parser.add_argument("--force", action="store_true", help="replace the results already in --out")
+    add_quiet(parser, "only the final summary: no progress on stderr")
+    add_force(parser, "replace the results already in --out")
     return parser
 
 
@@ -71,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from torch_lenet.checkpoint import write_json
     from torch_lenet.data import images_to_float, load_mnist
     from torch_lenet.evaluate import resolve_device
-    from torch_lenet.progress import Progress
+    from torch_lenet.progress import Progress, progress_bar
     from torch_lenet.train import TrainConfig, train
     from torch_lenet.weights import load_params
 
@@ -88,11 +94,11 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
     device = resolve_device(args.device)
-    if args.epochs is not None and args.weights is not None:
-        raise ValueError("--epochs only applies when training: drop it or drop --weights")
+    if args.epochs is not None and not args.train:
+        raise ValueError("--epochs only applies when training: add --train or drop --epochs")
     _check_out(args.out, args.force)
     run_dir = args.out / "run"
-    if args.weights is None and run_dir.exists():
+    if args.train and run_dir.exists():
         raise FileExistsError(
             f"{run_dir} already exists: pass --weights {run_dir / 'model.npz'} to use its "
             "weights, `lenet-deconv train --resume` to finish it, or another --out"
@@ -102,13 +108,13 @@ def run(args: argparse.Namespace) -> int:
     images, labels = load_mnist(data_dir, "test")
     if chosen is not None:
         check_chosen(chosen, min(len(images), args.limit or len(images)), "the test images")
-    if args.weights is None:
+    if args.train:
         say("step 1/4: train")
         given = {} if args.epochs is None else {"epochs": args.epochs}
         result = train(TrainConfig(**given), data_dir, run_dir, progress=Progress(quiet=args.quiet))
         weights = result.run_dir.model_npz
     else:
-        say("step 1/4: train (skipped: using --weights)")
+        say(f"step 1/4: train (skipped: using {args.weights})")
         weights = args.weights
     params = load_params(weights)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -7,16 +7,16 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from numpy_lenet.rules import DEFAULT_RULE, RULES
 from torch_lenet.data import SPLITS
+from torch_lenet.progress import progress_bar
 
 from ..crosscheck.agreement import VERDICT_TOLERANCE
 from ..crosscheck.check import DRIFT_FACTOR, DRIFTS, VERDICT, CrossCheck, crosscheck
 from ..crosscheck.ties import Flip
-from .options import add_data_dir, add_device, add_quiet, progress_bar
+from .options import add_data_dir, add_device, add_quiet, add_weights
 
 #: Images per batch: a few hundred MB at the peak.
 DEFAULT_BATCH_SIZE = 100
@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--weights", type=Path, required=True, help="weight file (.npz or .pt)")
+    add_weights(parser)
     add_data_dir(parser)
     parser.add_argument("--split", choices=SPLITS, default="test", help="default: test")
     parser.add_argument(

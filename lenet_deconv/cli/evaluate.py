@@ -14,7 +14,7 @@ from torch_lenet.evaluate import DEVICES, EvalResult
 
 from ..backends import BACKENDS, DTYPES
 from ..overflow import overflow_checked_after
-from .options import add_data_dir
+from .options import add_data_dir, add_force, add_weights
 
 DESCRIPTION = """\
 Score a weight file (.npz or .pt) on an MNIST split with the NumPy or the PyTorch
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--weights", type=Path, required=True, help="weight file (.npz or .pt)")
+    add_weights(parser)
     add_data_dir(parser)
     parser.add_argument("--split", choices=SPLITS, default="test", help="default: test")
     parser.add_argument("--backend", choices=BACKENDS, default="numpy", help="default: numpy")
@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="FILE",
         help="also write the predicted class of every image to this .npy (int64)",
     )
-    parser.add_argument("--force", action="store_true", help="replace --predictions if it exists")
+    add_force(parser, "replace --predictions if it exists")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
     return parser
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 
@@ -11,6 +10,7 @@ from torch_lenet.model import LeNet5
 from torch_lenet.weights import save_params_from_model
 
 from ..outputs import check_output_file
+from .options import add_force, add_out
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -25,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--seed", type=int, default=0, help="torch seed (default: 0)")
-    parser.add_argument("--out", type=Path, required=True, help="the .npz file to write")
-    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+    add_out(parser, "the .npz file to write")
+    add_force(parser)
     return parser
 
 

@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from pathlib import Path
 
 from numpy_lenet.rules import DEFAULT_RULE, RULES, check_rule
 
 from ..mnist import DATA_ENV_VAR
+from ..shipped import shipped_weights
+
+# A parser, or one of its argument groups: each takes options alike.
+Parser = argparse._ActionsContainer
+
+
+def add_weights(parser: Parser, what: str = "weight file (.npz or .pt)") -> None:
+    """Add ``--weights FILE``, defaulting to the shipped model (weights/lenet5-mnist.npz)."""
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=shipped_weights(),
+        metavar="FILE",
+        help=f"{what} (default: the shipped model, weights/lenet5-mnist.npz)",
+    )
+
+
+def add_out(parser: Parser, what: str, metavar: str | None = None) -> None:
+    """Add the required ``--out``: ``what`` says which file or folder it names."""
+    parser.add_argument("--out", type=Path, required=True, metavar=metavar, help=what)
+
+
+def add_force(parser: Parser, what: str = "replace --out if it exists") -> None:
+    """Add ``--force``: the one way to replace what a command would otherwise refuse to."""
+    parser.add_argument("--force", action="store_true", help=what)
 
 
 def add_data_dir(parser: argparse.ArgumentParser, purpose: str = "") -> None:
@@ -54,38 +77,9 @@ def add_device(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_quiet(parser: argparse.ArgumentParser) -> None:
+def add_quiet(
+    parser: Parser,
+    what: str = "no progress bar or progress messages on stderr (errors are still shown)",
+) -> None:
     """Add ``--quiet``: no progress bars or step messages on stderr."""
-    parser.add_argument(
-        "--quiet",
-        action="store_true",
-        help="no progress bar or progress messages on stderr (errors are still shown)",
-    )
-
-
-@contextmanager
-def progress_bar(
-    total: int, desc: str, unit: str, *, quiet: bool
-) -> Iterator[Callable[[int], object]]:
-    """Yield ``tick(count)``: a tqdm bar with an ETA on stderr, or nothing when ``quiet``.
-
-    Shown on a terminal and off one alike (a log file gets the bar's updates at
-    most once a second): long work should say how far it has got either way.
-    """
-    if quiet:
-        yield lambda count: None
-        return
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=total,
-        desc=desc,
-        unit=unit,
-        file=sys.stderr,
-        dynamic_ncols=True,
-        mininterval=0.5 if sys.stderr.isatty() else 1.0,
-    )
-    try:
-        yield bar.update
-    finally:
-        bar.close()
+    parser.add_argument("--quiet", action="store_true", help=what)

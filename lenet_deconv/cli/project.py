@@ -23,7 +23,15 @@ from ..memory_budget import MEMORY_ENV_VAR, human, memory_budget, projection_byt
 from ..mnist import load_mnist_images
 from ..outputs import check_output_file
 from ..overflow import overflow_checked_after
-from .options import add_data_dir, add_device, add_rule, checked_rule
+from .options import (
+    add_data_dir,
+    add_device,
+    add_force,
+    add_out,
+    add_rule,
+    add_weights,
+    checked_rule,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -41,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "given."
         ),
     )
-    parser.add_argument("--weights", type=Path, required=True, help="weight file (.npz or .pt)")
+    add_weights(parser)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--input", type=Path, help="a .npy of (N, 1, 28, 28) or (N, 28, 28) pixels in [0, 1]"
@@ -70,14 +78,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--dtype", choices=tuple(DTYPES), default="float64", help="default: float64"
     )
     add_rule(parser)
-    parser.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        help="the .npy file to write (a new path or, with "
+    add_out(
+        parser,
+        "the .npy file to write (a new path or, with "
         "--force, an existing regular file that is not an input)",
     )
-    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+    add_force(parser)
     parser.add_argument(
         "--max-memory",
         metavar="SIZE",

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 from torch_lenet.weights import load_params
 
 from ..images import parse_int_list
-from .options import add_data_dir
+from ..shipped import SHUFFLED_NAME
+from .options import add_data_dir, add_force, add_out, add_quiet, add_weights
 from .visualize import check_gallery_folder
 
-#: The permuted-label model's file name; looked for beside --weights when not named.
-SHUFFLED_NAME = "lenet5-mnist-shuffled-labels.npz"
 DEFAULT_LIMIT = 100
 DEFAULT_SHOWN = (0, 1)
 
@@ -42,9 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--weights", type=Path, required=True, help="the trained weight file (.npz or .pt)"
-    )
+    add_weights(parser, "the trained weight file (.npz or .pt)")
     parser.add_argument(
         "--shuffled-weights",
         type=Path,
@@ -53,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "beside --weights if it is there; without it that test is left out)",
     )
     add_data_dir(parser)
-    parser.add_argument("--out", type=Path, required=True, help="folder for figures and JSON")
+    add_out(parser, "folder for figures and JSON")
     parser.add_argument(
         "--limit",
         type=int,
@@ -72,10 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=0,
         help="torch seed of the random re-initialisation, as init-weights --seed (default: 0)",
     )
-    parser.add_argument(
-        "--quiet", action="store_true", help="no progress bar and no summary on stdout"
-    )
-    parser.add_argument("--force", action="store_true", help="replace the results already in --out")
+    add_quiet(parser, "no progress bar and no summary on stdout")
+    add_force(parser, "replace the results already in --out")
     return parser
 
 
@@ -99,9 +93,8 @@ def run(args: argparse.Namespace) -> int:
         shuffled_path = args.weights.parent / SHUFFLED_NAME
     shuffled = None if shuffled_path is None else load_params(shuffled_path)
 
-    from tqdm import tqdm
-
     from torch_lenet.data import load_mnist
+    from torch_lenet.progress import progress_bar
 
     from ..figures.sanity import JSON_NAME, figure_count, write_sanity
     from ..mnist import resolve_data_dir
@@ -111,11 +104,10 @@ def run(args: argparse.Namespace) -> int:
     if args.limit > len(images):
         raise ValueError(f"--limit {args.limit} exceeds the {len(images)} test images")
     total = study_steps(shuffled is not None) + figure_count(shuffled is not None)
-    with tqdm(total=total, desc="sanity", file=sys.stderr, disable=args.quiet) as bar:
+    with progress_bar(total, "sanity", "step", quiet=args.quiet) as tick:
 
         def advance(message: str) -> None:
-            bar.set_postfix_str(message, refresh=False)
-            bar.update()
+            tick(note=message)
 
         from ..sanity import run_study
 

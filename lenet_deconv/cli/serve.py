@@ -7,10 +7,9 @@ import errno
 import ipaddress
 import socket
 import sys
-from pathlib import Path
 
 from ..backends import BACKENDS, DTYPES
-from .options import add_data_dir
+from .options import add_data_dir, add_quiet, add_weights
 
 DEFAULT_HOST = "127.0.0.1"
 #: Tried first so the address stays the same from run to run; busy: any free port.
@@ -35,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--weights", type=Path, required=True, help="weight file (.npz or .pt)")
+    add_weights(parser)
     add_data_dir(parser, "; its test split feeds the test images and the top-9 search")
     parser.add_argument(
         "--host",
@@ -59,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="search the top-9 images afresh instead of reading or writing "
         "$XDG_CACHE_HOME/lenet-deconvnet/serve",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(parser, "no progress bar")
     return parser
 
 
@@ -109,9 +108,9 @@ def url_of(sock: socket.socket) -> str:
 def run(args: argparse.Namespace) -> int:
     """Load weights and the test set, build the explorer, serve it until Ctrl-C."""
     import uvicorn
-    from tqdm import tqdm
 
     from torch_lenet.data import load_mnist
+    from torch_lenet.progress import progress_over
     from torch_lenet.weights import load_params
 
     from ..mnist import resolve_data_dir
@@ -136,8 +135,8 @@ def run(args: argparse.Namespace) -> int:
             images,
             labels,
             cache_dir=None if args.no_cache else default_cache_dir(),
-            progress=lambda batches, total: tqdm(
-                batches, total=total, desc="top-9 search", disable=args.quiet, file=sys.stderr
+            progress=lambda batches, total: progress_over(
+                batches, total, "top-9 search", "batch", quiet=args.quiet
             ),
         )
         if not args.quiet:

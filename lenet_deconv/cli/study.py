@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..backends import BACKENDS
 from ..images import parse_int_list
-from .options import add_data_dir
+from .options import add_data_dir, add_force, add_out, add_quiet, add_weights
 from .visualize import check_gallery_folder
 
 DESCRIPTION = """\
@@ -34,11 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--weights", type=Path, required=True, help="weight file (.npz or .pt)")
+    add_weights(parser)
     add_data_dir(parser)
-    parser.add_argument(
-        "--out", type=Path, required=True, help="folder for the PNGs, JSON and index.html"
-    )
+    add_out(parser, "folder for the PNGs, JSON and index.html")
     parser.add_argument(
         "--epochs-dir",
         type=Path,
@@ -97,10 +95,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default="numpy",
         help="which implementation computes the figures; the other checks them (default: numpy)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars, only the summary")
-    parser.add_argument(
-        "--force", action="store_true", help="replace a study or gallery already in --out"
-    )
+    add_quiet(parser, "no progress bars, only the summary")
+    add_force(parser, "replace a study or gallery already in --out")
     return parser
 
 

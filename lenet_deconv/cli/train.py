@@ -9,7 +9,7 @@ from torch_lenet.batches import LOADERS
 from torch_lenet.evaluate import DEVICES
 from torch_lenet.train import TrainConfig
 
-from .options import add_data_dir
+from .options import add_data_dir, add_force, add_out, add_quiet
 
 # The options that go into TrainConfig. They default to None on the command line so
 # that --resume can tell an option the user gave from one left at its default.
@@ -44,12 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--out",
-        required=True,
-        metavar="DIR",
-        help="run directory to write (e.g. runs/ref); created if missing",
-    )
+    add_out(parser, "run directory to write (e.g. runs/ref); created if missing", "DIR")
     add_data_dir(parser, "; downloaded there if missing")
     parser.add_argument(
         "--no-download",
@@ -133,17 +128,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "an uninterrupted run); --epochs may be raised, recipe options must match"
         ),
     )
-    existing.add_argument(
-        "--force",
-        action="store_true",
-        help="start over in a --out that already holds a run, deleting its old files (a run "
+    add_force(
+        existing,
+        "start over in a --out that already holds a run, deleting its old files (a run "
         "stopped before its first checkpoint starts over without it)",
     )
-    run.add_argument(
-        "--quiet",
-        action="store_true",
-        help="no progress bar or per-epoch lines (errors still go to stderr)",
-    )
+    add_quiet(run, "no progress bar or per-epoch lines (errors still go to stderr)")
     return parser
 
 

@@ -11,7 +11,16 @@ from torch_lenet.weights import load_params
 from ..backends import BACKENDS
 from ..images import parse_int_list
 from ..mnist import first_images
-from .options import add_data_dir, add_device, add_quiet, add_rule, checked_rule
+from .options import (
+    add_data_dir,
+    add_device,
+    add_force,
+    add_out,
+    add_quiet,
+    add_rule,
+    add_weights,
+    checked_rule,
+)
 
 #: A run writes metrics.json beside its weights; the gallery picks it up unless told otherwise.
 METRICS_NAME = "metrics.json"
@@ -33,11 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "sits beside the weight file."
         ),
     )
-    parser.add_argument("--weights", type=Path, required=True, help="weight file (.npz or .pt)")
+    add_weights(parser)
     add_data_dir(parser)
-    parser.add_argument(
-        "--out", type=Path, required=True, help="folder for the PNGs and index.html"
-    )
+    add_out(parser, "folder for the PNGs and index.html")
     parser.add_argument(
         "--images",
         help="indices (in the set) of the images shown one by one, e.g. 0,7,42 "
@@ -68,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--limit", type=int, help="use only the first N images of the split (default: all)"
     )
-    parser.add_argument("--force", action="store_true", help="replace the gallery already in --out")
+    add_force(parser, "replace the gallery already in --out")
     add_device(parser)
     add_quiet(parser)
     return parser

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from numpy_lenet.architecture import LAYER_NAMES, is_spatial
 from numpy_lenet.model import Trace
 from numpy_lenet.rules import DEFAULT_RULE, RULES
 from torch_lenet.data import images_to_float
+from torch_lenet.progress import progress_over
 
 from ..backends import Engine, make_engine
 from ..crosscheck.agreement import relative_error
@@ -103,17 +103,8 @@ def make_gallery(
     entries.append(_rules(engine, trace, picked, chosen, image_name, out))
     say(f"top-{TOP_K} search over {set_name}")
     batches = image_batches(images, SEARCH_BATCH, np.float32)
-    if bar:
-        from tqdm import tqdm
-
-        batches = tqdm(
-            batches,
-            total=-(-len(images) // SEARCH_BATCH),
-            desc=f"top-{TOP_K} search",
-            unit="batch",
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
+    count = -(-len(images) // SEARCH_BATCH)
+    batches = progress_over(batches, count, f"top-{TOP_K} search", "batch", quiet=not bar)
     topk = top_activations(batches, engine.trace)
     for layer in LAYER_NAMES:
         say(f"top-{TOP_K} figure of {layer}")

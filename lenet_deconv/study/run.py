@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from numpy_lenet.architecture import INPUT_SHAPE
 from numpy_lenet.atomic import atomic_path
 from numpy_lenet.params import Params
+from torch_lenet.progress import progress_bar
 
 from ..figures.evolution import plot_evolution
 from ..figures.invariance import plot_invariance
@@ -172,24 +172,24 @@ def run_study(plan: StudyPlan, out: Path, *, quiet: bool = False) -> StudyResult
     result = StudyResult()
     evo = None
     if plan.snapshots is not None:
-        with _bar(
-            quiet, len(plan.snapshots) * len(plan.set_images), "Figure 4: search", "img"
-        ) as bar:
-            evo = evolution(plan.snapshots, plan.set_images, plan.backend, tick=bar.update)
+        steps = len(plan.snapshots) * len(plan.set_images)
+        with progress_bar(steps, "Figure 4: search", "img", quiet=quiet) as tick:
+            evo = evolution(plan.snapshots, plan.set_images, plan.backend, tick=tick)
     elif not quiet:
         print(f"study: no feature-evolution figure: {plan.skipped}", file=sys.stderr)
     picked = images_to_float(plan.test_images[plan.invariance_images], np.float64)
-    with _bar(quiet, len(TRANSFORMS), "Figure 5: transforms", "transform") as bar:
+    with progress_bar(len(TRANSFORMS), "Figure 5: transforms", "transform", quiet=quiet) as tick:
         inv = invariance(
             plan.params,
             picked,
             plan.test_labels[plan.invariance_images],
             plan.invariance_images,
             plan.backend,
-            tick=bar.update,
+            tick=tick,
         )
     occluded = images_to_float(plan.test_images[plan.occlusion_images], np.float64)
-    with _bar(quiet, len(plan.occlusion_images), "Figure 7: occlusion", "image") as bar:
+    occluders = len(plan.occlusion_images)
+    with progress_bar(occluders, "Figure 7: occlusion", "image", quiet=quiet) as tick:
         occ = occlusion(
             plan.params,
             occluded,
@@ -197,23 +197,18 @@ def run_study(plan: StudyPlan, out: Path, *, quiet: bool = False) -> StudyResult
             plan.occlusion_images,
             plan.backend,
             plan.occluder,
-            tick=bar.update,
+            tick=tick,
         )
     out.mkdir(parents=True, exist_ok=True)
-    with _bar(quiet, 3, "figures", "figure") as bar:
+    with progress_bar(3, "figures", "figure", quiet=quiet) as tick:
         if evo is not None:
             _write_evolution(plan, evo, out, result)
-        bar.update()
+        tick()
         _write_invariance(plan, inv, out, result)
-        bar.update()
+        tick()
         _write_occlusion(plan, occ, out, result)
-        bar.update()
+        tick()
     return result
-
-
-def _bar(quiet: bool, total: int, desc: str, unit: str) -> tqdm:
-    """A progress bar with ETA on stderr; silent when quiet."""
-    return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=sys.stderr, leave=False)
 
 
 def _source(plan: StudyPlan) -> dict[str, Any]:
