@@ -34,7 +34,6 @@ SPLIT_FILES: dict[str, tuple[str, str]] = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-SPLIT_SIZES: dict[str, int] = {"train": 60_000, "test": 10_000}
 #: IDX magic numbers: unsigned bytes (0x08) in 3 dimensions (images) or 1 (labels).
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801

@@ -11,6 +11,7 @@ import numpy as np
 from ..images import parse_int_list
 from ..mnist import first_images, resolve_data_dir
 from .options import (
+    add_command,
     add_data_dir,
     add_device,
     add_force,
@@ -30,19 +31,19 @@ Everything in one go, each step's results in a folder of OUT:
                   (docs/agreement.md) -> OUT/compare.json;
   4. visualize    the gallery -> OUT/gallery/index.html, with the study (`lenet-deconv
                   study`: Zeiler & Fergus's Figures 4, 5 and 7) in the same folder.
-Without --train nothing is trained. The exit
-status is 1 when the backends disagree (step 2, step 3's float64 verdict or the
-study's check), after the gallery is written; what failed is printed.
+Without --train nothing is trained. The exit status is 1 when the backends
+disagree (step 2, step 3's float64 verdict or the study's check), after the
+gallery is written; what failed is printed.
 """
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `all` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "all",
-        help="the main job: evaluate, compare, visualize (and train, with --train)",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "the main job: evaluate, compare, visualize (and train, with --train)",
+        DESCRIPTION,
     )
     model = parser.add_mutually_exclusive_group()
     add_weights(model, "the weight file (.npz or .pt) to look into")

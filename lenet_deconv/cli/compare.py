@@ -10,13 +10,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from numpy_lenet.rules import DEFAULT_RULE, RULES
-from torch_lenet.data import SPLITS
 from torch_lenet.progress import progress_bar
 
 from ..crosscheck.agreement import VERDICT_TOLERANCE
 from ..crosscheck.check import DRIFT_FACTOR, DRIFTS, VERDICT, CrossCheck, crosscheck
 from ..crosscheck.ties import Flip
-from .options import add_data_dir, add_device, add_quiet, add_weights
+from .options import (
+    add_command,
+    add_data_dir,
+    add_device,
+    add_no_download,
+    add_quiet,
+    add_split,
+    add_weights,
+)
 
 #: Images per batch: a few hundred MB at the peak.
 DEFAULT_BATCH_SIZE = 100
@@ -54,15 +61,15 @@ bad option values, --device cuda without CUDA).
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `compare` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "compare",
-        help="NumPy vs PyTorch over MNIST in float64 (the verdict) and float32 (drift report)",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "NumPy vs PyTorch over MNIST in float64 (the verdict) and float32 (drift report)",
+        DESCRIPTION,
     )
     add_weights(parser)
     add_data_dir(parser)
-    parser.add_argument("--split", choices=SPLITS, default="test", help="default: test")
+    add_split(parser)
     parser.add_argument(
         "--limit",
         type=int,
@@ -88,11 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="skip the float32 drift report (the float64 verdict only: about half the time)",
     )
     add_device(parser)
-    parser.add_argument(
-        "--no-download",
-        action="store_true",
-        help="never download MNIST: fail with a clear error if the files are missing",
-    )
+    add_no_download(parser)
     parser.add_argument(
         "--json",
         action="store_true",

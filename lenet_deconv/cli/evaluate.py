@@ -9,12 +9,20 @@ from pathlib import Path
 
 import numpy as np
 
-from torch_lenet.data import SPLITS
-from torch_lenet.evaluate import DEVICES, EvalResult
+from torch_lenet.evaluate import EvalResult
 
-from ..backends import BACKENDS, DTYPES
 from ..overflow import overflow_checked_after
-from .options import add_data_dir, add_force, add_weights
+from .options import (
+    add_backend,
+    add_command,
+    add_data_dir,
+    add_device,
+    add_dtype,
+    add_force,
+    add_no_download,
+    add_split,
+    add_weights,
+)
 
 DESCRIPTION = """\
 Score a weight file (.npz or .pt) on an MNIST split with the NumPy or the PyTorch
@@ -28,35 +36,24 @@ numbers.
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `evaluate` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "evaluate",
-        help="loss, accuracy and confusion matrix of a weight file on MNIST",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "loss, accuracy and confusion matrix of a weight file on MNIST",
+        DESCRIPTION,
     )
     add_weights(parser)
     add_data_dir(parser)
-    parser.add_argument("--split", choices=SPLITS, default="test", help="default: test")
-    parser.add_argument("--backend", choices=BACKENDS, default="numpy", help="default: numpy")
-    parser.add_argument(
-        "--dtype", choices=tuple(DTYPES), default="float32", help="default: float32"
-    )
-    parser.add_argument(
-        "--device",
-        choices=DEVICES,
-        default="cpu",
-        help="for --backend torch: cpu, cuda, or auto (CUDA when present); default: cpu",
-    )
+    add_split(parser)
+    add_backend(parser)
+    add_dtype(parser, "float32")
+    add_device(parser)
     parser.add_argument(
         "--normalize",
         action="store_true",
         help="feed (pixel/255 - 0.1307) / 0.3081, for weights trained with train --normalize",
     )
-    parser.add_argument(
-        "--no-download",
-        action="store_true",
-        help="never download MNIST: fail with a clear error if the files are missing",
-    )
+    add_no_download(parser)
     parser.add_argument(
         "--predictions",
         type=Path,

@@ -7,11 +7,24 @@ from pathlib import Path
 
 from numpy_lenet.rules import DEFAULT_RULE, RULES, check_rule
 
+from ..backends import BACKENDS, DTYPES
 from ..mnist import DATA_ENV_VAR
 from ..shipped import shipped_weights
 
 # A parser, or one of its argument groups: each takes options alike.
 Parser = argparse._ActionsContainer
+
+
+def add_command(
+    subparsers: argparse._SubParsersAction, name: str, summary: str, description: str
+) -> argparse.ArgumentParser:
+    """Add subcommand ``name``: ``summary`` in the command list, ``description`` as laid out."""
+    return subparsers.add_parser(
+        name,
+        help=summary,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def add_weights(parser: Parser, what: str = "weight file (.npz or .pt)") -> None:
@@ -33,6 +46,34 @@ def add_out(parser: Parser, what: str, metavar: str | None = None) -> None:
 def add_force(parser: Parser, what: str = "replace --out if it exists") -> None:
     """Add ``--force``: the one way to replace what a command would otherwise refuse to."""
     parser.add_argument("--force", action="store_true", help=what)
+
+
+def add_backend(parser: Parser, what: str = "") -> None:
+    """Add ``--backend numpy|torch``: which implementation computes (default: numpy)."""
+    help_text = f"which implementation computes{what} (default: numpy)"
+    parser.add_argument("--backend", choices=BACKENDS, default="numpy", help=help_text)
+
+
+def add_dtype(parser: Parser, default: str) -> None:
+    """Add ``--dtype float32|float64``."""
+    help_text = f"the float type computed in (default: {default})"
+    parser.add_argument("--dtype", choices=tuple(DTYPES), default=default, help=help_text)
+
+
+def add_split(parser: Parser) -> None:
+    """Add ``--split test|train``: which MNIST split the images come from."""
+    parser.add_argument(
+        "--split", choices=("test", "train"), default="test", help="MNIST split (default: test)"
+    )
+
+
+def add_no_download(parser: Parser) -> None:
+    """Add ``--no-download``: fail rather than fetch missing MNIST files."""
+    parser.add_argument(
+        "--no-download",
+        action="store_true",
+        help="never download MNIST: fail with a clear error if the files are missing",
+    )
 
 
 def add_data_dir(parser: argparse.ArgumentParser, purpose: str = "") -> None:

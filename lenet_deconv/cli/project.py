@@ -17,18 +17,21 @@ from numpy_lenet.architecture import (
 from numpy_lenet.atomic import atomic_path
 from torch_lenet.weights import load_params
 
-from ..backends import BACKENDS, DTYPES, make_engine
+from ..backends import DTYPES, make_engine
 from ..images import load_images_npy, parse_int_list
 from ..memory_budget import MEMORY_ENV_VAR, human, memory_budget, projection_bytes_per_image
 from ..mnist import load_mnist_images
 from ..outputs import check_output_file
 from ..overflow import overflow_checked_after
 from .options import (
+    add_backend,
     add_data_dir,
     add_device,
+    add_dtype,
     add_force,
     add_out,
     add_rule,
+    add_split,
     add_weights,
     checked_rule,
 )
@@ -56,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     source.add_argument("--index", help="MNIST image indices instead, e.g. 0 or 0,7,42")
     add_data_dir(parser, "; used with --index")
-    parser.add_argument("--split", choices=("test", "train"), default="test", help="MNIST split")
+    add_split(parser)
     parser.add_argument("--layer", required=True, choices=LAYER_NAMES, help="layer to project from")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--channel", help="channel(s) of the layer, e.g. 3 or 0,5 (map/max modes)")
@@ -73,10 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="map: a whole feature map; max: its strongest activation; unit: one activation "
         "(default: max)",
     )
-    parser.add_argument("--backend", choices=BACKENDS, default="numpy", help="default: numpy")
-    parser.add_argument(
-        "--dtype", choices=tuple(DTYPES), default="float64", help="default: float64"
-    )
+    add_backend(parser)
+    add_dtype(parser, "float64")
     add_rule(parser)
     add_out(
         parser,

@@ -10,7 +10,7 @@ from torch_lenet.weights import load_params
 
 from ..images import parse_int_list
 from ..shipped import SHUFFLED_NAME
-from .options import add_data_dir, add_force, add_out, add_quiet, add_weights
+from .options import add_command, add_data_dir, add_force, add_out, add_quiet, add_weights
 from .visualize import check_gallery_folder
 
 DEFAULT_LIMIT = 100
@@ -34,11 +34,11 @@ and an index.html to --out.
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `sanity` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "sanity",
-        help="sanity checks of the three backward rules: randomised weights and labels",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "sanity checks of the three backward rules: randomised weights and labels",
+        DESCRIPTION,
     )
     add_weights(parser, "the trained weight file (.npz or .pt)")
     parser.add_argument(

@@ -8,8 +8,8 @@ import ipaddress
 import socket
 import sys
 
-from ..backends import BACKENDS, DTYPES
-from .options import add_data_dir, add_quiet, add_weights
+from ..backends import DTYPES
+from .options import add_backend, add_command, add_data_dir, add_dtype, add_quiet, add_weights
 
 DEFAULT_HOST = "127.0.0.1"
 #: Tried first so the address stays the same from run to run; busy: any free port.
@@ -28,11 +28,11 @@ Ctrl-C stops it.
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `serve` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "serve",
-        help="the interactive explorer: draw a digit, click a unit, watch the deconvnet",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "the interactive explorer: draw a digit, click a unit, watch the deconvnet",
+        DESCRIPTION,
     )
     add_weights(parser)
     add_data_dir(parser, "; its test split feeds the test images and the top-9 search")
@@ -48,10 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help=f"port to listen on; 0 picks a free one (default: {DEFAULT_PORT}, or a free one "
         "when that is busy)",
     )
-    parser.add_argument("--backend", choices=BACKENDS, default="numpy", help="default: numpy")
-    parser.add_argument(
-        "--dtype", choices=tuple(DTYPES), default="float32", help="default: float32"
-    )
+    add_backend(parser)
+    add_dtype(parser, "float32")
     parser.add_argument(
         "--no-cache",
         action="store_true",

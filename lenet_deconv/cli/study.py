@@ -5,9 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..backends import BACKENDS
 from ..images import parse_int_list
-from .options import add_data_dir, add_force, add_out, add_quiet, add_weights
+from .options import (
+    add_backend,
+    add_command,
+    add_data_dir,
+    add_force,
+    add_out,
+    add_quiet,
+    add_weights,
+)
 from .visualize import check_gallery_folder
 
 DESCRIPTION = """\
@@ -28,11 +35,11 @@ Exit status 1 when the backends disagree (after everything is written).
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `study` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "study",
-        help="Zeiler & Fergus section 4: features during training, invariance, occlusion",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "Zeiler & Fergus section 4: features during training, invariance, occlusion",
+        DESCRIPTION,
     )
     add_weights(parser)
     add_data_dir(parser)
@@ -89,12 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=0.0,
         help="the occluder's pixel value in [0, 1] (default: 0, MNIST's background: it erases ink)",
     )
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="numpy",
-        help="which implementation computes the figures; the other checks them (default: numpy)",
-    )
+    add_backend(parser, " the figures; the other checks them")
     add_quiet(parser, "no progress bars, only the summary")
     add_force(parser, "replace a study or gallery already in --out")
     return parser

@@ -9,7 +9,7 @@ from torch_lenet.batches import LOADERS
 from torch_lenet.evaluate import DEVICES
 from torch_lenet.train import TrainConfig
 
-from .options import add_data_dir, add_force, add_out, add_quiet
+from .options import add_command, add_data_dir, add_force, add_no_download, add_out, add_quiet
 
 # The options that go into TrainConfig. They default to None on the command line so
 # that --resume can tell an option the user gave from one left at its default.
@@ -38,19 +38,12 @@ bit-identical weights; --resume continues an interrupted run to the same weights
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `train` subcommand."""
-    parser = subparsers.add_parser(
-        "train",
-        help="train LeNet-5 on MNIST into a run directory",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_command(
+        subparsers, "train", "train LeNet-5 on MNIST into a run directory", DESCRIPTION
     )
     add_out(parser, "run directory to write (e.g. runs/ref); created if missing", "DIR")
     add_data_dir(parser, "; downloaded there if missing")
-    parser.add_argument(
-        "--no-download",
-        action="store_true",
-        help="never download MNIST: fail with a clear error if the files are missing",
-    )
+    add_no_download(parser)
     recipe = parser.add_argument_group("recipe (defaults: those of the shipped weights)")
     recipe.add_argument(
         "--seed",

@@ -8,16 +8,17 @@ from pathlib import Path
 
 from torch_lenet.weights import load_params
 
-from ..backends import BACKENDS
 from ..images import parse_int_list
 from ..mnist import first_images
 from .options import (
+    add_backend,
     add_data_dir,
     add_device,
     add_force,
     add_out,
     add_quiet,
     add_rule,
+    add_split,
     add_weights,
     checked_rule,
 )
@@ -50,13 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="indices (in the set) of the images shown one by one, e.g. 0,7,42 "
         "(default: the first three images of the set)",
     )
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="numpy",
-        help="which implementation computes traces and projections (default: numpy); the "
-        "NumPy vs PyTorch figure always uses both",
-    )
+    add_backend(parser, " traces and projections (the NumPy vs PyTorch figure uses both)")
     parser.add_argument(
         "--metrics",
         type=Path,
@@ -69,9 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="top-9 figures of fc1/fc2 with every unit, not only the 16 most active",
     )
     add_rule(parser, "projection and top-9 figures (the rules section always shows all three)")
-    parser.add_argument(
-        "--split", choices=("test", "train"), default="test", help="MNIST split (default: test)"
-    )
+    add_split(parser)
     parser.add_argument(
         "--limit", type=int, help="use only the first N images of the split (default: all)"
     )
