@@ -1,4 +1,4 @@
-"""The shipped model: found in an installed package or in the checkout, the default everywhere."""
+"""The shipped model: found in an installed package or in the checkout, and in the wheel."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 try:
     import tomllib
 except ImportError:  # Python 3.10
@@ -16,12 +14,10 @@ except ImportError:  # Python 3.10
 
 import lenet_deconv
 from lenet_deconv import shipped
-from lenet_deconv.cli import build_parser, main
 
 from .conftest import REPO, SHIPPED_WEIGHTS
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
-(SUBPARSERS,) = [a.choices for a in build_parser()._actions if a.dest == "command"]
 
 
 def test_a_checkout_finds_its_weights_folder():
@@ -70,20 +66,3 @@ def test_the_wheel_lists_every_package():
         for init in (REPO / top).rglob("__init__.py")
     }
     assert set(PYPROJECT["tool"]["setuptools"]["packages"]) == on_disk | {"lenet_deconv.weights"}
-
-
-@pytest.mark.parametrize("command", sorted(SUBPARSERS))
-def test_every_command_has_help(command, capsys):
-    with pytest.raises(SystemExit) as done:
-        main([command, "--help"])
-    assert done.value.code == 0
-    assert f"usage: lenet-deconv {command}" in capsys.readouterr().out
-
-
-def test_weights_default_to_the_shipped_model_everywhere():
-    defaults = {name: sub.get_default("weights") for name, sub in SUBPARSERS.items()}
-    assert {name for name, default in defaults.items() if default is None} == {
-        "train",
-        "init-weights",
-    }
-    assert all(d == SHIPPED_WEIGHTS for d in defaults.values() if d is not None), defaults
