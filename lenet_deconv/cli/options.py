@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from numpy_lenet.rules import DEFAULT_RULE, RULES, check_rule
@@ -38,9 +39,11 @@ def add_weights(parser: Parser, what: str = "weight file (.npz or .pt)") -> None
     )
 
 
-def add_out(parser: Parser, what: str, metavar: str | None = None) -> None:
-    """Add the required ``--out``: ``what`` says which file or folder it names."""
-    parser.add_argument("--out", type=Path, required=True, metavar=metavar, help=what)
+def add_out(
+    parser: Parser, what: str, metavar: str | None = None, kind: Callable[[str], Path] = Path
+) -> None:
+    """Add the required ``--out``: ``what`` says what it names, ``kind`` parses it."""
+    parser.add_argument("--out", type=kind, required=True, metavar=metavar, help=what)
 
 
 def add_force(parser: Parser, what: str = "replace --out if it exists") -> None:
