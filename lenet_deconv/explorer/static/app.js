@@ -1,22 +1,22 @@
-// The explorer page: draws, asks the app (never anything else) and paints its answers.
-// Every number shown comes from the server's NumPy/PyTorch deconvnet; this file only
-// turns pen strokes into 28x28 pixels and arrays into pictures.
+// The explorer page: draws, asks window.lenet (lenet.js: the network and its deconvnet,
+// in float64, in this page) and paints the answers. Nothing is fetched but the site's own
+// files: model.json and weights.f64 (read by lenet.js), data.json and images.u8 (the
+// sample of test images and the top-9 tables, precomputed by `lenet-deconv site`).
 "use strict";
 
 const SIDE = 28;
 const state = {
-  info: null, image: new Float32Array(SIDE * SIDE), layer: "conv2", mode: "max",
-  rule: "deconvnet", channel: null, unit: null, stepsOpen: false, last: null,
+  data: null, images: null, rows: new Map(), pixels: new Float64Array(SIDE * SIDE), trace: null,
+  layer: "conv2", mode: "max", rule: "deconvnet", channel: null, unit: null, stepsOpen: false,
 };
+// The page's own timings (ms), for benchmarks/bench_explorer.py: each entry
+// {what, compute, painted}: from the event to the pictures drawn, and to the next frame.
+const timings = [];
 const $ = (id) => document.getElementById(id);
 
-// ---- arrays from the API: {shape, data: base64 little-endian float32} ----
-function decode(packed) {
-  const bin = atob(packed.data);
-  const bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  return { shape: packed.shape, values: new Float32Array(bytes.buffer) };
-}
+function spec() { return window.lenet.model.spec; }
+function shapeOf(layer) { return spec().layers.find((l) => l.name === layer).shape; }
+function isSpatial(layer) { return shapeOf(layer).length === 3; }
 
 // ---- painting ----
 function maxAbs(values) {
@@ -37,7 +37,8 @@ function paint(canvas, values, h, w, kind, scale) {
     if (kind === "gray") { r = g = b = Math.round(255 * Math.max(t, 0)); }
     else if (t >= 0) { r = 255; g = b = Math.round(255 * (1 - t)); }
     else { b = 255; r = g = Math.round(255 * (1 + t)); }
-    img.data.set([r, g, b, 255], 4 * i);
+    const k = 4 * i;
+    img.data[k] = r; img.data[k + 1] = g; img.data[k + 2] = b; img.data[k + 3] = 255;
   }
   ctx.putImageData(img, 0, 0);
   canvas.hoverValues = { values, h, w };
@@ -80,45 +81,70 @@ document.addEventListener("mousemove", (event) => {
   hover.hidden = false;
 });
 
-// ---- drawing at MNIST's scale and centring ----
-// MNIST digits were scaled to fit a 20x20 box (keeping their aspect ratio), then
-// placed in 28x28 so that their centre of mass sits at the centre.
-const pen = { down: false, x: 0, y: 0, drawn: false };
-
-function drawCanvasToDigit() {
-  const canvas = $("draw"), size = canvas.width;
-  const ink = canvas.getContext("2d").getImageData(0, 0, size, size).data;
-  let top = size, left = size, bottom = -1, right = -1;
-  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
-    if (ink[4 * (y * size + x)] > 0) {
+// ---- a digit as MNIST made theirs ----
+// MNIST's digits were scaled to fit a 20x20 box (keeping their aspect ratio), then
+// placed in 28x28 so that their centre of mass sits at the centre. `ink` holds
+// width x height values in [0, 1] (1: ink); the result is 784 pixels.
+function centreDigit(ink, width, height) {
+  let top = height, left = width, bottom = -1, right = -1;
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
+    if (ink[y * width + x] > 0) {
       top = Math.min(top, y); bottom = Math.max(bottom, y);
       left = Math.min(left, x); right = Math.max(right, x);
     }
   }
-  const out = new Float32Array(SIDE * SIDE);
+  const out = new Float64Array(SIDE * SIDE);
   if (bottom < 0) return out;
   const bh = bottom - top + 1, bw = right - left + 1, scale = 20 / Math.max(bh, bw);
   const th = Math.max(1, Math.round(bh * scale)), tw = Math.max(1, Math.round(bw * scale));
   // Box filter: every source pixel adds its ink to the target pixel it falls in.
-  const sum = new Float32Array(th * tw), count = new Float32Array(th * tw);
+  const sum = new Float64Array(th * tw), count = new Float64Array(th * tw);
   for (let y = 0; y < bh; y++) for (let x = 0; x < bw; x++) {
     const ty = Math.min(th - 1, Math.floor(y * th / bh)), tx = Math.min(tw - 1, Math.floor(x * tw / bw));
-    sum[ty * tw + tx] += ink[4 * ((top + y) * size + left + x)] / 255;
+    sum[ty * tw + tx] += ink[(top + y) * width + left + x];
     count[ty * tw + tx] += 1;
   }
   let mass = 0, my = 0, mx = 0;
-  const small = new Float32Array(th * tw);
+  const small = new Float64Array(th * tw);
   for (let i = 0; i < th * tw; i++) {
-    small[i] = sum[i] / count[i];
+    small[i] = count[i] ? Math.min(1, sum[i] / count[i]) : 0;
     mass += small[i]; my += small[i] * Math.floor(i / tw); mx += small[i] * (i % tw);
   }
-  const oy = Math.round(14 - (mass ? my / mass : th / 2) - 0.5);
-  const ox = Math.round(14 - (mass ? mx / mass : tw / 2) - 0.5);
+  // Shift so that the centre of mass lands on the middle of the 28x28 field (13.5, 13.5).
+  const oy = Math.round(13.5 - (mass ? my / mass : (th - 1) / 2));
+  const ox = Math.round(13.5 - (mass ? mx / mass : (tw - 1) / 2));
   for (let y = 0; y < th; y++) for (let x = 0; x < tw; x++) {
     const yy = y + oy, xx = x + ox;
     if (yy >= 0 && yy < SIDE && xx >= 0 && xx < SIDE) out[yy * SIDE + xx] = small[y * tw + x];
   }
   return out;
+}
+
+// The ink of an RGBA picture: luminance over white, inverted when the background
+// (the border's mean) is light, so a dark digit on paper and a white one on black both work.
+function inkOf(rgba, width, height) {
+  const lum = new Float64Array(width * height);
+  for (let i = 0; i < width * height; i++) {
+    const a = rgba[4 * i + 3] / 255;
+    const l = (0.299 * rgba[4 * i] + 0.587 * rgba[4 * i + 1] + 0.114 * rgba[4 * i + 2]) / 255;
+    lum[i] = a * l + (1 - a);  // transparent counts as white paper
+  }
+  let border = 0, n = 0;
+  for (let x = 0; x < width; x++) { border += lum[x] + lum[(height - 1) * width + x]; n += 2; }
+  for (let y = 0; y < height; y++) { border += lum[y * width] + lum[y * width + width - 1]; n += 2; }
+  const light = border / n > 0.5;
+  // Faint noise is no ink: it would stretch the bounding box.
+  return lum.map((l) => { const v = light ? 1 - l : l; return v > 0.1 ? v : 0; });
+}
+
+const pen = { down: false, x: 0, y: 0 };
+
+function drawCanvasToDigit() {
+  const canvas = $("draw"), size = canvas.width;
+  const rgba = canvas.getContext("2d").getImageData(0, 0, size, size).data;
+  const ink = new Float64Array(size * size);
+  for (let i = 0; i < size * size; i++) ink[i] = rgba[4 * i] / 255;
+  return centreDigit(ink, size, size);
 }
 
 function penAt(event) {
@@ -133,9 +159,7 @@ function stroke(event) {
   ctx.strokeStyle = "#fff"; ctx.lineWidth = 22; ctx.lineCap = "round"; ctx.lineJoin = "round";
   ctx.beginPath(); ctx.moveTo(pen.x, pen.y); ctx.lineTo(x, y); ctx.stroke();
   pen.x = x; pen.y = y;
-  state.image = drawCanvasToDigit();
-  $("source").textContent = "your drawing";
-  refresh();
+  setPixels(drawCanvasToDigit(), "your drawing", false);
 }
 
 function clearCanvas() {
@@ -143,13 +167,13 @@ function clearCanvas() {
   ctx.fillStyle = "#000"; ctx.fillRect(0, 0, canvas.width, canvas.height);
 }
 
-// A test image is shown on the drawing canvas too, so that strokes add to it.
-function showOnCanvas(image) {
+// An image is shown on the drawing canvas too, so that strokes add to it.
+function showOnCanvas(pixels) {
   const canvas = $("draw"), ctx = canvas.getContext("2d"), tmp = document.createElement("canvas");
   tmp.width = SIDE; tmp.height = SIDE;
   const img = tmp.getContext("2d").createImageData(SIDE, SIDE);
   for (let i = 0; i < SIDE * SIDE; i++) {
-    const v = Math.round(255 * image[i]);
+    const v = Math.round(255 * pixels[i]);
     img.data.set([v, v, v, 255], 4 * i);
   }
   tmp.getContext("2d").putImageData(img, 0, 0);
@@ -157,63 +181,74 @@ function showOnCanvas(image) {
   ctx.drawImage(tmp, 0, 0, canvas.width, canvas.height);
 }
 
-// ---- talking to the app ----
-async function api(path, options) {
-  const response = await fetch(path, options);
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.error || response.statusText);
-  return body;
+// A PNG (or any image the browser reads) dropped on the page: centred as MNIST's digits.
+async function dropImage(file) {
+  const bitmap = await createImageBitmap(file);
+  const k = Math.min(1, 512 / Math.max(bitmap.width, bitmap.height));  // bound the work
+  const width = Math.max(1, Math.round(bitmap.width * k)), height = Math.max(1, Math.round(bitmap.height * k));
+  const canvas = document.createElement("canvas");
+  canvas.width = width; canvas.height = height;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(bitmap, 0, 0, width, height);
+  const pixels = centreDigit(inkOf(ctx.getImageData(0, 0, width, height).data, width, height), width, height);
+  setPixels(pixels, `dropped ${file.name}`, true);
 }
 
-let inFlight = false, again = false;
+// ---- the test images shipped with the site ----
+function testPixels(index) {
+  const row = state.rows.get(index);
+  if (row === undefined) return null;
+  const bytes = state.images.subarray(row * SIDE * SIDE, (row + 1) * SIDE * SIDE);
+  return Float64Array.from(bytes, (v) => v / 255);  // pixel / 255, as the CLI reads MNIST
+}
 
-// One request at a time; strokes made meanwhile are sent once it answers.
-async function refresh() {
-  if (inFlight) { again = true; return; }
-  inFlight = true; again = false;
+function loadTest(index) {
+  const pixels = testPixels(index);
+  if (!pixels) {
+    $("status").textContent = `test image ${index} is not in this site (the sample holds ${state.data.sample.length})`;
+    return;
+  }
+  $("test-index").value = index;
+  const label = state.labels.get(index);
+  setPixels(pixels, `test image ${index}, labelled ${label}`, true);
+}
+
+// ---- computing and rendering ----
+let pending = false;
+
+// New pixels: recompute the forward pass and everything shown, once per frame.
+function setPixels(pixels, source, show) {
+  state.pixels = pixels;
+  $("source").textContent = source;
+  if (show) showOnCanvas(pixels);
+  if (pending) return;
+  pending = true;
   document.body.dataset.busy = "true";
-  const rows = [];
-  for (let y = 0; y < SIDE; y++) rows.push(Array.from(state.image.subarray(y * SIDE, (y + 1) * SIDE)));
-  const request = { image: rows, layer: state.layer, mode: state.mode, rule: state.rule };
-  if (state.channel !== null) {
-    request.channel = state.channel;
-    if (state.mode === "unit" && isSpatial(state.layer)) {
-      state.unit = state.unit || strongestUnit(state.layer, state.channel);
-      request.unit = state.unit;
-    }
-  }
-  try {
-    const started = performance.now();
-    const answer = await api("/api/explore", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(request),
-    });
-    state.last = answer;
-    render(answer);
-    $("status").textContent = `${state.info.backend} backend, ${state.info.dtype}: ` +
-      `answered in ${Math.round(performance.now() - started)} ms`;
-  } catch (err) {
-    $("status").textContent = `error: ${err.message}`;
-  } finally {
-    inFlight = false;
-    if (again) refresh(); else document.body.dataset.busy = "false";
-  }
+  requestAnimationFrame(() => {
+    pending = false;
+    refresh();
+    document.body.dataset.busy = "false";
+  });
 }
 
-function render(answer) {
-  paint($("seen"), state.image, SIDE, SIDE, "gray", 1);
-  renderPrediction(answer);
-  renderActivations(answer);
-  renderProjections(answer);
-  renderSelected(answer);
+function refresh() {
+  state.trace = window.lenet.forward(state.pixels);
+  paint($("seen"), state.pixels, SIDE, SIDE, "gray", 1);
+  renderPrediction();
+  renderActivations();
+  renderStrip();
+  renderSelected();
 }
 
-function renderPrediction(answer) {
-  $("prediction").textContent = String(answer.prediction);
+function renderPrediction() {
+  const probabilities = Array.from(state.trace.logProbs, Math.exp);
+  const prediction = probabilities.indexOf(Math.max(...probabilities));
+  $("prediction").textContent = String(prediction);
   const box = $("probabilities");
   box.replaceChildren();
-  answer.probabilities.forEach((p, digit) => {
+  probabilities.forEach((p, digit) => {
     const row = document.createElement("div");
-    row.className = `prob${digit === answer.prediction ? " top" : ""}`;
+    row.className = `prob${digit === prediction ? " top" : ""}`;
     const label = document.createElement("span"); label.className = "digit"; label.textContent = digit;
     const bar = document.createElement("span"); bar.className = "bar"; bar.style.width = `${Math.max(1, 160 * p)}px`;
     const value = document.createElement("span"); value.textContent = `${(100 * p).toFixed(1)}%`;
@@ -222,29 +257,11 @@ function renderPrediction(answer) {
   });
 }
 
-function isSpatial(layer) {
-  return state.info.layers.find((l) => l.name === layer).shape.length === 3;
-}
-
-// Where a channel's largest activation sits in the last answer, [y, x] (first on ties).
-function strongestUnit(layer, channel) {
-  if (!state.last) return [0, 0];
-  const [, h, w] = state.info.layers.find((l) => l.name === layer).shape;
-  const maps = decode(state.last.activations[layer]).values.subarray(channel * h * w, (channel + 1) * h * w);
-  let best = 0;
-  for (let i = 1; i < maps.length; i++) if (maps[i] > maps[best]) best = i;
-  return [Math.floor(best / w), best % w];
-}
-
-function isSelected(layer, channel) {
-  return layer === state.layer && channel === state.channel;
-}
-
-function renderActivations(answer) {
+function renderActivations() {
   const box = $("activations");
   box.replaceChildren();
-  for (const { name, shape } of state.info.layers) {
-    const { values } = decode(answer.activations[name]);
+  for (const { name, shape } of spec().layers) {
+    const values = state.trace.activations[name];
     const row = document.createElement("div"); row.className = "layer-row";
     const label = document.createElement("span"); label.className = "name"; label.textContent = name;
     const maps = document.createElement("div"); maps.className = "maps";
@@ -252,7 +269,7 @@ function renderActivations(answer) {
     if (shape.length === 3) {
       const [c, h, w] = shape, scale = maxAbs(values) || 1;  // one scale per layer
       for (let k = 0; k < c; k++) {
-        const canvas = mapCanvas(`clickable${isSelected(name, k) ? " selected" : ""}`);
+        const canvas = mapCanvas("clickable");
         canvas.dataset.layer = name; canvas.dataset.channel = k;
         canvas.title = `${name} channel ${k}`;
         paint(canvas, values.subarray(k * h * w, (k + 1) * h * w), h, w, "gray", scale);
@@ -273,72 +290,100 @@ function renderActivations(answer) {
         const rect = canvas.getBoundingClientRect();
         select(name, Math.min(shape[0] - 1, Math.floor((event.clientX - rect.left) / rect.width * shape[0])), null);
       });
-      maps.append(canvas);
-      if (state.layer === name && state.channel !== null) {
-        const note = document.createElement("span"); note.textContent = `unit ${state.channel} selected`;
-        maps.append(note);
-      }
+      const note = document.createElement("span"); note.className = "unit-note";
+      maps.append(canvas, note);
     }
     box.append(row);
   }
+  markSelection();
 }
 
-function renderProjections(answer) {
-  const shown = answer.mode === "map" ? "map" : "max";
+// Outline the selected channel wherever it is drawn, and name an fc selection.
+function markSelection() {
+  for (const canvas of document.querySelectorAll("canvas.clickable[data-channel]")) {
+    canvas.classList.toggle("selected",
+      canvas.dataset.layer === state.layer && Number(canvas.dataset.channel) === state.channel);
+  }
+  for (const note of document.querySelectorAll(".unit-note")) {
+    const layer = note.previousSibling.dataset.layer;
+    note.textContent = layer === state.layer && state.channel !== null ? `unit ${state.channel} selected` : "";
+  }
+}
+
+// The whole-layer strip: every channel of the chosen layer projected (map or max mode).
+function renderStrip() {
+  const started = performance.now();
+  const shown = state.mode === "map" ? "map" : "max";
   $("projections-title").textContent =
-    `every channel of ${answer.layer}, ${shown} mode, ${answer.rule} rule (red: pushes the activation up)`;
-  const { shape, values } = decode(answer.projections);
+    `every channel of ${state.layer}, ${shown} mode, ${state.rule} rule`;
   const box = $("projections");
   box.replaceChildren();
-  for (let k = 0; k < shape[0]; k++) {
+  for (let k = 0; k < shapeOf(state.layer)[0]; k++) {
+    const values = window.lenet.projectTrace(state.trace, state.layer, shown, k, state.rule);
     const tile = document.createElement("div"); tile.className = "tile";
-    const canvas = mapCanvas(`clickable${isSelected(answer.layer, k) ? " selected" : ""}`);
-    canvas.dataset.layer = answer.layer; canvas.dataset.channel = k;
-    paint(canvas, values.subarray(k * SIDE * SIDE, (k + 1) * SIDE * SIDE), SIDE, SIDE, "signed");
-    canvas.addEventListener("click", () => select(answer.layer, k, null));
+    const canvas = mapCanvas("clickable");
+    canvas.dataset.layer = state.layer; canvas.dataset.channel = k;
+    paint(canvas, values, SIDE, SIDE, "signed");
+    canvas.addEventListener("click", () => select(state.layer, k, null));
     const caption = document.createElement("span"); caption.textContent = k;
     tile.append(canvas, caption);
     box.append(tile);
   }
+  record("strip", started);
 }
 
-function renderSelected(answer) {
-  const button = $("open-steps");
-  if (!answer.stages) {
+// The unit a selection projects: in unit mode the clicked one, else none.
+function selectedUnit() {
+  if (state.mode !== "unit" || !isSpatial(state.layer)) return null;
+  if (!state.unit) {  // a channel picked without a position: its strongest unit
+    const [, h, w] = shapeOf(state.layer), per = h * w;
+    const values = state.trace.activations[state.layer].subarray(state.channel * per, (state.channel + 1) * per);
+    let best = 0;
+    for (let i = 1; i < per; i++) if (values[i] > values[best]) best = i;
+    state.unit = [Math.floor(best / w), best % w];
+  }
+  return state.unit;
+}
+
+function renderSelected() {
+  const button = $("open-steps"), canvas = $("projection");
+  if (state.channel === null) {
     $("selected-name").textContent = "click a channel or unit";
     button.disabled = true; $("steps").hidden = true;
     return;
   }
-  const where = answer.unit ? ` at (${answer.unit[0]}, ${answer.unit[1]})` : "";
+  const unit = selectedUnit(), mode = state.mode === "unit" && !unit ? "max" : state.mode;
+  const where = unit ? ` at (${unit[0]}, ${unit[1]})` : "";
   $("selected-name").textContent =
-    `${answer.layer} ${answer.layer.startsWith("fc") ? "unit" : "channel"} ${answer.channel}${where}, ` +
-    `${answer.mode} mode, ${answer.rule} rule`;
-  const last = decode(answer.stages[answer.stages.length - 1].signal);
-  const canvas = $("projection");
-  paint(canvas, last.values, SIDE, SIDE, "signed");
+    `${state.layer} ${isSpatial(state.layer) ? "channel" : "unit"} ${state.channel}${where}, ` +
+    `${state.mode} mode, ${state.rule} rule`;
+  const values = window.lenet.projectTrace(state.trace, state.layer, mode, state.channel, state.rule, unit);
+  paint(canvas, values, SIDE, SIDE, "signed");
   canvas.dataset.ready = "true";
   button.disabled = false;
-  if (state.stepsOpen) renderSteps(answer);
+  if (state.stepsOpen) renderSteps(mode, unit); else $("steps").hidden = true;
 }
 
 // Each mirror block as a row: its input, then the signal after each of its operations.
-function renderSteps(answer) {
+const STAGE_LABELS = { in: "entering", unpool: "after unpool", relu: "after ReLU step", filter: "after transposed filter" };
+
+function renderSteps(mode, unit) {
   const box = $("steps");
   box.replaceChildren();
   let row = null, block = null;
-  for (const { block: name, stage, signal } of answer.stages) {
+  const stages = window.lenet.steps(state.trace, state.layer, mode, state.channel, state.rule, unit);
+  for (const { block: name, stage, shape, values } of stages) {
     if (name !== block) {
       block = name;
       row = document.createElement("div"); row.className = "block";
       const title = document.createElement("div"); title.className = "title";
       title.textContent = `mirror block of ${name}`;
-      const stages = document.createElement("div"); stages.className = "stages";
-      row.append(title, stages); box.append(row);
+      const cells = document.createElement("div"); cells.className = "stages";
+      row.append(title, cells); box.append(row);
     }
-    const { shape, values } = decode(signal);
     const cell = document.createElement("div"); cell.className = "stage"; cell.dataset.stage = stage;
     const label = document.createElement("span");
-    label.textContent = `${state.info.stage_labels[stage]} (${shape.join("x")})`;
+    label.textContent = `${STAGE_LABELS[stage]} (${shape.join("x")})`;
     const maps = document.createElement("div"); maps.className = "maps";
     cell.append(label, maps);
     if (shape.length === 1) {
@@ -357,51 +402,59 @@ function renderSteps(answer) {
   box.hidden = false;
 }
 
-async function renderTop9() {
+// The selected channel's top 9 test images (over the whole test set, precomputed), each
+// beside the projection of its strongest unit under the current rule (computed here).
+function renderTop9() {
   const box = $("top9");
-  if (state.channel === null) { box.replaceChildren(); return; }
-  const query = new URLSearchParams({ layer: state.layer, channel: state.channel, rule: state.rule });
-  try {
-    const answer = await api(`/api/top9?${query}`);
-    const images = decode(answer.images), projections = decode(answer.projections);
-    box.replaceChildren();
-    answer.indices.forEach((index, r) => {
-      const tile = document.createElement("div"); tile.className = "tile";
-      const pair = document.createElement("div"); pair.className = "row";
-      const image = mapCanvas("clickable"), projection = mapCanvas();
-      paint(image, images.values.subarray(r * SIDE * SIDE, (r + 1) * SIDE * SIDE), SIDE, SIDE, "gray", 1);
-      paint(projection, projections.values.subarray(r * SIDE * SIDE, (r + 1) * SIDE * SIDE), SIDE, SIDE, "signed");
-      image.title = `load test image ${index}`;
-      image.addEventListener("click", () => loadTest(index));
-      pair.append(image, projection);
-      const caption = document.createElement("span");
-      caption.textContent = `#${index} (a ${answer.labels[r]}): ${answer.values[r].toPrecision(3)}`;
-      tile.append(pair, caption);
-      box.append(tile);
-    });
-  } catch (err) {
-    $("status").textContent = `error: ${err.message}`;
+  box.replaceChildren();
+  if (state.channel === null) return;
+  const entries = state.data.top9[state.layer][state.channel];
+  box.dataset.layer = state.layer; box.dataset.channel = state.channel;
+  if (entries.every((e) => e.value === 0)) {
+    const note = document.createElement("p"); note.className = "hint";
+    note.textContent = "this unit never fires on the test set: every activation is 0, so there is nothing to project";
+    box.append(note);
+    return;
+  }
+  for (const entry of entries) {
+    const pixels = testPixels(entry.index), trace = window.lenet.forward(pixels);
+    const [channel, y, x] = entry.unit, unit = entry.unit.length === 3 ? [y, x] : null;
+    const projection = window.lenet.projectTrace(trace, state.layer, unit ? "unit" : "max", channel, state.rule, unit);
+    const tile = document.createElement("div"); tile.className = "tile";
+    const pair = document.createElement("div"); pair.className = "row";
+    const image = mapCanvas("clickable"), projected = mapCanvas();
+    paint(image, pixels, SIDE, SIDE, "gray", 1);
+    paint(projected, projection, SIDE, SIDE, "signed");
+    image.title = `load test image ${entry.index}`;
+    image.addEventListener("click", () => loadTest(entry.index));
+    pair.append(image, projected);
+    const caption = document.createElement("span");
+    caption.textContent = `#${entry.index} (a ${entry.label}): ${entry.value.toPrecision(3)}`;
+    tile.append(pair, caption);
+    box.append(tile);
   }
 }
 
+// Note how long an interaction took: to its pictures drawn, and to the next frame.
+function record(what, started) {
+  const entry = { what, compute: performance.now() - started, painted: null };
+  timings.push(entry);
+  requestAnimationFrame(() => { entry.painted = performance.now() - started; });
+}
+
+// A click on a channel or unit: its projection first, then what can wait (the top 9).
 function select(layer, channel, unit) {
+  const started = performance.now();
+  const layerChanged = layer !== state.layer;
   state.layer = layer; state.channel = channel; state.unit = unit;
   $("layer").value = layer;
-  refresh();
-  renderTop9();
-}
-
-async function loadTest(index) {
-  try {
-    const answer = await api(`/api/test-image/${index}`);
-    state.image = decode(answer.image).values;
-    $("test-index").value = answer.index;
-    $("source").textContent = `test image ${answer.index}, labelled ${answer.label}`;
-    showOnCanvas(state.image);
-    refresh();
-  } catch (err) {
-    $("status").textContent = `error: ${err.message}`;
-  }
+  if (layerChanged) renderStrip();
+  renderSelected();
+  markSelection();
+  record(`select ${layer}`, started);
+  // The top 9 after this frame; a later selection replaces it (it reads state then).
+  const wanted = `${layer}/${channel}/${state.rule}`;
+  setTimeout(() => { if (wanted === `${state.layer}/${state.channel}/${state.rule}`) renderTop9(); }, 0);
 }
 
 function fillSelect(id, options, value) {
@@ -410,23 +463,49 @@ function fillSelect(id, options, value) {
   select.value = value;
 }
 
+async function fetchOk(name) {
+  const response = await fetch(name);
+  if (!response.ok) throw new Error(`${name}: ${response.status} ${response.statusText}`);
+  return response;
+}
+
 async function start() {
-  state.info = await api("/api/info");
-  state.rule = state.info.default_rule;
-  fillSelect("layer", state.info.layers.map((l) => l.name), state.layer);
-  fillSelect("mode", state.info.modes, state.mode);
-  fillSelect("rule", state.info.rules, state.rule);
-  $("test-index").max = state.info.test_images - 1;
-  $("layer").addEventListener("change", () => { state.channel = null; state.unit = null; state.layer = $("layer").value; refresh(); renderTop9(); });
-  $("mode").addEventListener("change", () => { state.mode = $("mode").value; if (state.mode !== "unit") state.unit = null; refresh(); });
-  $("rule").addEventListener("change", () => { state.rule = $("rule").value; refresh(); renderTop9(); });
-  $("clear").addEventListener("click", () => { clearCanvas(); state.image = new Float32Array(SIDE * SIDE); $("source").textContent = ""; refresh(); });
+  window.lenet.ready = window.lenet.load("model.json");
+  const [, data, images] = await Promise.all([
+    window.lenet.ready,
+    fetchOk("data.json").then((r) => r.json()),
+    fetchOk("images.u8").then((r) => r.arrayBuffer()),
+  ]);
+  state.data = data; state.images = new Uint8Array(images);
+  state.labels = new Map();
+  for (const entry of [...data.sample, ...Object.values(data.top9).flat(2)]) {
+    state.rows.set(entry.index, entry.image); state.labels.set(entry.index, entry.label);
+  }
+  state.rule = spec().default_rule;
+  fillSelect("layer", spec().layers.map((l) => l.name), state.layer);
+  fillSelect("mode", spec().modes, state.mode);
+  fillSelect("rule", spec().rules, state.rule);
+  $("test-index").max = Math.max(0, data.sample.length - 1);
+  const redraw = () => { if (state.trace) { renderStrip(); renderSelected(); markSelection(); } };
+  $("layer").addEventListener("change", () => {
+    state.channel = null; state.unit = null; state.layer = $("layer").value; redraw(); renderTop9();
+  });
+  $("mode").addEventListener("change", () => {
+    state.mode = $("mode").value; if (state.mode !== "unit") state.unit = null; redraw();
+  });
+  $("rule").addEventListener("change", () => { state.rule = $("rule").value; redraw(); renderTop9(); });
+  $("clear").addEventListener("click", () => { clearCanvas(); setPixels(new Float64Array(SIDE * SIDE), "", false); });
   $("load-test").addEventListener("click", () => loadTest(Number($("test-index").value)));
-  $("random-test").addEventListener("click", () => loadTest(Math.floor(Math.random() * state.info.test_images)));
+  $("test-index").addEventListener("keydown", (event) => {
+    if (event.key === "Enter") loadTest(Number($("test-index").value));
+  });
+  $("random-test").addEventListener("click", () => {
+    loadTest(data.sample[Math.floor(Math.random() * data.sample.length)].index);
+  });
   $("open-steps").addEventListener("click", () => {
     state.stepsOpen = !state.stepsOpen;
     $("open-steps").textContent = state.stepsOpen ? "Hide steps" : "Step through";
-    if (state.stepsOpen && state.last && state.last.stages) renderSteps(state.last); else $("steps").hidden = true;
+    renderSelected();
   });
   const draw = $("draw");
   draw.addEventListener("pointerdown", (event) => {
@@ -436,9 +515,17 @@ async function start() {
   const up = () => { pen.down = false; };
   draw.addEventListener("pointerup", up);
   draw.addEventListener("pointercancel", up);
+  document.addEventListener("dragover", (event) => { event.preventDefault(); });
+  document.addEventListener("drop", (event) => {
+    event.preventDefault();
+    const file = event.dataTransfer && event.dataTransfer.files[0];
+    if (file) dropImage(file).catch((err) => { $("status").textContent = `cannot read ${file.name}: ${err.message}`; });
+  });
+  $("status").textContent = "computed in this page (float64)";
   clearCanvas();
-  $("status").textContent = `${state.info.backend} backend, ${state.info.dtype}`;
-  refresh();
+  // The first screen: test image 0, not an empty canvas.
+  if (data.sample.length) loadTest(data.sample[0].index); else setPixels(state.pixels, "", false);
 }
 
+window.explorer = { state, timings, select, loadTest, centreDigit, inkOf, dropImage };
 start().catch((err) => { $("status").textContent = `error: ${err.message}`; });
