@@ -4,9 +4,9 @@ Only what a static host would do, and less: GET and HEAD of the site's own
 files, by exact name; nothing else exists (no file system behind it, so no path
 reaches outside the site). Hardened for a server on the user's own machine:
 
-- the Host header must name this machine (localhost, 127.0.0.0/8, ::1) or the
-  address given with --host: a web page elsewhere cannot reach it through DNS
-  rebinding;
+- the Host header must name this machine (localhost, 127.0.0.0/8, ::1): a
+  web page elsewhere cannot reach it through DNS rebinding (unless --host
+  opened it to other machines, which reach it by any name);
 - a query string is refused: the site takes no parameters;
 - every refusal, malformed requests included, is one line of JSON
   ``{"error": "..."}`` with a 4xx status;
@@ -71,6 +71,9 @@ class SiteHandler(BaseHTTPRequestHandler):
     server_version = "lenet-deconv"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    # Answer even a request line without a version with a status line and headers
+    # (http.server's HTTP/0.9 answers are a bare body).
+    default_request_version = "HTTP/1.0"
 
     def do_GET(self) -> None:
         self._answer(body=True)
@@ -105,7 +108,9 @@ class SiteHandler(BaseHTTPRequestHandler):
         if host is None or not self.server.accepts(host_name(host)):
             return HTTPStatus.FORBIDDEN, f"Host {host!r} is not this server's name"
         parts = urlsplit(self.path)
-        if not self.path.startswith("/") or parts.query or parts.fragment:
+        if not self.path.startswith("/"):
+            return HTTPStatus.BAD_REQUEST, "the request target must be a path of the site"
+        if parts.query or parts.fragment:
             return HTTPStatus.BAD_REQUEST, "the site takes no query parameters"
         return None
 
@@ -138,17 +143,20 @@ class SiteServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, sock: socket.socket, files: Mapping[str, bytes], hosts: Iterable[str] = ()):
+    def __init__(
+        self, sock: socket.socket, files: Mapping[str, bytes], hosts: Iterable[str] | None = ()
+    ) -> None:
         super().__init__(sock.getsockname()[:2], SiteHandler, bind_and_activate=False)
         self.socket.close()
         self.socket = sock
         self.files = dict(files)
-        #: Host names accepted beside the loopback ones (the --host given).
-        self.hosts = {h.lower().strip("[]") for h in hosts}
+        #: Host names accepted beside the loopback ones; None: any (a --host other
+        #: than loopback, reached by names this machine cannot know).
+        self.hosts = None if hosts is None else {h.lower().strip("[]") for h in hosts}
 
     def accepts(self, host: str) -> bool:
         """Whether a request's Host (without port) names this server."""
-        return is_loopback(host) or host in self.hosts
+        return self.hosts is None or is_loopback(host) or host in self.hosts
 
 
 @contextmanager
