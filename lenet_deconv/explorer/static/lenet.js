@@ -299,7 +299,11 @@
   // The projection to pixels (784 values) of one selection, from an existing trace.
   function projectTrace(trace, layer, mode, channel, rule, unit) {
     checkRule(rule);
-    return backproject(trace, layer, select(trace, layer, mode, channel, unit), rule);
+    const signal = select(trace, layer, mode, channel, unit);
+    // A selection that keeps only zeros projects to exact zeros: every mirror step maps
+    // 0 to 0 (numpy_lenet/deconv.py's LiveProjections skips them the same way).
+    if (signal.every((v) => v === 0)) return new Float64Array(size(need().spec.input_shape));
+    return backproject(trace, layer, signal, rule);
   }
 
   // The projection to pixels of `channel` of `layer` for one image: the numbers of
