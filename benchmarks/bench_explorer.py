@@ -46,6 +46,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summary(values: list[float]) -> str:
+    """p50, p95 and max of timings in ms, as one line."""
     return (
         f"p50 {statistics.median(values):6.1f} ms  p95 {percentile(values, 95):6.1f} ms  "
         f"max {max(values):6.1f} ms  (n={len(values)})"
@@ -80,6 +81,7 @@ def click_unit(page, layer: str, channel: int) -> None:
 
 
 def main() -> int:
+    """Build and serve the site, drive Chromium, print the page's timings."""
     from playwright.sync_api import sync_playwright
 
     from lenet_deconv.explorer.server import serving
