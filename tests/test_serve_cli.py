@@ -1,4 +1,4 @@
-"""`lenet-deconv serve` on the command line: options, address checks, start, Ctrl-C, top-9 cache."""
+"""`lenet-deconv serve`: options, address checks, start, Ctrl-C, and what the server refuses."""
 
 from __future__ import annotations
 
@@ -10,17 +10,14 @@ import subprocess
 import sys
 import urllib.request
 
-import numpy as np
 import pytest
 
 from lenet_deconv.cli.main import COMMANDS, main
-from lenet_deconv.cli.serve import DEFAULT_PORT, bind, is_loopback, url_of
-from lenet_deconv.serve.topcache import cache_key, cached_topk, load_topk
-from lenet_deconv.top_activations import TOP_K, TopK
-from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES
+from lenet_deconv.cli.serve import DEFAULT_PORT, bind, url_of
+from lenet_deconv.explorer.server import is_loopback
+from lenet_deconv.explorer.site import site_file_names
 
 from .conftest import REPO, SHIPPED_WEIGHTS
-from .lenet_factories import random_params
 
 
 def test_serve_is_a_registered_command(capsys) -> None:
@@ -28,7 +25,7 @@ def test_serve_is_a_registered_command(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["serve", "--help"])
     text = capsys.readouterr().out
-    for option in ("--weights", "--data-dir", "--host", "--port", "--backend", "--no-cache"):
+    for option in ("--weights", "--data-dir", "--host", "--port", "--site"):
         assert option in text
 
 
@@ -64,13 +61,13 @@ def test_a_busy_default_port_falls_back_to_a_free_one() -> None:
         blocker.close()
 
 
-def test_a_busy_explicit_port_is_an_error(capsys) -> None:
+def test_a_busy_explicit_port_is_an_error(tmp_path, capsys) -> None:
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
     blocker.listen(1)
     port = blocker.getsockname()[1]
     try:
-        code = main(["serve", "--weights", str(SHIPPED_WEIGHTS), "--port", str(port)])
+        code = main(["serve", "--site", str(_tiny_site(tmp_path)), "--port", str(port)])
     finally:
         blocker.close()
     assert code == 2
@@ -85,103 +82,147 @@ def test_port_zero_binds_a_free_port_and_prints_its_url() -> None:
         sock.close()
 
 
-def test_another_host_warns_before_anything(tmp_path, capsys) -> None:
-    code = main(["serve", "--weights", str(tmp_path / "missing.npz"), "--host", "0.0.0.0"])
+def test_a_bad_host_is_one_line_and_no_warning(tmp_path, capsys) -> None:
+    site = _tiny_site(tmp_path)
+    code = main(["serve", "--site", str(site), "--host", "no-such-host.invalid"])
     err = capsys.readouterr().err
-    assert code == 2  # the missing weights stop it before it listens
-    assert "warning: listening on 0.0.0.0 lets other machines reach the explorer" in err
-    assert "missing.npz" in err
+    assert code == 2
+    assert err.count("\n") == 1 and "--host" in err
 
 
-def test_loopback_does_not_warn(tmp_path, capsys) -> None:
-    main(["serve", "--weights", str(tmp_path / "missing.npz")])
-    assert "warning" not in capsys.readouterr().err
+def test_a_folder_that_is_not_a_site_is_one_line(tmp_path, capsys) -> None:
+    assert main(["serve", "--site", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a site" in err
 
 
-def test_serve_starts_answers_and_stops_on_ctrl_c(data_dir, tmp_path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    command = [sys.executable, "-m", "lenet_deconv", "serve", "--weights", str(SHIPPED_WEIGHTS),
-               "--data-dir", str(data_dir), "--port", "0", "--quiet"]  # fmt: skip
-    process = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        line = process.stdout.readline()  # blocks until the URL is printed (or it exits)
-        assert line.startswith("serving the explorer at http://127.0.0.1:"), (
-            line + process.stderr.read()
+def test_site_and_weights_together_are_one_line(tmp_path, capsys) -> None:
+    code = main(["serve", "--site", str(tmp_path), "--weights", str(SHIPPED_WEIGHTS)])
+    assert code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def _tiny_site(folder):
+    """A folder with the site's file names (contents do not matter to the server)."""
+    site = folder / "site"
+    site.mkdir()
+    for name in site_file_names():
+        (site / name).write_bytes(
+            b"<!doctype html><title>t</title>" if name.endswith("html") else b"x"
         )
-        url = line.split(" at ")[1].split()[0]
-        with urllib.request.urlopen(url + "api/info", timeout=30) as response:
-            assert json.load(response)["test_images"] == 10_000
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
+    return site
+
+
+def _start(command, cwd):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    line = process.stdout.readline()  # blocks until the URL is printed (or it exits)
+    if not line.startswith("serving the explorer at http://127.0.0.1:"):
+        process.kill()
+        raise AssertionError(line + process.stderr.read())
+    return process, line.split(" at ")[1].split()[0]
+
+
+def _stop(process) -> tuple[str, str]:
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_serve_builds_the_site_answers_and_stops_on_ctrl_c(data_dir, tmp_path) -> None:
+    command = [sys.executable, "-m", "lenet_deconv", "serve", "--data-dir", str(data_dir),
+               "--port", "0", "--quiet"]  # fmt: skip
+    process, url = _start(command, tmp_path)
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert b"window.lenet" in response.read()
+            assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+        with urllib.request.urlopen(url + "data.json", timeout=30) as response:
+            assert json.load(response)["test_set_size"] == 10_000
+    finally:
+        out, err = _stop(process)
     assert process.returncode == 0, err
     assert out.strip().endswith("stopped")
     assert "Traceback" not in err
-    cached = list((tmp_path / "cache" / "lenet-deconvnet" / "serve").glob("*.npz"))
-    assert len(cached) == 1  # the top-9 table went to the per-user cache, not the repo
-    assert not list(tmp_path.glob("*.npz"))
+    assert not list(tmp_path.iterdir())  # nothing written
 
 
-# ---- the top-9 cache ----
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """`serve --site` of a tiny site in a child process: its URL and port."""
+    folder = tmp_path_factory.mktemp("served")
+    site = _tiny_site(folder)
+    command = [sys.executable, "-m", "lenet_deconv", "serve", "--site", str(site), "--port", "0"]
+    process, url = _start(command, folder)
+    yield url, int(url.rsplit(":", 1)[1].strip("/"))
+    _stop(process)
 
 
-def _table(seed: int) -> dict[str, TopK]:
-    rng = np.random.default_rng(seed)
-    return {
-        layer: TopK(
-            rng.random((TOP_K, LAYER_SHAPES[layer][0])),
-            rng.integers(0, 100, (TOP_K, LAYER_SHAPES[layer][0])),
-            rng.integers(0, 25, (TOP_K, LAYER_SHAPES[layer][0])),
-        )
-        for layer in LAYER_NAMES
-    }
+def _raw(port: int, request: bytes) -> tuple[int, list[str]]:
+    """Send raw bytes; the status code and the body's lines (read to its Content-Length)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data and (chunk := sock.recv(65536)):
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        fields = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:] if b":" in line)
+        length = int({k.strip().lower(): v for k, v in fields.items()}[b"content-length"])
+        while len(body) < length and (chunk := sock.recv(65536)):
+            body += chunk
+    return int(head.split()[1]), body.decode().splitlines()
 
 
-def test_the_cache_is_computed_once_then_read(tmp_path) -> None:
-    calls = []
-
-    def compute():
-        calls.append(1)
-        return _table(0)
-
-    first, how = cached_topk(tmp_path, "abc", compute)
-    second, how_again = cached_topk(tmp_path, "abc", compute)
-    assert len(calls) == 1 and how.startswith("computed") and how_again.startswith("read")
-    for layer in LAYER_NAMES:
-        np.testing.assert_array_equal(first[layer].values, second[layer].values)
-        np.testing.assert_array_equal(first[layer].images, second[layer].images)
-        np.testing.assert_array_equal(first[layer].positions, second[layer].positions)
-
-
-def test_a_damaged_cache_file_is_recomputed(tmp_path) -> None:
-    (tmp_path / f"top{TOP_K}-abc.npz").write_bytes(b"not a zip file")
-    assert load_topk(tmp_path / f"top{TOP_K}-abc.npz") is None
-    _, how = cached_topk(tmp_path, "abc", lambda: _table(1))
-    assert how.startswith("computed")
-    assert load_topk(tmp_path / f"top{TOP_K}-abc.npz") is not None
-
-
-def test_the_cache_key_changes_with_weights_images_backend_and_dtype() -> None:
-    params, images = random_params(0), np.zeros((5, 28, 28), np.uint8)
-    base = cache_key(params, images, "numpy", np.float32)
-    assert cache_key(params, images, "numpy", np.float32) == base
-    nudged = {**params, "fc3.bias": params["fc3.bias"] + 1e-9}
-    changed = images.copy()
-    changed[4, 3, 3] = 1
-    assert cache_key(nudged, images, "numpy", np.float32) != base
-    assert cache_key(params, changed, "numpy", np.float32) != base
-    assert cache_key(params, images[:4], "numpy", np.float32) != base
-    assert cache_key(params, images, "torch", np.float32) != base
-    assert cache_key(params, images, "numpy", np.float64) != base
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "says"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n", 403, "Host"),
+        (b"GET / HTTP/1.1\r\nHost: evil.example:8765\r\n\r\n", 403, "Host"),
+        (b"GET / HTTP/1.1\r\n\r\n", 403, "Host"),
+        (b"GET /index.html?debug=1 HTTP/1.1\r\nHost: localhost\r\n\r\n", 400, "query"),
+        (b"GET /../pyproject.toml HTTP/1.1\r\nHost: localhost\r\n\r\n", 404, "no file"),
+        (b"GET /%2e%2e/etc/passwd HTTP/1.1\r\nHost: localhost\r\n\r\n", 404, "no file"),
+        (b"GET http://evil.example/ HTTP/1.1\r\nHost: localhost\r\n\r\n", 400, "path"),
+        (b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n", 501, "POST"),
+        (b"GARBAGE\r\n\r\n", 400, "request"),
+        (b"GET / HTTP/9.9\r\nHost: localhost\r\n\r\n", 505, "version"),
+    ],
+)
+def test_refusals_are_one_json_line(served, request_bytes, status, says) -> None:
+    _, port = served
+    code, lines = _raw(port, request_bytes)
+    assert code == status
+    assert len(lines) == 1
+    assert says.lower() in json.loads(lines[0])["error"].lower()
 
 
-def test_an_unwritable_cache_still_serves(tmp_path) -> None:
-    blocked = tmp_path / "file"
-    blocked.write_text("a file where the cache folder should be")
-    table, how = cached_topk(blocked / "sub", "abc", lambda: _table(2))
-    assert "not cached" in how and set(table) == set(LAYER_NAMES)
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "LOCALHOST:1234", "[::1]:80"])
+def test_loopback_host_names_are_served(served, host) -> None:
+    _, port = served
+    code, _ = _raw(port, f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+    assert code == 200
+
+
+def test_another_host_warns_once_listening_and_answers_any_host_name(tmp_path) -> None:
+    site = _tiny_site(tmp_path)
+    command = [sys.executable, "-m", "lenet_deconv", "serve", "--site", str(site),
+               "--host", "0.0.0.0", "--port", "0"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("serving the explorer at http://0.0.0.0:"), line
+        port = int(line.split(" at ")[1].split()[0].rsplit(":", 1)[1].strip("/"))
+        code, _ = _raw(port, b"GET / HTTP/1.1\r\nHost: lab-pc.example\r\nConnection: close\r\n\r\n")
+        assert code == 200
+    finally:
+        _, err = _stop(process)
+    assert "warning: listening on 0.0.0.0 lets other machines reach the explorer" in err

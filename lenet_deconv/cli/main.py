@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "study",
     "sanity",
     "init_weights",
+    "site",
     "serve",
 )
 

@@ -1,46 +1,55 @@
-"""`lenet-deconv serve`: the interactive explorer, a local web page (FastAPI + uvicorn)."""
+"""`lenet-deconv serve`: the explorer's static site, served on this machine (http.server)."""
 
 from __future__ import annotations
 
 import argparse
 import errno
-import ipaddress
 import socket
 import sys
+from pathlib import Path
 
-from ..backends import DTYPES
-from .options import add_backend, add_command, add_data_dir, add_dtype, add_quiet, add_weights
+from .options import add_command, add_quiet
+from .site import add_site_inputs
 
 DEFAULT_HOST = "127.0.0.1"
 #: Tried first so the address stays the same from run to run; busy: any free port.
 DEFAULT_PORT = 8765
 
 DESCRIPTION = """\
-Serve the explorer on this machine: draw a digit (or pick an MNIST test image),
-see the ten class probabilities and every layer's activations, click any channel
-or unit to project it to pixels (map / max / unit mode, deconvnet / gradient /
-guided rule), step through the projection block by block, and see the channel's
-top-9 test images. Everything is computed by the chosen backend; the page loads
-nothing from outside the app. Listens on 127.0.0.1 unless --host says otherwise.
-Ctrl-C stops it.
+Serve the explorer on this machine: the same files `lenet-deconv site` writes,
+built in memory (or read from a folder it wrote, with --site). The page computes
+everything itself, in float64: draw a digit (or pick or drop one), see the ten
+class probabilities and every layer's activations, click any channel or unit to
+project it to pixels (map / max / unit mode, deconvnet / gradient / guided
+rule), step through the projection block by block, and see the channel's top-9
+test images. Listens on 127.0.0.1 and answers only requests addressed to this
+machine's loopback names, unless --host says otherwise. Ctrl-C stops it.
 """
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `serve` subcommand."""
+    from ..explorer.site import DEFAULT_SAMPLE
+
     parser = add_command(
         subparsers,
         "serve",
-        "the interactive explorer: draw a digit, click a unit, watch the deconvnet",
+        "the interactive explorer on this machine: draw a digit, click a unit",
         DESCRIPTION,
     )
-    add_weights(parser)
-    add_data_dir(parser, "; its test split feeds the test images and the top-9 search")
+    add_site_inputs(parser)
+    parser.add_argument(
+        "--site",
+        type=Path,
+        metavar="DIR",
+        help="serve a folder written by `lenet-deconv site` instead of building the site now "
+        "(then --weights and --data-dir do not apply)",
+    )
     parser.add_argument(
         "--host",
-        default=DEFAULT_HOST,
         help=f"address to listen on (default: {DEFAULT_HOST}, this machine only); any other "
-        "address lets other machines reach the explorer, which has no login",
+        "address lets other machines reach the explorer, which has no login, and answers "
+        "whatever host name they use",
     )
     parser.add_argument(
         "--port",
@@ -48,26 +57,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help=f"port to listen on; 0 picks a free one (default: {DEFAULT_PORT}, or a free one "
         "when that is busy)",
     )
-    add_backend(parser)
-    add_dtype(parser, "float32")
     parser.add_argument(
-        "--no-cache",
-        action="store_true",
-        help="search the top-9 images afresh instead of reading or writing "
-        "$XDG_CACHE_HOME/lenet-deconvnet/serve",
+        "--sample",
+        type=int,
+        default=DEFAULT_SAMPLE,
+        help=f"test images the page can browse (default: {DEFAULT_SAMPLE})",
     )
     add_quiet(parser, "no progress bar")
     return parser
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (localhost, 127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def bind(host: str, port: int | None) -> socket.socket:
@@ -103,52 +100,49 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{shown}:{port}/"
 
 
+def read_site(folder: Path) -> dict[str, bytes]:
+    """The files of a site folder written by `lenet-deconv site` (its own names only)."""
+    from ..explorer.site import site_file_names
+
+    missing = [name for name in site_file_names() if not (folder / name).is_file()]
+    if missing:
+        raise ValueError(f"--site {folder} is not a site written by `lenet-deconv site` "
+                         f"(no {missing[0]})")  # fmt: skip
+    return {name: (folder / name).read_bytes() for name in site_file_names()}
+
+
 def run(args: argparse.Namespace) -> int:
-    """Load weights and the test set, build the explorer, serve it until Ctrl-C."""
-    import uvicorn
+    """Build (or read) the site, then serve it until Ctrl-C."""
+    from ..explorer.server import SiteServer, is_loopback
+    from .site import build_files
 
-    from torch_lenet.data import load_mnist
-    from torch_lenet.progress import progress_over
-    from torch_lenet.weights import load_params
+    host = DEFAULT_HOST if args.host is None else args.host
+    if args.sample < 0:
+        raise ValueError(f"--sample must be 0 or more, got {args.sample}")
+    from ..shipped import shipped_weights
 
-    from ..mnist import resolve_data_dir
-    from ..serve.app import create_app
-    from ..serve.explorer import build_explorer
-    from ..serve.topcache import default_cache_dir
-
-    if not is_loopback(args.host):
-        print(
-            f"lenet-deconv serve: warning: listening on {args.host} lets other machines reach "
-            "the explorer; it has no login and no encryption",
-            file=sys.stderr,
-        )
-    params = load_params(args.weights)  # a bad file fails before anything listens
-    sock = bind(args.host, args.port)
+    given_weights = args.weights != shipped_weights()
+    if args.site is not None and (given_weights or args.data_dir is not None):
+        raise ValueError("--site serves a built site: drop --weights and --data-dir")
+    exposed = not is_loopback(host)
+    # One line, before any work: nothing else is printed on stderr before an error.
+    files = read_site(args.site) if args.site is not None else build_files(args, args.sample)
+    sock = bind(host, args.port)
+    # Another --host: other machines reach it by names we cannot know, so any Host goes.
+    server = SiteServer(sock, files, hosts=None if exposed else ())
     try:
-        images, labels = load_mnist(resolve_data_dir(args.data_dir), "test")
-        explorer = build_explorer(
-            params,
-            args.backend,
-            DTYPES[args.dtype],
-            images,
-            labels,
-            cache_dir=None if args.no_cache else default_cache_dir(),
-            progress=lambda batches, total: progress_over(
-                batches, total, "top-9 search", "batch", quiet=args.quiet
-            ),
-        )
-        if not args.quiet:
-            print(f"top-9 table {explorer.topk_source}", file=sys.stderr)
-        config = uvicorn.Config(
-            create_app(explorer), log_level="warning", access_log=False, lifespan="off"
-        )
+        if exposed:
+            print(
+                f"lenet-deconv serve: warning: listening on {host} lets other machines reach "
+                "the explorer; it has no login and no encryption",
+                file=sys.stderr,
+            )
         print(f"serving the explorer at {url_of(sock)} (Ctrl-C stops it)", flush=True)
         try:
-            uvicorn.Server(config).run(sockets=[sock])
+            server.serve_forever()
         except KeyboardInterrupt:
-            # uvicorn has already shut down gracefully; it re-raises Ctrl-C for the exit code.
             pass
     finally:
-        sock.close()
+        server.server_close()
     print("stopped", flush=True)
     return 0

@@ -1,0 +1,107 @@
+"""`lenet-deconv site`: write the explorer as a static site, a folder any web host can serve."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .options import add_command, add_data_dir, add_force, add_quiet, add_weights
+
+DESCRIPTION = """\
+Write the explorer into a folder: the page (HTML, CSS, JavaScript), the model's
+weights, a sample of MNIST test images and every channel's top-9 test images.
+The page computes the forward pass and the projections itself, in float64, so
+the folder works from any static web host (a university web folder, GitHub
+Pages, python -m http.server) with no Python behind it and nothing loaded from
+elsewhere. `lenet-deconv serve` serves the same files on this machine.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the `site` subcommand."""
+    from ..explorer.site import DEFAULT_SAMPLE
+
+    parser = add_command(
+        subparsers,
+        "site",
+        "write the explorer as a static site (no Python needed to host it)",
+        DESCRIPTION,
+    )
+    add_site_inputs(parser)
+    # A str, not a Path: Path("") is ".", and an empty --out must not mean this folder.
+    parser.add_argument("--out", required=True, help="folder to write the site into")
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=DEFAULT_SAMPLE,
+        help="how many test images (the first ones) the page can browse "
+        f"(default: {DEFAULT_SAMPLE})",
+    )
+    add_force(parser, "replace a site already in --out")
+    add_quiet(parser)
+    return parser
+
+
+def add_site_inputs(parser: argparse.ArgumentParser) -> None:
+    """Add --weights and --data-dir: what goes into the site (`site` and `serve` alike)."""
+    add_weights(parser)
+    add_data_dir(parser, "; its test split feeds the sample and the top-9 search")
+
+
+def build_files(args: argparse.Namespace, sample: int) -> dict[str, bytes]:
+    """The site's files for the weights and test set the options name."""
+    from torch_lenet.data import load_mnist
+    from torch_lenet.progress import progress_over
+    from torch_lenet.weights import load_params
+
+    from ..explorer.site import site_files
+    from ..mnist import resolve_data_dir
+
+    params = load_params(args.weights)
+    images, labels = load_mnist(resolve_data_dir(args.data_dir), "test")
+
+    def progress(batches: Iterator[np.ndarray], total: int) -> Iterator[np.ndarray]:
+        return progress_over(batches, total, "top-9 search", "batch", quiet=args.quiet)
+
+    return site_files(params, images, labels, sample=sample, progress=progress)
+
+
+def check_site_folder(folder: Path, names: Iterable[str], force: bool) -> None:
+    """The output policy: a folder, and none of the site's files replaced without --force."""
+    from numpy_lenet.atomic import OutputError
+
+    from ..outputs import check_output_folder
+
+    check_output_folder(folder)
+    present = [folder / name for name in names if (folder / name).exists()]
+    if present and not force:
+        raise OutputError(
+            f"{folder} already holds {present[0].name} (a site?); pass --force to replace it"
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the site and write it into --out."""
+    from numpy_lenet.atomic import atomic_path
+
+    from ..explorer.site import site_file_names
+
+    if args.sample < 0:
+        raise ValueError(f"--sample must be 0 or more, got {args.sample}")
+    if not args.out:
+        raise ValueError("--out is empty; name a folder")
+    out = Path(args.out)
+    check_site_folder(out, site_file_names(), args.force)
+    files = build_files(args, args.sample)
+    for name, body in files.items():
+        with atomic_path(out / name) as tmp:
+            tmp.write_bytes(body)
+    size = sum(len(body) for body in files.values())
+    print(
+        f"wrote {len(files)} files ({size / 1e6:.1f} MB) to {out}; serve that folder "
+        "with any static web server (a browser does not run it from file://)"
+    )
+    return 0
