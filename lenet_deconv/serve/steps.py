@@ -17,13 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numpy_lenet.architecture import (
-    CONV1_PADDING,
-    CONV2_PADDING,
-    LAYER_SHAPES,
-    POOL_KERNEL,
-    POOL_STRIDE,
-)
+from numpy_lenet.architecture import MIRROR_BLOCKS as BLOCKS
+from numpy_lenet.architecture import POOL_KERNEL, POOL_STRIDE, shape_below
 from numpy_lenet.conv import conv_transpose2d
 from numpy_lenet.functional import linear
 from numpy_lenet.model import Trace
@@ -31,17 +26,20 @@ from numpy_lenet.pool import max_unpool2d
 from numpy_lenet.rules import check_rule, rectify
 from numpy_lenet.selection import SelectionPlan, select
 
-#: The mirror blocks from the top down and the operations of each, in order.
-#: ``relu`` is the rule's ReLU step; ``filter`` the transposed conv or W^T.
-MIRROR_BLOCKS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("fc3", ("filter",)),  # fc3 has no ReLU
-    ("fc2", ("relu", "filter")),
-    ("fc1", ("relu", "filter")),
-    ("pool2", ("unpool",)),
-    ("conv2", ("relu", "filter")),
-    ("pool1", ("unpool",)),
-    ("conv1", ("relu", "filter")),
+
+def _operations(block: dict) -> tuple[str, ...]:
+    """A mirror block's operations in order: ``relu`` is the rule's step, ``filter`` W^T."""
+    if block["kind"] == "pool":
+        return ("unpool",)
+    return ("relu", "filter") if block["relu"] else ("filter",)
+
+
+#: The mirror blocks from the top down (architecture.MIRROR_BLOCKS) and the
+#: operations of each, in order.
+MIRROR_BLOCKS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+    (str(block["name"]), _operations(block)) for block in BLOCKS
 )
+_BY_NAME = {block["name"]: block for block in BLOCKS}
 
 #: Shown names of each operation's output.
 STAGE_LABELS: dict[str, str] = {
@@ -50,9 +48,6 @@ STAGE_LABELS: dict[str, str] = {
     "relu": "after ReLU step",
     "filter": "after transposed filter",
 }
-
-_PADDING = {"conv1": CONV1_PADDING, "conv2": CONV2_PADDING}
-_BELOW_POOL = {"pool1": "conv1", "pool2": "conv2"}
 
 
 @dataclass(frozen=True)
@@ -73,20 +68,16 @@ def _apply(
     rule: str,
 ) -> np.ndarray:
     """One operation of ``block`` on a (1, 1, *shape) signal, as the deconvnet runs it."""
+    row, shape = _BY_NAME[block], shape_below(_BY_NAME[block])
     if operation == "unpool":
-        size = LAYER_SHAPES[_BELOW_POOL[block]][1:]
         indices = trace.switches[block][:, None]
-        return max_unpool2d(signal, indices, POOL_KERNEL, POOL_STRIDE, output_size=size)
+        return max_unpool2d(signal, indices, POOL_KERNEL, POOL_STRIDE, output_size=shape[1:])
     if operation == "relu":
         return rectify(signal, trace.activations[block], rule)
     weight = weights[f"{block}.weight"]
-    if block in _PADDING:
-        out = conv_transpose2d(signal[:, 0], weight, padding=_PADDING[block])
-        return out[:, None]
-    out = linear(signal, weight.T)  # W^T: the transposed fc filter
-    if block == "fc1":
-        out = out.reshape(*out.shape[:2], *LAYER_SHAPES["pool2"])
-    return out
+    if row["kind"] == "conv":
+        return conv_transpose2d(signal[:, 0], weight, padding=row["padding"])[:, None]
+    return linear(signal, weight.T).reshape(*signal.shape[:2], *shape)  # W^T: transposed fc
 
 
 def step_through(
