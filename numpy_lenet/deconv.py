@@ -17,12 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .architecture import (
-    CONV1_PADDING,
-    CONV2_PADDING,
     INPUT_SHAPE,
     LAYER_SHAPES,
+    MIRROR_BLOCKS,
     POOL_KERNEL,
     POOL_STRIDE,
+    shape_below,
 )
 from .conv import conv_transpose2d
 from .functional import linear
@@ -46,49 +46,41 @@ def _mirror_steps(
     activations: Mapping[str, np.ndarray] | None = None,
     rule: str = DEFAULT_RULE,
 ) -> list[tuple[str, Step]]:
-    """(layer, step) pairs from the top down; step maps layer's signal to the next one down.
+    """(layer, step) pairs from the top down, one per row of MIRROR_BLOCKS.
 
-    Signals are (n, S, *shape): n images, S selections each. Switches are
-    (n, C, h, w) and broadcast over S, so one image's switches serve all its
-    selections without copies. ``activations`` (the trace's, for the same n
-    images) feed the ReLU step of the masked rules (numpy_lenet/rules.py).
+    Each step maps its layer's signal to the next one down. Signals are
+    (n, S, *shape): n images, S selections each. Switches are (n, C, h, w) and
+    broadcast over S, so one image's switches serve all its selections without
+    copies. ``activations`` (the trace's, for the same n images) feed the ReLU
+    step of the masked rules (numpy_lenet/rules.py).
     """
 
-    def forward(layer: str) -> np.ndarray | None:
-        return None if activations is None else activations[layer]
+    def step(block: dict) -> Step:
+        name, shape = block["name"], shape_below(block)
+        if block["kind"] == "pool":
+            indices = switches[name][:, None]
+            return lambda v: max_unpool2d(
+                v, indices, POOL_KERNEL, POOL_STRIDE, output_size=shape[1:]
+            )
+        forward = None if activations is None else activations[name]
+        weight = w[f"{name}.weight"]
 
-    def conv_t(layer: str, padding: int) -> Step:
-        weight = w[f"{layer}.weight"]
+        def relu_step(v: np.ndarray) -> np.ndarray:
+            return rectify(v, forward, rule) if block["relu"] else v
 
-        def step(v: np.ndarray) -> np.ndarray:
+        if block["kind"] == "fc":
+            # linear(v, W.T) applies W^T: the transposed fc filter.
+            return lambda v: linear(relu_step(v), weight.T).reshape(*v.shape[:2], *shape)
+
+        def conv_t(v: np.ndarray) -> np.ndarray:
             n, s = v.shape[:2]
-            rectified = rectify(v, forward(layer), rule).reshape(n * s, *v.shape[2:])
-            out = conv_transpose2d(rectified, weight, padding=padding)
+            rectified = relu_step(v).reshape(n * s, *v.shape[2:])
+            out = conv_transpose2d(rectified, weight, padding=block["padding"])
             return out.reshape(n, s, *out.shape[1:])
 
-        return step
+        return conv_t
 
-    def fc_t(layer: str) -> Step:
-        # linear(v, W.T) applies W^T: the transposed fc filter.
-        weight_t = w[f"{layer}.weight"].T
-        return lambda v: linear(rectify(v, forward(layer), rule), weight_t)
-
-    def unpool(pool: str, below: str) -> Step:
-        indices = switches[pool][:, None]
-        size = LAYER_SHAPES[below][1:]
-        return lambda v: max_unpool2d(v, indices, POOL_KERNEL, POOL_STRIDE, output_size=size)
-
-    pooled = LAYER_SHAPES["pool2"]
-    fc1 = fc_t("fc1")
-    return [
-        ("fc3", lambda v: linear(v, w["fc3.weight"].T)),  # fc3 has no ReLU: W3^T straight away
-        ("fc2", fc_t("fc2")),
-        ("fc1", lambda v: fc1(v).reshape(*v.shape[:2], *pooled)),
-        ("pool2", unpool("pool2", "conv2")),
-        ("conv2", conv_t("conv2", CONV2_PADDING)),
-        ("pool1", unpool("pool1", "conv1")),
-        ("conv1", conv_t("conv1", CONV1_PADDING)),
-    ]
+    return [(block["name"], step(block)) for block in MIRROR_BLOCKS]
 
 
 def backproject(

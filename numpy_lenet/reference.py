@@ -2,8 +2,10 @@
 
 Each function states its op in its docstring and computes it with plain Python
 loops over images, channels and positions, so that a reader can follow one
-output value from its inputs. The fast ops of the same names (``conv.py``,
-``pool.py``, ``im2col.py``, ``functional.py``, ``selection.py``,
+output value from its inputs. The network's layers are read from one table,
+``architecture.MIRROR_BLOCKS``: ``forward`` walks it bottom up, ``backproject``
+top down. The fast ops of the same names (``conv.py``, ``pool.py``,
+``im2col.py``, ``functional.py``, ``selection.py``, ``model.py``,
 ``deconv.py``) are tested equal to these (tests/test_reference.py,
 tests/test_selection.py): bit for bit where they pick, move or copy values
 (pooling, unpooling, relu, rectify, select, im2col, col2im), within rounding
@@ -19,9 +21,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .architecture import CONV1_PADDING, CONV2_PADDING, LAYER_SHAPES, POOL_KERNEL, POOL_STRIDE
+from .architecture import (
+    MIRROR_BLOCKS,
+    POOL_KERNEL,
+    POOL_STRIDE,
+    mirror_blocks_from,
+    shape_below,
+)
+from .model import Trace
 
-PADDING = {"conv1": CONV1_PADDING, "conv2": CONV2_PADDING}
 RULES: tuple[str, ...] = ("deconvnet", "gradient", "guided")
 
 
@@ -258,49 +266,65 @@ def rectify(r, activation, rule="deconvnet"):
     return out
 
 
-def mirror_step(r, weight, rule="deconvnet", activation=None, switches=None, padding=0):
-    """One mirror block, reversing "filter -> ReLU -> [pool]": [unpool] -> ReLU step -> W^T.
+def mirror_step(r, block, weights, switches, activations=None, rule="deconvnet"):
+    """One mirror block, a row of architecture.MIRROR_BLOCKS, on r (N, *shape of block's layer).
 
-    ``switches`` given: r is the pool's output (N, C, h, w) and is first put back
-    at the switches (2x2 windows, stride 2) in a plane of the activation's size
-    (2h x 2w without one). Then ``rectify`` by ``rule`` (``activation`` is the
-    block's recorded post-ReLU output; rule None: the block has no ReLU, as fc3),
+    ``pool`` rows put r back at the layer's ``switches`` (2x2 windows, stride 2)
+    in a zero plane of the ``below`` layer's size. ``conv`` and ``fc`` rows first
+    take the rule's ReLU step where the row says ``relu`` (``activations``, by
+    layer name, are the trace's post-ReLU outputs, read by the masked rules),
     then the transposed filter with the same weight and no bias:
-    conv_transpose2d for a conv weight (Cout, Cin, kh, kw), times W for an fc one.
+    conv_transpose2d with the row's padding, or times W for an fc weight
+    (reshaped to the ``below`` layer: fc1's 400 values are pool2's 16 x 5 x 5).
     """
-    if switches is not None:
-        size = None if activation is None else activation.shape[-2:]
-        r = max_unpool2d(r, switches, POOL_KERNEL, POOL_STRIDE, output_size=size)
-    if rule is not None:
-        r = rectify(r, activation, rule)
-    if weight.ndim == 2:
-        return linear(r, weight.T)
-    return conv_transpose2d(r, weight, padding=padding)
+    name, shape = block["name"], shape_below(block)
+    if block["kind"] == "pool":
+        return max_unpool2d(r, switches[name], POOL_KERNEL, POOL_STRIDE, output_size=shape[1:])
+    if block["relu"]:
+        r = rectify(r, (activations or {}).get(name), rule)
+    weight = weights[f"{name}.weight"]
+    if block["kind"] == "fc":
+        return linear(r, weight.T).reshape(len(r), *shape)
+    return conv_transpose2d(r, weight, padding=block["padding"])
 
 
 def backproject(weights, layer, signal, switches, activations=None, rule="deconvnet"):
     """Project signal (N, *LAYER_SHAPES[layer]) of ``layer`` down to pixels (N, 1, 28, 28).
 
-    Runs the mirror blocks from the top down, entering at layer's own step:
-    fc3 at W3^T (no ReLU), fc2/fc1 at their ReLU step, pool2/pool1 at the
+    Runs the mirror blocks (architecture.MIRROR_BLOCKS) from layer's own row
+    down: fc3 at W3^T (no ReLU), fc2/fc1 at their ReLU step, pool2/pool1 at the
     unpool with their switches, conv2/conv1 at their ReLU step (no unpool).
     ``activations`` (the trace's, by layer name) are read by the masked rules.
     """
-    acts = activations or {}
-    blocks = ("fc3", "fc2", "fc1", "conv2", "conv1")  # from the top down
-    pool_of = {"conv2": "pool2", "conv1": "pool1"}
-    first = layer.replace("pool", "conv")
     r = signal
-    for name in blocks[blocks.index(first) :]:
-        if name == "conv2" and r.ndim == 2:  # fc1's W^T gave a flat (N, 400) signal
-            r = r.reshape(len(r), *LAYER_SHAPES["pool2"])
-        unpool = name in pool_of and not (name == first and layer == name)
-        r = mirror_step(
-            r,
-            weights[f"{name}.weight"],
-            None if name == "fc3" else rule,
-            acts.get(name),
-            switches[pool_of[name]] if unpool else None,
-            PADDING.get(name, 0),
-        )
+    for block in mirror_blocks_from(layer):
+        r = mirror_step(r, block, weights, switches, activations, rule)
     return r
+
+
+def forward(params, images):
+    """The forward pass of images (N, 1, 28, 28): every named activation and switch, as a Trace.
+
+    Reads architecture.MIRROR_BLOCKS from the bottom up: a ``conv`` row is
+    conv2d (stride 1, the row's padding) plus bias, an ``fc`` row is linear on
+    the flattened input (C, H, W order, as torch.flatten), each followed by a
+    ReLU where the row says ``relu`` (all but fc3, whose logits stay); a
+    ``pool`` row is max_pool2d 2x2/2 with its switches. The log-probabilities
+    are log_softmax of the logits. Same names, shapes and dtype as
+    numpy_lenet.model.forward.
+    """
+    x, activations, switches = images, {}, {}
+    for block in reversed(MIRROR_BLOCKS):
+        name = block["name"]
+        if block["kind"] == "pool":
+            x, switches[name] = max_pool2d(x, POOL_KERNEL, POOL_STRIDE)
+        else:
+            weight, bias = params[f"{name}.weight"], params[f"{name}.bias"]
+            if block["kind"] == "conv":
+                x = conv2d(x, weight, bias, 1, block["padding"])
+            else:
+                x = linear(x.reshape(len(x), -1), weight, bias)
+            if block["relu"]:
+                x = relu(x)
+        activations[name] = x
+    return Trace(activations, switches, log_softmax(x, axis=1))

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from lenet_deconv.cli.main import COMMANDS, main
-from lenet_deconv.explorer.site import MIRROR_TABLE, model_files, site_file_names, site_files
+from lenet_deconv.explorer.site import model_files, site_file_names, site_files
 from lenet_deconv.top_activations import image_batches, top_activations
-from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES, PARAM_SHAPES
+from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES, MIRROR_BLOCKS, PARAM_SHAPES
 from numpy_lenet.model import forward
 from numpy_lenet.params import cast_params
 from torch_lenet.data import load_mnist
@@ -48,11 +48,10 @@ def test_the_weight_file_holds_the_exact_float64_values() -> None:
         assert np.array_equal(values, params[name].astype(np.float64).ravel())
 
 
-def test_the_mirror_table_covers_every_layer_top_down() -> None:
-    names = []
-    for entry in MIRROR_TABLE:
-        names += ([entry["unpool"]] if entry["unpool"] else []) + [entry["name"]]
-    assert names == list(reversed(LAYER_NAMES))
+def test_the_site_ships_the_one_mirror_table() -> None:
+    spec, _ = model_files(load_params(SHIPPED_WEIGHTS))
+    assert [block["name"] for block in spec["mirror"]] == list(reversed(LAYER_NAMES))
+    assert spec["mirror"] == json.loads(json.dumps(list(MIRROR_BLOCKS)))
 
 
 def test_the_top9_tables_are_the_whole_sets_search(test_set) -> None:
@@ -83,7 +82,7 @@ def test_site_writes_a_folder_under_10_mb_and_keeps_it_without_force(
     assert sorted(p.name for p in out.iterdir()) == sorted(site_file_names())
     assert sum(p.stat().st_size for p in out.iterdir()) <= MAX_SITE_BYTES
     spec = json.loads((out / "model.json").read_bytes())
-    assert spec["mirror"] == list(MIRROR_TABLE)
+    assert spec["mirror"] == list(MIRROR_BLOCKS)
     capsys.readouterr()
     (out / "data.json").write_text("mine")
     assert main(["site", "--out", str(out), "--data-dir", str(data_dir), "--quiet"]) == 2

@@ -10,16 +10,22 @@ Shapes stay tiny: the reference is plain Python loops.
 from __future__ import annotations
 
 import functools
+import json
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from numpy_lenet import reference as ref
 from numpy_lenet import rules
-from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES
+from numpy_lenet.architecture import (
+    LAYER_NAMES,
+    LAYER_SHAPES,
+    MIRROR_BLOCKS,
+    POOL_KERNEL,
+    POOL_STRIDE,
+)
 from numpy_lenet.conv import conv2d, conv_transpose2d
 from numpy_lenet.deconv import backproject
 from numpy_lenet.functional import linear, log_softmax, relu
@@ -28,8 +34,8 @@ from numpy_lenet.model import forward
 from numpy_lenet.pool import max_pool2d, max_unpool2d
 from numpy_lenet.rules import RULES
 from numpy_lenet.selection import plan_selection, select
-from torch_lenet.weights import model_from_params
 
+from .autograd_oracle import assert_within, derived_bound, oracle
 from .conftest import assert_matches, pair_arg
 from .lenet_factories import random_images, random_params
 
@@ -252,19 +258,19 @@ def test_backproject_equals_reference_mirror_blocks(lenet, layer, rule):
     assert_matches(fast, expected)
 
 
+@pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("layer", LAYER_NAMES)
-def test_reference_gradient_rule_is_torch_autograd(layer):
-    # The gradient rule is backpropagation: the gradient of sum(kept * activation).
-    params, images, trace = lenet_case(np.float64)
-    plan = plan_selection(layer, "max", [strongest_channel(trace, layer)])
+def test_reference_mirror_is_autograd_for_every_rule(layer, rule):
+    # Each rule is autograd with its ReLU hook (tests/autograd_oracle.py): the
+    # gradient of sum(kept * activation), from the oracle's own forward pass.
+    params, images, _ = lenet_case(np.float64)
+    channel = strongest_channel(forward(params, images), layer)
+    expected, trace, magnitudes = oracle(params, images, layer, "max", [(channel,)], rule)
+    plan = plan_selection(layer, "max", [channel])
     kept = select(trace.activations[layer], plan)[:, 0]
-    expected = ref.backproject(
-        params, layer, kept, trace.switches, trace.activations, rule="gradient"
-    )
-    x = torch.from_numpy(images).requires_grad_(True)
-    activation = model_from_params(params, torch.float64).trace(x).activations[layer]
-    (activation * torch.from_numpy(kept)).sum().backward()
-    assert_matches(x.grad.numpy(), expected)
+    mirror = ref.backproject(params, layer, kept, trace.switches, trace.activations, rule=rule)
+    assert np.abs(expected).max() > 0  # a live projection, or the test proves nothing
+    assert_within("reference", mirror, expected[:, 0], derived_bound(layer, magnitudes[:, 0]))
 
 
 def test_reference_guided_equals_deconvnet_where_the_forward_pass_is_all_active(lenet):
@@ -274,3 +280,90 @@ def test_reference_guided_equals_deconvnet_where_the_forward_pass_is_all_active(
     signal = select(trace.activations["pool2"], plan_selection("pool2", "map", [1]))[:, 0]
     guided = ref.backproject(params, "pool2", signal, trace.switches, active, rule="guided")
     assert_identical(guided, ref.backproject(params, "pool2", signal, trace.switches))
+
+
+def _gamma(n: int, dtype) -> float:
+    """gamma_n = n u / (1 - n u): the relative error bound of an n-term sum (Higham 3.1)."""
+    nu = n * float(np.finfo(dtype).eps) / 2
+    return nu / (1 - nu)
+
+
+def forward_bounds(params, images: np.ndarray) -> dict[str, np.ndarray]:
+    """How far two correct forward passes' activations can be, value by value.
+
+    Computed with rounding u, a layer's n-term sums (products plus bias) are
+    within gamma_n of exact, relative to A = |W| |input| + |b|; an error e in
+    the input adds at most |W| e, the ReLU and the max pool never grow it. So
+    e <= c F with F the forward pass on |W|, |x|, |b| (pools taking the max of
+    F) and c' = c + gamma_n (1 + c) per layer. Two sides: 2 c F, plus the
+    computed F's own rounding (a sum of non-negative terms: at most 1 / (1 - c)).
+    """
+    dtype = images.dtype
+    x, c, bounds = np.abs(images).astype(np.float64), 0.0, {}
+    for block in reversed(MIRROR_BLOCKS):
+        name = block["name"]
+        if block["kind"] == "pool":
+            x = max_pool2d(x, POOL_KERNEL, POOL_STRIDE)[0]
+        else:
+            weight = np.abs(params[f"{name}.weight"]).astype(np.float64)
+            bias = np.abs(params[f"{name}.bias"]).astype(np.float64)
+            terms = int(np.prod(weight.shape[1:])) + 1
+            c += _gamma(terms, dtype) * (1 + c)
+            if block["kind"] == "conv":
+                x = conv2d(x, weight, bias, padding=block["padding"])
+            else:
+                x = linear(x.reshape(len(x), -1), weight, bias)
+        bounds[name] = 2 * c / (1 - c) * x
+    return bounds
+
+
+@settings(max_examples=8, deadline=None)
+@given(SEEDS, st.sampled_from([0.5, 1.0, 2.0]), DTYPES, st.integers(1, 2))
+def test_reference_forward_equals_the_fast_forward(seed, gain, dtype, n):
+    """Sums within the derived bound; switches identical but at a near-tie within it."""
+    params, images = random_params(seed, dtype, gain), random_images(seed + 1, n, dtype)
+    fast, slow = forward(params, images), ref.forward(params, images)
+    bounds = forward_bounds(params, images)
+    assert set(slow.activations) == set(LAYER_NAMES) and set(slow.switches) == {"pool1", "pool2"}
+    for name in LAYER_NAMES:
+        assert slow.activations[name].dtype == dtype and slow.activations[name].shape[0] == n
+        assert_within(name, fast.activations[name], slow.activations[name], bounds[name])
+    for pool, below in (("pool1", "conv1"), ("pool2", "conv2")):
+        flips = np.nonzero(fast.switches[pool] != slow.switches[pool])
+        values = slow.activations[below].reshape(*slow.activations[below].shape[:2], -1)
+        room = bounds[below].reshape(values.shape)
+        theirs = fast.activations[below].reshape(values.shape)
+        for i, ch, y, x in zip(*flips, strict=True):
+            p, q = slow.switches[pool][i, ch, y, x], fast.switches[pool][i, ch, y, x]
+            # Both picks are maxima of their own numbers: a flip is a near-tie or a bug,
+            # and a tie exact on both sides goes to the first position, always.
+            gap = abs(values[i, ch, p] - values[i, ch, q])
+            assert gap <= room[i, ch, p] + room[i, ch, q], (pool, gap)
+            assert gap > 0 or theirs[i, ch, p] != theirs[i, ch, q], (pool, "exact tie")
+    # log_softmax: 2-Lipschitz in the logits' largest error, plus its own rounding on
+    # both sides (subtractions of at most R = the logits' range, exp, a 10-term sum, log).
+    logits = slow.activations["fc3"]
+    spread = logits.max(axis=1, keepdims=True) - logits.min(axis=1, keepdims=True)
+    u = float(np.finfo(dtype).eps) / 2
+    own = 2 * (_gamma(10, dtype) + u * (4 * spread + 16))
+    lse = 2 * bounds["fc3"].max(axis=1, keepdims=True) + own
+    assert_within("log_probs", fast.log_probs, slow.log_probs, np.broadcast_to(lse, logits.shape))
+
+
+def test_reference_forward_is_the_switch_rule_on_exact_ties():
+    """An all-zero image: conv1 is its bias exactly, so every pool1 window ties exactly."""
+    params, images = random_params(2), np.zeros((1, 1, 28, 28))
+    fast, slow = forward(params, images), ref.forward(params, images)
+    y, x = np.meshgrid(np.arange(14), np.arange(14), indexing="ij")
+    first = np.broadcast_to(2 * y * 28 + 2 * x, (1, 6, 14, 14))  # each window's top-left
+    assert_identical(slow.switches["pool1"], first)
+    assert_identical(fast.switches["pool1"], first)
+
+
+def test_the_mirror_table_is_plain_data_from_the_top_down():
+    """One row per recorded layer, top down, that JSON carries as it is (the explorer's copy)."""
+    assert tuple(block["name"] for block in reversed(MIRROR_BLOCKS)) == LAYER_NAMES
+    assert json.loads(json.dumps(MIRROR_BLOCKS)) == list(MIRROR_BLOCKS)
+    for block in MIRROR_BLOCKS:
+        assert set(block) == {"name", "kind", "relu", "padding", "below"}
+        assert (block["padding"] is None) == (block["kind"] != "conv")

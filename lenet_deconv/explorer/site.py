@@ -28,11 +28,10 @@ from typing import Any
 import numpy as np
 
 from numpy_lenet.architecture import (
-    CONV1_PADDING,
-    CONV2_PADDING,
     INPUT_SHAPE,
     LAYER_NAMES,
     LAYER_SHAPES,
+    MIRROR_BLOCKS,
     PARAM_SHAPES,
     POOL_KERNEL,
     POOL_STRIDE,
@@ -58,16 +57,6 @@ DEFAULT_SAMPLE = 100
 SEARCH_BATCH = 1000
 FORMAT = "lenet-deconv-site-1"
 
-#: The mirror blocks' table, top down (numpy_lenet/deconv.py's _mirror_steps as data): the
-#: engine in the page reads it for both directions and names no layer itself.
-MIRROR_TABLE: tuple[dict[str, Any], ...] = (
-    {"name": "fc3", "kind": "fc", "unpool": None, "padding": 0, "relu": False},
-    {"name": "fc2", "kind": "fc", "unpool": None, "padding": 0, "relu": True},
-    {"name": "fc1", "kind": "fc", "unpool": None, "padding": 0, "relu": True},
-    {"name": "conv2", "kind": "conv", "unpool": "pool2", "padding": CONV2_PADDING, "relu": True},
-    {"name": "conv1", "kind": "conv", "unpool": "pool1", "padding": CONV1_PADDING, "relu": True},
-)
-
 
 def site_file_names() -> tuple[str, ...]:
     """Every file name of the site (the folder holds nothing else)."""
@@ -92,7 +81,7 @@ def model_files(params: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], bytes
             pool: {"input": below, "kernel": POOL_KERNEL, "stride": POOL_STRIDE}
             for pool, below in PRE_POOL.items()
         },
-        "mirror": list(MIRROR_TABLE),
+        "mirror": list(MIRROR_BLOCKS),
         "receptive_fields": {
             n: dict(zip(("size", "jump", "start"), receptive_field_geometry(n), strict=True))
             for n in LAYER_NAMES

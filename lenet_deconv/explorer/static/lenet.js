@@ -5,10 +5,10 @@
 // max_unpool2d (pool.py), linear / relu / log_softmax (functional.py; linear_transposed is
 // deconv.py's linear(v, W.T)), rectify (rules.py),
 // select (selection.py), forward (model.py), backproject / project (deconv.py). The
-// network's order comes from the mirror table in model.json (written by
-// lenet_deconv/explorer/site.py from Python): one entry per conv/fc layer, top down,
-// saying whether it is conv or fc, which pool its mirror block unpools first, its
-// padding and whether it has a ReLU. Nothing here names a layer.
+// network's order comes from the mirror table in model.json: numpy_lenet's MIRROR_BLOCKS
+// (architecture.py), which the NumPy deconvnet and the loop-level reference read too. One
+// row per recorded layer, top down: its kind (conv, pool or fc), whether it ends in a ReLU,
+// a conv's padding, and the layer below it. Nothing here names a layer.
 //
 // Tensors are flat Float64Arrays in row-major (C, H, W) order, their shapes passed
 // beside them, as NumPy stores them. tests/test_explorer_engine.py proves every
@@ -196,23 +196,23 @@
     if (pixels.length !== size(spec.input_shape)) throw new Error(`forward takes ${size(spec.input_shape)} pixels`);
     const activations = {}, switches = {};
     let x = Float64Array.from(pixels), shape = spec.input_shape;
-    for (const entry of [...spec.mirror].reverse()) {  // the mirror table read bottom up
-      const weight = params[`${entry.name}.weight`], bias = params[`${entry.name}.bias`].values;
-      if (entry.kind === "conv") {
-        ({ values: x, shape } = ops.conv2d(x, shape, weight.values, weight.shape, bias, entry.padding));
-      } else {
-        x = ops.linear(x, weight.values, weight.shape, bias);  // (C, H, W) flattens in place
-        shape = [x.length];
-      }
-      if (entry.relu) x = ops.relu(x);
-      activations[entry.name] = x;
-      if (entry.unpool) {
-        const pool = spec.pools[entry.unpool];
+    for (const block of [...spec.mirror].reverse()) {  // the mirror table read bottom up
+      if (block.kind === "pool") {
+        const pool = spec.pools[block.name];
         const pooled = ops.max_pool2d(x, shape, pool.kernel, pool.stride);
         ({ values: x, shape } = pooled);
-        activations[entry.unpool] = x;
-        switches[entry.unpool] = pooled.switches;
+        switches[block.name] = pooled.switches;
+      } else {
+        const weight = params[`${block.name}.weight`], bias = params[`${block.name}.bias`].values;
+        if (block.kind === "conv") {
+          ({ values: x, shape } = ops.conv2d(x, shape, weight.values, weight.shape, bias, block.padding));
+        } else {
+          x = ops.linear(x, weight.values, weight.shape, bias);  // (C, H, W) flattens in place
+          shape = [x.length];
+        }
+        if (block.relu) x = ops.relu(x);
       }
+      activations[block.name] = x;
     }
     for (const name of Object.keys(shapes)) {
       if (size(shapes[name]) !== activations[name].length) throw new Error(`${name} has the wrong shape`);
@@ -222,29 +222,27 @@
   }
 
   // The mirror blocks from the top down, each {block, operations: [[stage, step]]}: a pool
-  // block unpools; a conv/fc block takes its ReLU step (if it has a ReLU) then its transposed
-  // filter. A step maps a signal (Float64Array) to the next one down.
+  // block unpools with its switches; a conv/fc block takes its ReLU step (if it has a ReLU)
+  // then its transposed filter. A step maps a signal (Float64Array) to the next one down.
   function mirrorBlocks(trace, rule) {
     const { spec, params, shapes } = need();
-    const blocks = [];
-    for (const entry of spec.mirror) {
-      if (entry.unpool) {
-        const pool = entry.unpool, below = shapes[spec.pools[pool].input];
-        blocks.push({ block: pool, operations: [["unpool", (v) =>
-          ops.max_unpool2d(v, trace.switches[pool], shapes[pool], below.slice(1)).values]] });
+    return spec.mirror.map((block) => {
+      const name = block.name;
+      if (block.kind === "pool") {
+        return { block: name, operations: [["unpool", (v) =>
+          ops.max_unpool2d(v, trace.switches[name], shapes[name], shapes[block.below].slice(1)).values]] };
       }
       const operations = [];
-      if (entry.relu) operations.push(["relu", (v) => ops.rectify(v, trace.activations[entry.name], rule)]);
-      const weight = params[`${entry.name}.weight`];
-      if (entry.kind === "conv") {
+      if (block.relu) operations.push(["relu", (v) => ops.rectify(v, trace.activations[name], rule)]);
+      const weight = params[`${name}.weight`];
+      if (block.kind === "conv") {
         operations.push(["filter", (v) =>
-          ops.conv_transpose2d(v, shapes[entry.name], weight.values, weight.shape, entry.padding).values]);
+          ops.conv_transpose2d(v, shapes[name], weight.values, weight.shape, block.padding).values]);
       } else {
         operations.push(["filter", (v) => ops.linear_transposed(v, weight.values, weight.shape)]);
       }
-      blocks.push({ block: entry.name, operations });
-    }
-    return blocks;
+      return { block: name, operations };
+    });
   }
 
   // Run the mirror blocks from `layer` down to pixels (784 values). `observe(block, stage,
@@ -317,16 +315,13 @@
     checkRule(rule);
     const { spec, shapes } = need();
     const out = [];
-    const shapeOf = (block, stage, values) => {
-      // After a filter the signal lives on the layer below this block (pixels at the bottom).
-      if (stage !== "filter") return shapes[block];
-      const below = spec.layers[spec.layers.findIndex((l) => l.name === block) - 1];
-      const shape = below ? below.shape : spec.input_shape;
-      return size(shape) === values.length ? shape : [values.length];
-    };
+    const below = Object.fromEntries(spec.mirror.map((b) => [b.name, b.below]));
     backproject(trace, layer, select(trace, layer, mode, channel, unit), rule, (block, stage, values) => {
-      const shape = stage === "unpool" ? shapes[spec.pools[block].input] : shapeOf(block, stage, values);
-      out.push({ block, stage, shape, values });
+      // Entering a block and after its ReLU step the signal lives on the block's own layer;
+      // after unpooling or the transposed filter, on the layer below (pixels at the bottom).
+      const on = stage === "in" || stage === "relu" ? block : below[block];
+      const shape = on ? shapes[on] : spec.input_shape;
+      out.push({ block, stage, shape: size(shape) === values.length ? shape : [values.length], values });
     });
     return out;
   }
