@@ -168,3 +168,35 @@ def test_screenshot_for_the_docs(page) -> None:
     page.click("#open-steps")
     expect(page.locator("#steps .stage")).to_have_count(8)
     page.screenshot(path=str(Path(target)), full_page=True)
+
+
+def test_the_site_works_from_a_plain_static_server(browser, site, tmp_path) -> None:  # noqa: F811
+    """The folder `site` writes, from a sub-folder of http.server's plain file server."""
+    import functools
+    import http.server
+    import threading
+
+    from playwright.sync_api import expect
+
+    from lenet_deconv.explorer.site import site_file_names
+
+    folder = tmp_path / "www" / "explorer"
+    folder.mkdir(parents=True)
+    for name in site_file_names():
+        (folder / name).write_bytes(site[name])
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www")
+    )
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        page = open_page(browser, f"http://127.0.0.1:{server.server_port}/explorer/")
+        expect(page.locator("#source")).to_have_text("test image 0, labelled 7")
+        expect(page.locator("#prediction")).to_have_text("7")
+        page.close()
+        assert page.errors == [], page.errors
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -165,13 +165,17 @@ def served(tmp_path_factory):
 
 
 def _raw(port: int, request: bytes) -> tuple[int, list[str]]:
-    """Send raw bytes; the status code and the body's lines."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    """Send raw bytes; the status code and the body's lines (read to its Content-Length)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(request)
         data = b""
-        while chunk := sock.recv(65536):
+        while b"\r\n\r\n" not in data and (chunk := sock.recv(65536)):
             data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
+        head, _, body = data.partition(b"\r\n\r\n")
+        fields = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:] if b":" in line)
+        length = int({k.strip().lower(): v for k, v in fields.items()}[b"content-length"])
+        while len(body) < length and (chunk := sock.recv(65536)):
+            body += chunk
     return int(head.split()[1]), body.decode().splitlines()
 
 
@@ -203,3 +207,22 @@ def test_loopback_host_names_are_served(served, host) -> None:
     _, port = served
     code, _ = _raw(port, f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
     assert code == 200
+
+
+def test_another_host_warns_once_listening_and_answers_any_host_name(tmp_path) -> None:
+    site = _tiny_site(tmp_path)
+    command = [sys.executable, "-m", "lenet_deconv", "serve", "--site", str(site),
+               "--host", "0.0.0.0", "--port", "0"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("serving the explorer at http://0.0.0.0:"), line
+        port = int(line.split(" at ")[1].split()[0].rsplit(":", 1)[1].strip("/"))
+        code, _ = _raw(port, b"GET / HTTP/1.1\r\nHost: lab-pc.example\r\nConnection: close\r\n\r\n")
+        assert code == 200
+    finally:
+        _, err = _stop(process)
+    assert "warning: listening on 0.0.0.0 lets other machines reach the explorer" in err

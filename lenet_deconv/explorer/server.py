@@ -76,9 +76,11 @@ class SiteHandler(BaseHTTPRequestHandler):
     default_request_version = "HTTP/1.0"
 
     def do_GET(self) -> None:
+        """A file of the site, or a one-line refusal."""
         self._answer(body=True)
 
     def do_HEAD(self) -> None:
+        """GET's headers without the body."""
         self._answer(body=False)
 
     def _answer(self, body: bool) -> None:
@@ -146,6 +148,7 @@ class SiteServer(ThreadingHTTPServer):
     def __init__(
         self, sock: socket.socket, files: Mapping[str, bytes], hosts: Iterable[str] | None = ()
     ) -> None:
+        """Serve ``files`` (name -> bytes) on the listening ``sock``."""
         super().__init__(sock.getsockname()[:2], SiteHandler, bind_and_activate=False)
         self.socket.close()
         self.socket = sock

@@ -2,7 +2,8 @@
 // numpy_lenet (the from-scratch mirror) and torch_lenet (the standard).
 //
 // It mirrors numpy_lenet's names: conv2d / conv_transpose2d (conv.py), max_pool2d /
-// max_unpool2d (pool.py), linear / relu / log_softmax (functional.py), rectify (rules.py),
+// max_unpool2d (pool.py), linear / relu / log_softmax (functional.py; linear_transposed is
+// deconv.py's linear(v, W.T)), rectify (rules.py),
 // select (selection.py), forward (model.py), backproject / project (deconv.py). The
 // network's order comes from the mirror table in model.json (written by
 // lenet_deconv/explorer/site.py from Python): one entry per conv/fc layer, top down,
@@ -24,17 +25,15 @@
     const out = new Float64Array(cout * ho * wo);
     for (let o = 0; o < cout; o++) {
       for (let y = 0; y < ho; y++) {
+        // The filter rows and columns that fall inside x (padding reads zeros).
+        const i0 = Math.max(0, padding - y), i1 = Math.min(k, h + padding - y);
         for (let xo = 0; xo < wo; xo++) {
+          const j0 = Math.max(0, padding - xo), j1 = Math.min(k, w + padding - xo);
           let sum = bias[o];
           for (let c = 0; c < cin; c++) {
-            for (let i = 0; i < k; i++) {
-              const yy = y + i - padding;
-              if (yy < 0 || yy >= h) continue;  // padding reads zeros
-              for (let j = 0; j < k; j++) {
-                const xx = xo + j - padding;
-                if (xx < 0 || xx >= w) continue;
-                sum += weight[((o * cin + c) * k + i) * k + j] * x[(c * h + yy) * w + xx];
-              }
+            for (let i = i0; i < i1; i++) {
+              const wrow = ((o * cin + c) * k + i) * k, xrow = (c * h + y + i - padding) * w + xo - padding;
+              for (let j = j0; j < j1; j++) sum += weight[wrow + j] * x[xrow + j];
             }
           }
           out[(o * ho + y) * wo + xo] = sum;
@@ -53,18 +52,16 @@
     const out = new Float64Array(cout * ho * wo);
     for (let c = 0; c < cin; c++) {
       for (let y = 0; y < h; y++) {
+        // The filter rows and columns that land inside the output.
+        const i0 = Math.max(0, padding - y), i1 = Math.min(k, ho + padding - y);
         for (let xi = 0; xi < w; xi++) {
           const v = x[(c * h + y) * w + xi];
           if (v === 0) continue;
+          const j0 = Math.max(0, padding - xi), j1 = Math.min(k, wo + padding - xi);
           for (let o = 0; o < cout; o++) {
-            for (let i = 0; i < k; i++) {
-              const yy = y + i - padding;
-              if (yy < 0 || yy >= ho) continue;
-              for (let j = 0; j < k; j++) {
-                const xx = xi + j - padding;
-                if (xx < 0 || xx >= wo) continue;
-                out[(o * ho + yy) * wo + xx] += v * weight[((c * cout + o) * k + i) * k + j];
-              }
+            for (let i = i0; i < i1; i++) {
+              const wrow = ((c * cout + o) * k + i) * k, orow = (o * ho + y + i - padding) * wo + xi - padding;
+              for (let j = j0; j < j1; j++) out[orow + j] += v * weight[wrow + j];
             }
           }
         }
@@ -117,10 +114,16 @@
     return out;
   }
 
-  // The transpose of a (rows, cols) matrix, as (cols, rows): W^T is the transposed fc filter.
-  function transpose(weight, [rows, cols]) {
-    const out = new Float64Array(rows * cols);
-    for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) out[j * rows + r] = weight[r * cols + j];
+  // weight^T (in, out) times x (out), no bias: the transposed fc filter, numpy_lenet's
+  // linear(x, W.T). Each input scatters its row of weight, scaled; zero inputs are skipped
+  // (a max or unit selection keeps one).
+  function linear_transposed(x, weight, [rows, cols]) {
+    const out = new Float64Array(cols);
+    for (let r = 0; r < rows; r++) {
+      const v = x[r];
+      if (v === 0) continue;
+      for (let j = 0; j < cols; j++) out[j] += v * weight[r * cols + j];
+    }
     return out;
   }
 
@@ -147,7 +150,9 @@
   }
 
   // Through `ops`, so that the tests can swap one operation for a planted bug.
-  const ops = { conv2d, conv_transpose2d, max_pool2d, max_unpool2d, linear, transpose, relu, log_softmax, rectify };
+  const ops = {
+    conv2d, conv_transpose2d, max_pool2d, max_unpool2d, linear, linear_transposed, relu, log_softmax, rectify,
+  };
 
   // ---- the network, read from model.json ----
 
@@ -172,15 +177,7 @@
       params[name] = { values: all.subarray(offset, offset + shape.reduce((a, b) => a * b, 1)), shape };
     }
     const shapes = Object.fromEntries(spec.layers.map((l) => [l.name, l.shape]));
-    // Each fc layer's W^T, made once: the fc mirror step is linear(signal, W^T).
-    const transposed = {};
-    for (const entry of spec.mirror) {
-      if (entry.kind === "fc") {
-        const weight = params[`${entry.name}.weight`];
-        transposed[entry.name] = ops.transpose(weight.values, weight.shape);
-      }
-    }
-    model = { spec, params, shapes, transposed };
+    model = { spec, params, shapes };
   }
 
   function need() {
@@ -228,7 +225,7 @@
   // block unpools; a conv/fc block takes its ReLU step (if it has a ReLU) then its transposed
   // filter. A step maps a signal (Float64Array) to the next one down.
   function mirrorBlocks(trace, rule) {
-    const { spec, params, shapes, transposed } = need();
+    const { spec, params, shapes } = need();
     const blocks = [];
     for (const entry of spec.mirror) {
       if (entry.unpool) {
@@ -243,8 +240,7 @@
         operations.push(["filter", (v) =>
           ops.conv_transpose2d(v, shapes[entry.name], weight.values, weight.shape, entry.padding).values]);
       } else {
-        const [rows, cols] = weight.shape;
-        operations.push(["filter", (v) => ops.linear(v, transposed[entry.name], [cols, rows])]);
+        operations.push(["filter", (v) => ops.linear_transposed(v, weight.values, weight.shape)]);
       }
       blocks.push({ block: entry.name, operations });
     }
@@ -303,7 +299,11 @@
   // The projection to pixels (784 values) of one selection, from an existing trace.
   function projectTrace(trace, layer, mode, channel, rule, unit) {
     checkRule(rule);
-    return backproject(trace, layer, select(trace, layer, mode, channel, unit), rule);
+    const signal = select(trace, layer, mode, channel, unit);
+    // A selection that keeps only zeros projects to exact zeros: every mirror step maps
+    // 0 to 0 (numpy_lenet/deconv.py's LiveProjections skips them the same way).
+    if (signal.every((v) => v === 0)) return new Float64Array(size(need().spec.input_shape));
+    return backproject(trace, layer, signal, rule);
   }
 
   // The projection to pixels of `channel` of `layer` for one image: the numbers of
