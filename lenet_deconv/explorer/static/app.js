@@ -233,7 +233,8 @@ function refresh() {
     let best = 0;
     for (let k = 1; k < c; k++) if (peak(k) > peak(best)) best = k;
     state.channel = best;
-    setTimeout(renderTop9, 0);
+    // Its top 9 (nine more forward passes) once the first screen is painted.
+    requestAnimationFrame(() => setTimeout(renderTop9, 0));
   }
   V.paint($("seen"), state.pixels, SIDE, SIDE, "gray", 1);
   renderPrediction();
@@ -482,7 +483,10 @@ function renderSteps(mode, unit) {
       cells.lastChild.setAttribute("aria-hidden", "true");
     }
     const cell = element("div", "stage"); cell.dataset.stage = stage;
-    cell.append(element("span", "caption", `${V.stageCaption(stage, name, kinds[name], state.rule)} (${shape.join("x")})`));
+    const said = cells.childElementCount === 0 && box.childElementCount === 1
+      ? `the start: ${state.layer}'s activations with all but the selection set to 0`
+      : V.stageCaption(stage, name, kinds[name], state.rule);
+    cell.append(element("span", "caption", `${said} (${shape.join("x")})`));
     const maps = element("div", "maps"), bar = element("div");
     cell.append(bar, maps);
     const scale = V.maxAbs(values), shared = state.scale === "shared";
