@@ -105,3 +105,11 @@ def test_an_out_that_is_a_file_is_one_line(tmp_path, capsys) -> None:
     assert main(["site", "--out", str(target)]) == 2
     assert capsys.readouterr().err.count("\n") == 1
     assert target.read_text() == "keep"
+
+
+def test_an_empty_out_is_one_line_not_this_folder(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["site", "--out", ""]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--out is empty" in error
+    assert list(tmp_path.iterdir()) == []

@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_site_inputs(parser)
-    parser.add_argument("--out", type=Path, required=True, help="folder to write the site into")
+    # A str, not a Path: Path("") is ".", and an empty --out must not mean this folder.
+    parser.add_argument("--out", required=True, help="folder to write the site into")
     parser.add_argument(
         "--sample",
         type=int,
@@ -97,14 +98,17 @@ def run(args: argparse.Namespace) -> int:
 
     if args.sample < 0:
         raise ValueError(f"--sample must be 0 or more, got {args.sample}")
-    check_site_folder(args.out, site_file_names(), args.force)
+    if not args.out:
+        raise ValueError("--out is empty; name a folder")
+    out = Path(args.out)
+    check_site_folder(out, site_file_names(), args.force)
     files = build_files(args, args.sample)
     for name, body in files.items():
-        with atomic_path(args.out / name) as tmp:
+        with atomic_path(out / name) as tmp:
             tmp.write_bytes(body)
     size = sum(len(body) for body in files.values())
     print(
-        f"wrote {len(files)} files ({size / 1e6:.1f} MB) to {args.out}; serve that folder "
+        f"wrote {len(files)} files ({size / 1e6:.1f} MB) to {out}; serve that folder "
         "with any static web server (a browser does not run it from file://)"
     )
     return 0
