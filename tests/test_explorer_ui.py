@@ -209,6 +209,14 @@ def test_the_receptive_field_and_the_unit_are_boxed(page, image0, layer) -> None
     assert f"row {y}, column {x}" in page.text_content("#selected-name")
 
 
+def test_the_layer_menu_clears_the_selection_and_its_pictures(page) -> None:
+    _select(page, "conv2", 3)
+    page.select_option("#layer", "pool1")
+    assert page.text_content("#selected-name") == "click a channel or unit"
+    for selector in ("#projection", "#overlay", "#seen-box", "#rule-legend"):
+        assert page.is_hidden(selector), selector
+
+
 def test_an_fc_unit_sees_the_whole_image(page) -> None:
     _select(page, "fc1", 0)
     assert _box_in(page, "#overlay-box", "#overlay", 28) == (0, 0, 28, 28)
@@ -386,11 +394,34 @@ def test_text_and_the_selection_outline_have_enough_contrast(page) -> None:
             [".colourbar .ends span", "color"],
             [".note", "color"],
             ["#top9 .tile span", "color"],
+            [".unit[data-layer='fc3']", "color"],  # digits on their own logit's colour
         ],
     )
     assert {s for s, _ in checked} >= {"canvas.selected", ".hint", "figcaption", "#status"}
     low = [(s, round(r, 2)) for s, r in checked if r < MIN_CONTRAST]
     assert low == []
+
+
+def test_text_on_any_unit_colour_has_enough_contrast(page) -> None:
+    """fc units print their digit (fc3) on their own colour: black or white, whichever reads."""
+    worst = page.evaluate(
+        """() => {
+          const lum = (rgb) => {
+            const [r, g, b] = rgb.map((v) => {
+              v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+            return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+          };
+          let worst = Infinity;
+          for (const kind of ["signed", "gray"]) for (let i = -100; i <= 100; i++) {
+            const back = window.views.colour(i / 100, 1, kind);
+            const text = window.views.textOn(back) === "#000" ? [0, 0, 0] : [255, 255, 255];
+            const [x, y] = [lum(back), lum(text)].sort((p, q) => q - p);
+            worst = Math.min(worst, (x + 0.05) / (y + 0.05));
+          }
+          return worst;
+        }"""
+    )
+    assert worst >= MIN_CONTRAST
 
 
 def _no_sideways_panning(phone) -> None:

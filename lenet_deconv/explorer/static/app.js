@@ -368,7 +368,7 @@ function paintActivations() {
       Array.from(maps.children).forEach((unit, j) => {
         const [r, g, b] = V.colour(values[j], scale || 1, kind);
         unit.style.backgroundColor = `rgb(${r}, ${g}, ${b})`;
-        unit.style.color = 0.299 * r + 0.587 * g + 0.114 * b > 140 ? "#000" : "#fff";
+        unit.style.color = V.textOn([r, g, b]);
         const dead = neverFires(name, j);
         unit.classList.toggle("dead", dead);
         unit.title = `${name} unit ${j}: ${values[j].toPrecision(4)}${dead ? " (never fires on the test set)" : ""}`;
@@ -410,11 +410,14 @@ function renderSelected() {
   const button = $("open-steps"), note = $("selected-note");
   $("rule-legend").textContent = V.RULE_LEGEND[state.rule];
   $("rule-meaning").textContent = V.RULE_MEANING[state.rule];
-  if (state.channel === null) {
+  const views = document.querySelector("#selected-panel .views");
+  if (state.channel === null) {  // nothing selected: no stale pictures or boxes either
     $("selected-name").textContent = "click a channel or unit";
     button.disabled = true; $("steps").hidden = true; note.hidden = true;
+    views.hidden = true; $("rule-legend").hidden = true; $("seen-box").hidden = true;
     return;
   }
+  views.hidden = false; $("rule-legend").hidden = false;
   const spatial = isSpatial(state.layer), unit = shownUnit(), mode = projectionMode();
   const where = unit ? ` at row ${unit[0]}, column ${unit[1]}` : "";
   $("selected-name").textContent =

@@ -21,6 +21,13 @@
     return [g, g, 255];
   }
 
+  // Black or white, whichever stands out more on the colour rgb (WCAG relative luminance).
+  function textOn(rgb) {
+    const [r, g, b] = rgb.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    const light = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    return (light + 0.05) / 0.05 >= 1.05 / (light + 0.05) ? "#000" : "#fff";
+  }
+
   // Paint h x w values on a canvas, one canvas pixel per value (CSS enlarges it, pixelated).
   // A scale of 0 (an all-zero picture) paints blank rather than dividing by zero.
   function paint(canvas, values, h, w, kind, scale) {
@@ -158,7 +165,7 @@
   }
 
   window.views = {
-    maxAbs, colour, paint, paintOverlay, crop, placeBox, colourBar, enlarge, number, stageCaption,
+    maxAbs, colour, textOn, paint, paintOverlay, crop, placeBox, colourBar, enlarge, number, stageCaption,
     RULE_LEGEND, RULE_MEANING, LAYER_WORDS,
   };
 })();
