@@ -440,6 +440,10 @@ def test_phone_has_no_sideways_panning(phone) -> None:
 def test_phone_units_are_large_enough_to_tap(phone) -> None:
     assert min(_width(phone, "#activations .unit[data-layer='fc1']")) >= 20
     assert min(_width(phone, "#activations canvas")) >= 40
+    _select(phone, "conv2", 3)
+    assert _width(phone, "#projection")[0] >= 224  # and still on the screen:
+    assert phone.eval_on_selector("#projection", "c => c.getBoundingClientRect().right") <= 390
+    assert min(_width(phone, "#projections canvas")) >= 84
 
 
 def test_phone_a_tap_leaves_no_tooltip(phone) -> None:
