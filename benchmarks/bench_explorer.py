@@ -66,18 +66,14 @@ def wait_painted(page, count: int) -> list[dict]:
 def click_unit(page, layer: str, channel: int) -> None:
     """A real mouse click on a unit of ``layer`` in the activations panel."""
     if layer.startswith("fc"):
-        bars = page.locator(f"#activations canvas.bars[data-layer='{layer}']")
-        box = bars.bounding_box()
-        units = page.evaluate(
-            "(l) => window.lenet.model.spec.layers.find((x) => x.name === l).shape[0]", layer
-        )
-        page.mouse.click(box["x"] + (channel + 0.5) * box["width"] / units, box["y"] + 5)
+        target = page.locator(f"#activations .unit[data-layer='{layer}'][data-channel='{channel}']")
     else:
-        canvas = page.locator(
+        target = page.locator(
             f"#activations canvas[data-layer='{layer}'][data-channel='{channel}']"
         )
-        box = canvas.bounding_box()
-        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    target.scroll_into_view_if_needed()  # as a student scrolls to it: the page is taller now
+    box = target.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
 
 def main() -> int:

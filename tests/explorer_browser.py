@@ -81,7 +81,8 @@ def site(test_set) -> dict[str, bytes]:
     """The site's files for the shipped weights, top 9 searched over the first SEARCHED images."""
     images, labels = test_set
     # The docs' screenshot searches the whole test set, as `lenet-deconv site` does.
-    count = None if os.environ.get("EXPLORER_SCREENSHOT") else SEARCHED
+    shots = os.environ.get("EXPLORER_SCREENSHOT") or os.environ.get("EXPLORER_SCREENSHOTS")
+    count = None if shots else SEARCHED
     files = site_files(load_params(SHIPPED_WEIGHTS), images[:count], labels[:count])
     return {**files, "engine.html": ENGINE_PAGE, "engine-start.js": ENGINE_START}
 

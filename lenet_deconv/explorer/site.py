@@ -48,7 +48,7 @@ from numpy_lenet.rules import DEFAULT_RULE, RULES
 from ..top_activations import TopK, image_batches, top_activations
 
 #: The page's own files, copied as they are from lenet_deconv/explorer/static/.
-STATIC_FILES: tuple[str, ...] = ("index.html", "app.js", "lenet.js", "style.css")
+STATIC_FILES: tuple[str, ...] = ("index.html", "app.js", "views.js", "lenet.js", "style.css")
 #: The data files site_files adds to the static ones.
 DATA_FILES: tuple[str, ...] = ("model.json", "weights.f64", "data.json", "images.u8")
 #: Test images shipped for the page's "test image" box (the first ones of the test set).

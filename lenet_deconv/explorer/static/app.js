@@ -1,85 +1,75 @@
 // The explorer page: draws, asks window.lenet (lenet.js: the network and its deconvnet,
-// in float64, in this page) and paints the answers. Nothing is fetched but the site's own
-// files: model.json and weights.f64 (read by lenet.js), data.json and images.u8 (the
-// sample of test images and the top-9 tables, precomputed by `lenet-deconv site`).
+// in float64, in this page) and shows the answers with window.views (views.js: colours,
+// colour bars, boxes, captions). Nothing is fetched but the site's own files: model.json
+// and weights.f64 (read by lenet.js), data.json and images.u8 (the sample of test images
+// and the top-9 tables, precomputed by `lenet-deconv site`).
 "use strict";
 
 const SIDE = 28;
 const state = {
   data: null, images: null, rows: new Map(), pixels: new Float64Array(SIDE * SIDE), trace: null,
-  layer: "conv2", mode: "max", rule: "deconvnet", channel: null, unit: null, stepsOpen: false,
+  layer: "conv2", mode: "max", rule: "deconvnet", scale: "shared", channel: null, unit: null,
+  stepsOpen: false,
 };
 // The page's own timings (ms), for benchmarks/bench_explorer.py: each entry
 // {what, compute, painted}: from the event to the pictures drawn, and to the next frame.
 const timings = [];
 const $ = (id) => document.getElementById(id);
+const V = window.views;
 
 function spec() { return window.lenet.model.spec; }
 function shapeOf(layer) { return spec().layers.find((l) => l.name === layer).shape; }
 function isSpatial(layer) { return shapeOf(layer).length === 3; }
 
-// ---- painting ----
-function maxAbs(values) {
-  let m = 0;
-  for (const v of values) m = Math.max(m, Math.abs(v));
-  return m;
+function element(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
 }
 
-// Paint h x w values on a canvas: "gray" (0..scale, ink white) or "signed" (red +, blue -).
-function paint(canvas, values, h, w, kind, scale) {
-  canvas.width = w; canvas.height = h;
-  const ctx = canvas.getContext("2d");
-  const img = ctx.createImageData(w, h);
-  const s = scale || maxAbs(values) || 1;
-  for (let i = 0; i < h * w; i++) {
-    const t = Math.max(-1, Math.min(1, values[i] / s));
-    let r, g, b;
-    if (kind === "gray") { r = g = b = Math.round(255 * Math.max(t, 0)); }
-    else if (t >= 0) { r = 255; g = b = Math.round(255 * (1 - t)); }
-    else { b = 255; r = g = Math.round(255 * (1 + t)); }
-    const k = 4 * i;
-    img.data[k] = r; img.data[k + 1] = g; img.data[k + 2] = b; img.data[k + 3] = 255;
-  }
-  ctx.putImageData(img, 0, 0);
-  canvas.hoverValues = { values, h, w };
-}
-
-// Bars for a vector (fc layers): one column per unit, positive up, negative down.
-function paintBars(canvas, values, scale) {
-  const n = values.length, cw = n > 40 ? 4 : 12, height = 40;
-  canvas.width = n * cw; canvas.height = height;
-  canvas.style.width = `${n * cw}px`;
-  const ctx = canvas.getContext("2d");
-  ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, canvas.width, height);
-  const s = scale || maxAbs(values) || 1, mid = height / 2;
-  for (let j = 0; j < n; j++) {
-    const v = values[j] / s;
-    ctx.fillStyle = v >= 0 ? "#c62828" : "#1565c0";
-    const len = Math.abs(v) * (mid - 1);
-    ctx.fillRect(j * cw, v >= 0 ? mid - len : mid, cw - 1, Math.max(len, 0.5));
-  }
-  canvas.hoverValues = { values, h: 1, w: n };
-}
-
-function mapCanvas(classes) {
-  const c = document.createElement("canvas");
-  c.className = `map ${classes || ""}`;
+function mapCanvas(classes, label) {
+  const c = element("canvas", `map ${classes || ""}`);
+  c.setAttribute("role", "img");
+  if (label) c.setAttribute("aria-label", label);
   return c;
 }
 
-// Show "value at (y, x)" under the pointer for any painted canvas.
-document.addEventListener("mousemove", (event) => {
+// A canvas a student can act on: focusable, a button to screen readers, Enter or Space acts.
+function actionable(target, label, act) {
+  target.tabIndex = 0;
+  target.setAttribute("role", "button");
+  target.setAttribute("aria-label", label);
+  target.addEventListener("click", act);
+  target.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); act(event); }
+  });
+}
+
+// A map that enlarges when clicked (or on Enter), with its colour bar.
+function zoomable(canvas, title) {
+  canvas.classList.add("zoomable");
+  actionable(canvas, `${title}: enlarge`, () => V.enlarge(canvas, title));
+}
+
+// "value at (y, x)" under a mouse pointer. Touch and pen get none: a tap would leave it stuck.
+document.addEventListener("pointermove", (event) => {
   const hover = $("hover"), target = event.target;
-  if (!(target instanceof HTMLCanvasElement) || !target.hoverValues) { hover.hidden = true; return; }
+  if (event.pointerType !== "mouse" || !(target instanceof HTMLCanvasElement) || !target.hoverValues) {
+    hover.hidden = true; return;
+  }
   const { values, h, w } = target.hoverValues;
   const rect = target.getBoundingClientRect();
   const x = Math.min(w - 1, Math.floor((event.clientX - rect.left) / rect.width * w));
   const y = Math.min(h - 1, Math.floor((event.clientY - rect.top) / rect.height * h));
-  const where = h === 1 ? `unit ${x}` : `(${y}, ${x})`;
+  const where = h === 1 ? `unit ${x}` : `row ${y}, column ${x}`;
   hover.textContent = `${where}: ${values[y * w + x].toPrecision(4)}`;
   hover.style.left = `${event.clientX + 12}px`; hover.style.top = `${event.clientY + 12}px`;
   hover.hidden = false;
 });
+for (const type of ["pointerdown", "pointerleave", "scroll"]) {
+  document.addEventListener(type, (event) => { if (event.pointerType !== "mouse") $("hover").hidden = true; }, true);
+}
 
 // ---- a digit as MNIST made theirs ----
 // MNIST's digits were scaled to fit a 20x20 box (keeping their aspect ratio), then
@@ -231,11 +221,24 @@ function setPixels(pixels, source, show) {
   });
 }
 
+let firstScreen = true;
+
 function refresh() {
   state.trace = window.lenet.forward(state.pixels);
-  paint($("seen"), state.pixels, SIDE, SIDE, "gray", 1);
+  if (firstScreen) {
+    // The first screen shows a projection already: the layer's most active channel.
+    firstScreen = false;
+    const [c, h, w] = shapeOf(state.layer), acts = state.trace.activations[state.layer];
+    const peak = (k) => { const [y, x] = strongest(state.layer, k); return acts[(k * h + y) * w + x]; };
+    let best = 0;
+    for (let k = 1; k < c; k++) if (peak(k) > peak(best)) best = k;
+    state.channel = best;
+    // Its top 9 (nine more forward passes) once the first screen is painted.
+    requestAnimationFrame(() => setTimeout(renderTop9, 0));
+  }
+  V.paint($("seen"), state.pixels, SIDE, SIDE, "gray", 1);
   renderPrediction();
-  renderActivations();
+  paintActivations();
   renderStrip();
   renderSelected();
 }
@@ -244,70 +247,289 @@ function renderPrediction() {
   const probabilities = Array.from(state.trace.logProbs, Math.exp);
   const prediction = probabilities.indexOf(Math.max(...probabilities));
   $("prediction").textContent = String(prediction);
+  $("announce").textContent =
+    `The network predicts ${prediction}, with probability ${(100 * probabilities[prediction]).toFixed(1)}%.`;
   const box = $("probabilities");
   box.replaceChildren();
   probabilities.forEach((p, digit) => {
-    const row = document.createElement("div");
-    row.className = `prob${digit === prediction ? " top" : ""}`;
-    const label = document.createElement("span"); label.className = "digit"; label.textContent = digit;
-    const bar = document.createElement("span"); bar.className = "bar"; bar.style.width = `${Math.max(1, 160 * p)}px`;
-    const value = document.createElement("span"); value.textContent = `${(100 * p).toFixed(1)}%`;
-    row.append(label, bar, value);
+    const row = element("div", `prob${digit === prediction ? " top" : ""}`);
+    const bar = element("span", "bar");
+    bar.style.width = `${Math.max(1, 160 * p)}px`;
+    row.append(element("span", "digit", digit), bar, element("span", "", `${(100 * p).toFixed(1)}%`));
     box.append(row);
   });
 }
 
-function renderActivations() {
+// ---- activations: built once, repainted for each image ----
+
+// The input box (top, left, bottom, right) a unit (y, x) of a spatial layer sees, clipped.
+function fieldOf(layer, [y, x]) {
+  const { size, jump, start } = spec().receptive_fields[layer];
+  const top = start + y * jump, left = start + x * jump;
+  return [Math.max(top, 0), Math.max(left, 0), Math.min(top + size, SIDE), Math.min(left + size, SIDE)];
+}
+
+// The first largest activation of a channel (row-major), as [y, x]: max mode's unit.
+function strongest(layer, channel) {
+  const [, h, w] = shapeOf(layer), per = h * w;
+  const values = state.trace.activations[layer].subarray(channel * per, (channel + 1) * per);
+  let best = 0;
+  for (let i = 1; i < per; i++) if (values[i] > values[best]) best = i;
+  return [Math.floor(best / w), best % w];
+}
+
+// Channels (or fc units) whose top activation over the whole test set is 0.
+function neverFires(layer, channel) {
+  return state.data.top9[layer][channel].every((e) => e.value === 0);
+}
+
+function buildActivations() {
   const box = $("activations");
-  box.replaceChildren();
   for (const { name, shape } of spec().layers) {
-    const values = state.trace.activations[name];
-    const row = document.createElement("div"); row.className = "layer-row";
-    const label = document.createElement("span"); label.className = "name"; label.textContent = name;
-    const maps = document.createElement("div"); maps.className = "maps";
-    row.append(label, maps);
+    const row = element("div", "layer-row");
+    const label = element("div", "name");
+    label.append(element("b", "", name), element("span", "hint", V.LAYER_WORDS[name] || ""));
+    const maps = element("div", "maps"), bar = element("div", "layer-bar");
+    maps.dataset.layer = name;
+    row.append(label, bar, maps);
     if (shape.length === 3) {
-      const [c, h, w] = shape, scale = maxAbs(values) || 1;  // one scale per layer
+      const [c, h, w] = shape;
       for (let k = 0; k < c; k++) {
-        const canvas = mapCanvas("clickable");
+        const frame = element("div", "frame");
+        const canvas = mapCanvas("act clickable");
         canvas.dataset.layer = name; canvas.dataset.channel = k;
-        canvas.title = `${name} channel ${k}`;
-        paint(canvas, values.subarray(k * h * w, (k + 1) * h * w), h, w, "gray", scale);
-        canvas.addEventListener("click", (event) => {
-          const rect = canvas.getBoundingClientRect();
-          const x = Math.min(w - 1, Math.floor((event.clientX - rect.left) / rect.width * w));
-          const y = Math.min(h - 1, Math.floor((event.clientY - rect.top) / rect.height * h));
-          select(name, k, [y, x]);
+        const marker = element("div", "box"); marker.hidden = true;
+        frame.append(canvas, marker);
+        actionable(canvas, `${name} channel ${k}: arrows move the unit, Enter projects it`, (event) => {
+          if (event.type === "click") {
+            const rect = canvas.getBoundingClientRect();
+            canvas.cursor = [
+              Math.min(h - 1, Math.floor((event.clientY - rect.top) / rect.height * h)),
+              Math.min(w - 1, Math.floor((event.clientX - rect.left) / rect.width * w)),
+            ];
+          }
+          select(name, k, canvas.cursor || strongest(name, k));
         });
-        maps.append(canvas);
+        canvas.addEventListener("keydown", (event) => {
+          const move = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] }[event.key];
+          if (!move) return;
+          event.preventDefault();
+          const [y, x] = canvas.cursor || strongest(name, k);
+          canvas.cursor = [Math.max(0, Math.min(h - 1, y + move[0])), Math.max(0, Math.min(w - 1, x + move[1]))];
+          V.placeBox(marker, [canvas.cursor[0], canvas.cursor[1], canvas.cursor[0] + 1, canvas.cursor[1] + 1], h, w);
+          marker.classList.add("cursor");
+          $("announce-unit").textContent = `${name} channel ${k}, row ${canvas.cursor[0]}, column ${canvas.cursor[1]}: ` +
+            `${state.trace.activations[name][(k * h + canvas.cursor[0]) * w + canvas.cursor[1]].toPrecision(3)}`;
+        });
+        maps.append(frame);
       }
     } else {
-      const canvas = document.createElement("canvas");
-      canvas.className = "bars clickable"; canvas.dataset.layer = name;
-      canvas.title = `${name}: click a unit`;
-      paintBars(canvas, values);
-      canvas.addEventListener("click", (event) => {
-        const rect = canvas.getBoundingClientRect();
-        select(name, Math.min(shape[0] - 1, Math.floor((event.clientX - rect.left) / rect.width * shape[0])), null);
-      });
-      const note = document.createElement("span"); note.className = "unit-note";
-      maps.append(canvas, note);
+      maps.classList.add("units");
+      maps.setAttribute("role", "group");
+      maps.setAttribute("aria-label", `${name}: ${shape[0]} units; arrows move between them, Enter projects one`);
+      for (let j = 0; j < shape[0]; j++) {
+        const unit = element("span", "unit clickable");
+        unit.dataset.layer = name; unit.dataset.channel = j;
+        if (name === "fc3") unit.textContent = j;
+        actionable(unit, `${name} unit ${j}`, () => select(name, j, null));
+        unit.tabIndex = j === 0 ? 0 : -1;  // one Tab stop per fc layer; arrows move inside it
+        unit.addEventListener("keydown", (event) => {
+          // Up and down move by one row of the wrapped grid, however wide the screen.
+          const first = maps.children[0].offsetTop;
+          const columns = Math.max(1, Array.from(maps.children).filter((u) => u.offsetTop === first).length);
+          const step = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns, ArrowDown: columns }[event.key];
+          if (!step) return;
+          event.preventDefault();
+          const next = maps.children[Math.max(0, Math.min(shape[0] - 1, j + step))];
+          unit.tabIndex = -1; next.tabIndex = 0; next.focus();
+        });
+        maps.append(unit);
+      }
     }
     box.append(row);
+  }
+}
+
+function paintActivations() {
+  for (const { name, shape } of spec().layers) {
+    const values = state.trace.activations[name], scale = V.maxAbs(values);  // one scale per layer
+    const kind = name === "fc3" ? "signed" : "gray";
+    const maps = document.querySelector(`#activations .maps[data-layer='${name}']`);
+    V.colourBar(maps.previousSibling, kind, scale);
+    if (shape.length === 3) {
+      const [, h, w] = shape;
+      maps.querySelectorAll("canvas").forEach((canvas, k) => {
+        const part = values.subarray(k * h * w, (k + 1) * h * w);
+        V.paint(canvas, part, h, w, "gray", scale);
+        canvas.setAttribute("aria-label", `${name} channel ${k}, strongest ${V.maxAbs(part).toPrecision(3)}: ` +
+          "arrows move the unit, Enter projects it");
+      });
+    } else {
+      Array.from(maps.children).forEach((unit, j) => {
+        const [r, g, b] = V.colour(values[j], scale || 1, kind);
+        unit.style.backgroundColor = `rgb(${r}, ${g}, ${b})`;
+        unit.style.color = V.textOn([r, g, b]);
+        const dead = neverFires(name, j);
+        unit.classList.toggle("dead", dead);
+        unit.title = `${name} unit ${j}: ${values[j].toPrecision(4)}${dead ? " (never fires on the test set)" : ""}`;
+        unit.setAttribute("aria-label", unit.title);
+      });
+    }
   }
   markSelection();
 }
 
-// Outline the selected channel wherever it is drawn, and name an fc selection.
+// Outline the selected channel or unit wherever it is drawn, and box the unit on its map.
 function markSelection() {
-  for (const canvas of document.querySelectorAll("canvas.clickable[data-channel]")) {
-    canvas.classList.toggle("selected",
-      canvas.dataset.layer === state.layer && Number(canvas.dataset.channel) === state.channel);
+  for (const item of document.querySelectorAll(".clickable[data-channel]")) {
+    const on = item.dataset.layer === state.layer && Number(item.dataset.channel) === state.channel;
+    item.classList.toggle("selected", on);
+    if (item.matches(".act")) {
+      const marker = item.nextSibling, unit = on ? shownUnit() : null;
+      const [, h, w] = shapeOf(item.dataset.layer);
+      marker.classList.remove("cursor");
+      V.placeBox(marker, unit && [unit[0], unit[1], unit[0] + 1, unit[1] + 1], h, w);
+    }
   }
-  for (const note of document.querySelectorAll(".unit-note")) {
-    const layer = note.previousSibling.dataset.layer;
-    note.textContent = layer === state.layer && state.channel !== null ? `unit ${state.channel} selected` : "";
+}
+
+// ---- the selection ----
+
+// The unit a selection's projection starts from: unit mode the picked one, max mode the
+// strongest; none for map mode and fc layers.
+function shownUnit() {
+  if (state.channel === null || !isSpatial(state.layer) || state.mode === "map") return null;
+  return state.mode === "unit" && state.unit ? state.unit : strongest(state.layer, state.channel);
+}
+
+function projectionMode() {
+  return state.mode === "unit" && !(isSpatial(state.layer) && state.unit) ? "max" : state.mode;
+}
+
+function renderSelected() {
+  const button = $("open-steps"), note = $("selected-note");
+  $("rule-legend").textContent = V.RULE_LEGEND[state.rule];
+  $("rule-meaning").textContent = V.RULE_MEANING[state.rule];
+  const views = document.querySelector("#selected-panel .views");
+  if (state.channel === null) {  // nothing selected: no stale pictures or boxes either
+    $("selected-name").textContent = "click a channel or unit";
+    button.disabled = true; $("steps").hidden = true; note.hidden = true;
+    views.hidden = true; $("rule-legend").hidden = true; $("seen-box").hidden = true;
+    return;
   }
+  views.hidden = false; $("rule-legend").hidden = false;
+  const spatial = isSpatial(state.layer), unit = shownUnit(), mode = projectionMode();
+  const where = unit ? ` at row ${unit[0]}, column ${unit[1]}` : "";
+  $("selected-name").textContent =
+    `${state.layer} ${spatial ? "channel" : "unit"} ${state.channel}${where}, ${state.mode} mode, ${state.rule} rule`;
+  const values = window.lenet.projectTrace(state.trace, state.layer, mode, state.channel, state.rule,
+    mode === "unit" ? state.unit : undefined);
+  const kept = window.lenet.select(state.trace, state.layer, mode, state.channel, mode === "unit" ? state.unit : undefined);
+  // Why a projection can be blank: the unit never fires at all, or not on this image.
+  if (neverFires(state.layer, state.channel)) {
+    note.textContent = `This unit never fires on the test set: its activation is 0 on all ` +
+      `${state.data.test_set_size} test images, so nothing ever flows back from it and its projection is blank.`;
+  } else if (V.maxAbs(kept) === 0) {
+    note.textContent = "This activation is zero for this image: nothing flows back from it, so the " +
+      "projection and every step below are blank. Pick another unit, or one of its top 9 images below.";
+  } else {
+    note.textContent = "";
+  }
+  note.hidden = !note.textContent;
+  const field = unit ? fieldOf(state.layer, unit) : spatial ? null : [0, 0, SIDE, SIDE];
+  const canvas = $("projection");
+  V.paint(canvas, values, SIDE, SIDE, "signed");
+  V.colourBar($("projection-bar"), "signed", V.maxAbs(values));
+  V.paintOverlay($("overlay"), state.pixels, values);
+  V.placeBox($("overlay-box"), field, SIDE, SIDE);
+  V.placeBox($("seen-box"), field, SIDE, SIDE);
+  const mapFigure = $("unit-map").closest("figure");
+  mapFigure.hidden = !spatial;
+  if (spatial) {
+    const [, h, w] = shapeOf(state.layer), per = h * w;
+    const part = state.trace.activations[state.layer].subarray(state.channel * per, (state.channel + 1) * per);
+    V.paint($("unit-map"), part, h, w, "gray");
+    $("unit-map").dataset.kind = "gray";
+    V.placeBox($("unit-map-box"), unit && [unit[0], unit[1], unit[0] + 1, unit[1] + 1], h, w);
+    $("unit-map-caption").textContent = unit
+      ? `${state.layer} channel ${state.channel}'s map (${h}x${w}); the box is the unit at row ${unit[0]}, column ${unit[1]}`
+      : `${state.layer} channel ${state.channel}'s map (${h}x${w}); map mode projects all of it`;
+  }
+  const patchBox = field || [0, 0, SIDE, SIDE];
+  const patch = V.crop(state.pixels, SIDE, patchBox), patchProjection = V.crop(values, SIDE, patchBox);
+  V.paint($("patch"), patch.values, patch.h, patch.w, "gray", 1);
+  $("patch").dataset.kind = "gray";
+  V.paint($("patch-projection"), patchProjection.values, patch.h, patch.w, "signed", V.maxAbs(values));
+  canvas.dataset.ready = "true";
+  button.disabled = false;
+  if (state.stepsOpen) renderSteps(mode, mode === "unit" ? state.unit : undefined); else $("steps").hidden = true;
+}
+
+// Each mirror block as a row: the signal entering it, then after each of its operations,
+// with arrows between and a line saying what each operation does.
+function renderSteps(mode, unit) {
+  const box = $("steps");
+  box.replaceChildren();
+  const kinds = Object.fromEntries(spec().mirror.map((m) => [m.name, m.kind]));
+  let cells = null, block = null;
+  const stages = window.lenet.steps(state.trace, state.layer, mode, state.channel, state.rule, unit);
+  for (const { block: name, stage, shape, values } of stages) {
+    if (name !== block) {
+      block = name;
+      const row = element("div", "block");
+      const undo = kinds[name] ? "its ReLU step, then its filter, transposed" : "its max, unpooled";
+      row.append(element("div", "title", `undoing ${name} (${V.LAYER_WORDS[name] || ""}): ${undo}`));
+      cells = element("div", "stages");
+      row.append(cells); box.append(row);
+    } else {
+      cells.append(element("span", "arrow", "\u2192"));
+      cells.lastChild.setAttribute("aria-hidden", "true");
+    }
+    const cell = element("div", "stage"); cell.dataset.stage = stage;
+    const said = cells.childElementCount === 0 && box.childElementCount === 1
+      ? `the start: ${state.layer}'s activations with all but the selection set to 0`
+      : V.stageCaption(stage, name, kinds[name], state.rule);
+    cell.append(element("span", "caption", `${said} (${shape.join("x")})`));
+    const maps = element("div", "maps"), bar = element("div");
+    cell.append(bar, maps);
+    const scale = V.maxAbs(values), shared = state.scale === "shared";
+    if (shape.length === 1) {
+      const canvas = element("canvas", "bars");
+      canvas.setAttribute("role", "img");
+      canvas.setAttribute("aria-label", `${name} ${stage}: ${shape[0]} values`);
+      paintBars(canvas, values, scale);
+      maps.append(canvas);
+      V.colourBar(bar, "signed", scale);
+    } else {
+      const [c, h, w] = shape;
+      for (let k = 0; k < c; k++) {
+        const part = values.subarray(k * h * w, (k + 1) * h * w);
+        const canvas = mapCanvas(c > 1 ? (h > 14 ? "step" : "step-small") : "big");
+        V.paint(canvas, part, h, w, "signed", shared ? scale : V.maxAbs(part));
+        zoomable(canvas, `undoing ${name}, ${stage}, map ${k}`);
+        maps.append(canvas);
+      }
+      V.colourBar(bar, "signed", shared ? scale : null, shared ? "" : "each map: its own largest value");
+    }
+    cells.append(cell);
+  }
+  box.hidden = false;
+}
+
+// Bars for a vector: one column per unit, positive up, negative down; as wide as its box allows.
+function paintBars(canvas, values, scale) {
+  const n = values.length, cw = Math.max(2, Math.min(12, Math.floor(360 / n))), height = 48;
+  canvas.width = n * cw; canvas.height = height;
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, canvas.width, height);
+  const s = scale || 1, mid = height / 2;
+  for (let j = 0; j < n; j++) {
+    const v = values[j] / s;
+    ctx.fillStyle = v >= 0 ? "#c62828" : "#1565c0";
+    const len = Math.abs(v) * (mid - 1);
+    ctx.fillRect(j * cw, v >= 0 ? mid - len : mid, cw - 1, Math.max(len, 0.5));
+  }
+  canvas.hoverValues = { values, h: 1, w: n };
 }
 
 // The whole-layer strip: every channel of the chosen layer projected (map or max mode).
@@ -317,125 +539,66 @@ function renderStrip() {
   const started = performance.now();
   state.stripShows = stripKey();
   const shown = state.mode === "map" ? "map" : "max";
-  $("projections-title").textContent =
-    `every channel of ${state.layer}, ${shown} mode, ${state.rule} rule`;
+  $("projections-title").textContent = `${state.layer}, ${shown} mode, ${state.rule} rule`;
   const box = $("projections");
   box.replaceChildren();
+  const all = [];
   for (let k = 0; k < shapeOf(state.layer)[0]; k++) {
-    const values = window.lenet.projectTrace(state.trace, state.layer, shown, k, state.rule);
-    const tile = document.createElement("div"); tile.className = "tile";
-    const canvas = mapCanvas("clickable");
-    canvas.dataset.layer = state.layer; canvas.dataset.channel = k;
-    paint(canvas, values, SIDE, SIDE, "signed");
-    canvas.addEventListener("click", () => select(state.layer, k, null));
-    const caption = document.createElement("span"); caption.textContent = k;
-    tile.append(canvas, caption);
-    box.append(tile);
+    all.push(window.lenet.projectTrace(state.trace, state.layer, shown, k, state.rule));
   }
+  const shared = state.scale === "shared", scale = Math.max(...all.map(V.maxAbs));
+  all.forEach((values, k) => {
+    const tile = element("div", "tile");
+    const canvas = mapCanvas("tile-map clickable");
+    canvas.dataset.layer = state.layer; canvas.dataset.channel = k;
+    V.paint(canvas, values, SIDE, SIDE, "signed", shared ? scale : V.maxAbs(values));
+    actionable(canvas, `project ${state.layer} ${isSpatial(state.layer) ? "channel" : "unit"} ${k}`,
+      () => select(state.layer, k, null));
+    tile.append(canvas, element("span", "", shared ? `${k}` : `${k}: \u00b1${V.number(V.maxAbs(values))}`));
+    box.append(tile);
+  });
+  V.colourBar($("strip-bar"), "signed", shared ? scale : null, shared ? "" : "each picture: its own largest value, under it");
+  markSelection();
   record("strip", started);
 }
 
-// The unit a selection projects: in unit mode the clicked one, else none.
-function selectedUnit() {
-  if (state.mode !== "unit" || !isSpatial(state.layer)) return null;
-  if (!state.unit) {  // a channel picked without a position: its strongest unit
-    const [, h, w] = shapeOf(state.layer), per = h * w;
-    const values = state.trace.activations[state.layer].subarray(state.channel * per, (state.channel + 1) * per);
-    let best = 0;
-    for (let i = 1; i < per; i++) if (values[i] > values[best]) best = i;
-    state.unit = [Math.floor(best / w), best % w];
-  }
-  return state.unit;
-}
-
-function renderSelected() {
-  const button = $("open-steps"), canvas = $("projection");
-  if (state.channel === null) {
-    $("selected-name").textContent = "click a channel or unit";
-    button.disabled = true; $("steps").hidden = true;
-    return;
-  }
-  const unit = selectedUnit(), mode = state.mode === "unit" && !unit ? "max" : state.mode;
-  const where = unit ? ` at (${unit[0]}, ${unit[1]})` : "";
-  $("selected-name").textContent =
-    `${state.layer} ${isSpatial(state.layer) ? "channel" : "unit"} ${state.channel}${where}, ` +
-    `${state.mode} mode, ${state.rule} rule`;
-  const values = window.lenet.projectTrace(state.trace, state.layer, mode, state.channel, state.rule, unit);
-  paint(canvas, values, SIDE, SIDE, "signed");
-  canvas.dataset.ready = "true";
-  button.disabled = false;
-  if (state.stepsOpen) renderSteps(mode, unit); else $("steps").hidden = true;
-}
-
-// Each mirror block as a row: its input, then the signal after each of its operations.
-const STAGE_LABELS = { in: "entering", unpool: "after unpool", relu: "after ReLU step", filter: "after transposed filter" };
-
-function renderSteps(mode, unit) {
-  const box = $("steps");
-  box.replaceChildren();
-  let row = null, block = null;
-  const stages = window.lenet.steps(state.trace, state.layer, mode, state.channel, state.rule, unit);
-  for (const { block: name, stage, shape, values } of stages) {
-    if (name !== block) {
-      block = name;
-      row = document.createElement("div"); row.className = "block";
-      const title = document.createElement("div"); title.className = "title";
-      title.textContent = `mirror block of ${name}`;
-      const cells = document.createElement("div"); cells.className = "stages";
-      row.append(title, cells); box.append(row);
-    }
-    const cell = document.createElement("div"); cell.className = "stage"; cell.dataset.stage = stage;
-    const label = document.createElement("span");
-    label.textContent = `${STAGE_LABELS[stage]} (${shape.join("x")})`;
-    const maps = document.createElement("div"); maps.className = "maps";
-    cell.append(label, maps);
-    if (shape.length === 1) {
-      const canvas = document.createElement("canvas"); canvas.className = "bars";
-      paintBars(canvas, values); maps.append(canvas);
-    } else {
-      const [c, h, w] = shape, scale = maxAbs(values) || 1;
-      for (let k = 0; k < c; k++) {
-        const canvas = mapCanvas(c > 1 ? "small" : "big");
-        paint(canvas, values.subarray(k * h * w, (k + 1) * h * w), h, w, "signed", scale);
-        maps.append(canvas);
-      }
-    }
-    row.lastChild.append(cell);
-  }
-  box.hidden = false;
-}
-
-// The selected channel's top 9 test images (over the whole test set, precomputed), each
-// beside the projection of its strongest unit under the current rule (computed here).
+// The selected channel's top 9 test images (over the whole test set, precomputed): each
+// patch its strongest unit sees beside that unit's projection under the current rule.
 function renderTop9() {
   const box = $("top9");
   box.replaceChildren();
-  if (state.channel === null) return;
-  const entries = state.data.top9[state.layer][state.channel];
-  box.dataset.layer = state.layer; box.dataset.channel = state.channel;
-  if (entries.every((e) => e.value === 0)) {
-    const note = document.createElement("p"); note.className = "hint";
-    note.textContent = "this unit never fires on the test set: every activation is 0, so there is nothing to project";
-    box.append(note);
+  $("top9-bar").replaceChildren();
+  box.dataset.layer = state.layer; box.dataset.channel = state.channel === null ? "" : state.channel;
+  if (state.channel === null) { $("top9-title").textContent = "Top 9 test images (select a unit)"; return; }
+  const what = `${state.layer} ${isSpatial(state.layer) ? "channel" : "unit"} ${state.channel}`;
+  $("top9-title").textContent = `Top 9 test images of ${what}, ${state.rule} rule`;
+  if (neverFires(state.layer, state.channel)) {
+    box.append(element("p", "note", `${what} never fires on the test set: its activation is 0 on all ` +
+      `${state.data.test_set_size} images, so it has no top 9 and nothing to project.`));
     return;
   }
-  for (const entry of entries) {
-    const pixels = testPixels(entry.index), trace = window.lenet.forward(pixels);
-    const [channel, y, x] = entry.unit, unit = entry.unit.length === 3 ? [y, x] : null;
-    const projection = window.lenet.projectTrace(trace, state.layer, unit ? "unit" : "max", channel, state.rule, unit);
-    const tile = document.createElement("div"); tile.className = "tile";
-    const pair = document.createElement("div"); pair.className = "row";
-    const image = mapCanvas("clickable"), projected = mapCanvas();
-    paint(image, pixels, SIDE, SIDE, "gray", 1);
-    paint(projected, projection, SIDE, SIDE, "signed");
-    image.title = `load test image ${entry.index}`;
-    image.addEventListener("click", () => loadTest(entry.index));
+  const entries = state.data.top9[state.layer][state.channel].filter((e) => e.value > 0);
+  const projections = entries.map((entry) => {
+    const trace = window.lenet.forward(testPixels(entry.index));
+    const [channel, y, x] = entry.unit, unit = entry.unit.length === 3 ? [y, x] : undefined;
+    return { trace, values: window.lenet.projectTrace(trace, state.layer, unit ? "unit" : "max", channel, state.rule, unit) };
+  });
+  const shared = state.scale === "shared", scale = Math.max(...projections.map((p) => V.maxAbs(p.values)));
+  entries.forEach((entry, i) => {
+    const pixels = testPixels(entry.index), values = projections[i].values;
+    const patch = V.crop(pixels, SIDE, entry.box), part = V.crop(values, SIDE, entry.box);
+    const tile = element("div", "tile"), pair = element("div", "pair");
+    const image = mapCanvas("tile-map clickable"), projected = mapCanvas("tile-map");
+    V.paint(image, patch.values, patch.h, patch.w, "gray", 1);
+    V.paint(projected, part.values, part.h, part.w, "signed", shared ? scale : V.maxAbs(values));
+    actionable(image, `test image ${entry.index}, a ${entry.label}: load it`, () => loadTest(entry.index));
+    zoomable(projected, `test image ${entry.index}: the reconstruction of ${what}`);
     pair.append(image, projected);
-    const caption = document.createElement("span");
-    caption.textContent = `#${entry.index} (a ${entry.label}): ${entry.value.toPrecision(3)}`;
-    tile.append(pair, caption);
+    tile.append(pair, element("span", "", `#${entry.index} (a ${entry.label}): ${entry.value.toPrecision(3)}`));
     box.append(tile);
-  }
+  });
+  if (entries.length < 9) box.append(element("p", "note", `only ${entries.length} test images make it fire at all`));
+  V.colourBar($("top9-bar"), "signed", shared ? scale : null, shared ? "" : "each reconstruction: its own largest value");
 }
 
 // Note how long an interaction took: to its pictures drawn, and to the next frame.
@@ -454,7 +617,10 @@ function select(layer, channel, unit) {
   markSelection();
   record(`select ${layer}`, started);
   // The strip (if it shows another layer) and the top 9 after this frame, for the
-  // selection current then: a later click replaces an earlier one's.
+  // selection current then: a later click replaces an earlier one's. The old top 9 goes
+  // now, so no tile ever stands under a heading it does not belong to.
+  $("top9").replaceChildren();
+  $("top9").dataset.channel = "";
   const wanted = `${layer}/${channel}/${state.rule}`;
   setTimeout(() => {
     if (wanted !== `${state.layer}/${state.channel}/${state.rule}`) return;
@@ -462,6 +628,52 @@ function select(layer, channel, unit) {
     renderTop9();
   }, 0);
 }
+
+// ---- the guided tour ----
+const TOUR = [
+  { panel: "input-panel", title: "Draw a digit",
+    text: "Draw a digit in the black square (mouse or finger), or type a test image's number and press Enter. " +
+      "Beside \"the network sees\" is what goes in: 28x28 pixels, centred as MNIST's digits are." },
+  { panel: "prediction-panel", title: "Read the prediction",
+    text: "The network's answer: a probability for each digit. Add a stroke and watch them move." },
+  { panel: "activations-panel", title: "What each layer found",
+    text: "Each small picture is one filter's answer all over the image (a feature map): white where it " +
+      "found its pattern, dark where not. conv1 finds strokes; deeper layers combine them. Click one." },
+  { panel: "selected-panel", title: "Back to the pixels",
+    text: "The deconvnet runs the network backwards, from the selected unit down to pixels: the picture shows " +
+      "what in the image that unit responded to. The box is the only part of the image the unit can see.",
+    enter: () => { if (state.channel === null) select("conv2", 0, null); } },
+  { panel: "selected-panel", title: "Step by step",
+    text: "Going down, each layer is undone in turn: unpool (each value back where the max was), a ReLU step " +
+      "(where the rules differ), and the transposed filter (each value spread back through the filter). " +
+      "The step-through shows the signal after each.",
+    enter: () => { if (!state.stepsOpen) $("open-steps").click(); } },
+  { panel: "controls", title: "Deconvnet or guided backprop?",
+    text: "The rules differ only in the ReLU step. The deconvnet keeps the positive signal everywhere, " +
+      "whatever this image did going up; guided backprop also blocks it wherever the unit was off for " +
+      "this image. So guided pictures follow this digit's own strokes, and deconvnet pictures show more " +
+      "of the feature in general. Switch the rule and compare." },
+];
+let tourStep = -1;
+
+function showTour(step) {
+  document.querySelectorAll(".tour-target").forEach((e) => e.classList.remove("tour-target"));
+  tourStep = step;
+  if (step < 0 || step >= TOUR.length) { $("tour").hidden = true; tourStep = -1; $("tour-start").focus(); return; }
+  const { panel, title, text, enter } = TOUR[step];
+  if (enter) enter();
+  $(panel).classList.add("tour-target");
+  $(panel).scrollIntoView({ block: "nearest" });
+  $("tour-title").textContent = `${step + 1}. ${title}`;
+  $("tour-text").textContent = text;
+  $("tour-count").textContent = `step ${step + 1} of ${TOUR.length}`;
+  $("tour-back").disabled = step === 0;
+  $("tour-next").textContent = step === TOUR.length - 1 ? "Done" : "Next";
+  $("tour").hidden = false;
+  $("tour-next").focus();
+}
+
+// ---- start ----
 
 function fillSelect(id, options, value) {
   const select = $(id);
@@ -492,6 +704,7 @@ async function start() {
   fillSelect("mode", spec().modes, state.mode);
   fillSelect("rule", spec().rules, state.rule);
   $("test-index").max = Math.max(0, data.sample.length - 1);
+  buildActivations();
   const redraw = () => { if (state.trace) { renderStrip(); renderSelected(); markSelection(); } };
   $("layer").addEventListener("change", () => {
     state.channel = null; state.unit = null; state.layer = $("layer").value; redraw(); renderTop9();
@@ -500,6 +713,7 @@ async function start() {
     state.mode = $("mode").value; if (state.mode !== "unit") state.unit = null; redraw();
   });
   $("rule").addEventListener("change", () => { state.rule = $("rule").value; redraw(); renderTop9(); });
+  $("scale").addEventListener("change", () => { state.scale = $("scale").value; redraw(); renderTop9(); });
   $("clear").addEventListener("click", () => { clearCanvas(); setPixels(new Float64Array(SIDE * SIDE), "", false); });
   $("load-test").addEventListener("click", () => loadTest(Number($("test-index").value)));
   $("test-index").addEventListener("keydown", (event) => {
@@ -511,8 +725,18 @@ async function start() {
   $("open-steps").addEventListener("click", () => {
     state.stepsOpen = !state.stepsOpen;
     $("open-steps").textContent = state.stepsOpen ? "Hide steps" : "Step through";
+    $("open-steps").setAttribute("aria-expanded", String(state.stepsOpen));
     renderSelected();
   });
+  for (const id of ["projection", "unit-map", "patch", "patch-projection"]) {
+    const canvas = $(id);
+    zoomable(canvas, canvas.getAttribute("aria-label"));
+  }
+  $("zoom-close").addEventListener("click", () => $("zoom").close());
+  $("tour-start").addEventListener("click", () => showTour(0));
+  $("tour-next").addEventListener("click", () => showTour(tourStep + 1));
+  $("tour-back").addEventListener("click", () => showTour(tourStep - 1));
+  $("tour-close").addEventListener("click", () => showTour(-1));
   const draw = $("draw");
   draw.addEventListener("pointerdown", (event) => {
     pen.down = true; [pen.x, pen.y] = penAt(event); draw.setPointerCapture(event.pointerId); stroke(event);
@@ -535,5 +759,5 @@ async function start() {
   requestAnimationFrame(() => requestAnimationFrame(() => { window.explorer.firstRender = performance.now(); }));
 }
 
-window.explorer = { state, timings, select, loadTest, centreDigit, inkOf, dropImage };
+window.explorer = { state, timings, select, loadTest, centreDigit, inkOf, dropImage, showTour, TOUR };
 start().catch((err) => { $("status").textContent = `error: ${err.message}`; });
