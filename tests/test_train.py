@@ -97,6 +97,7 @@ def test_run_directory_holds_every_file(data_dir, tmp_path):
         assert all(np.isfinite(m[field]) for m in metrics["epochs"]), field
     config = json.loads(run.config.read_text())
     assert config["config"]["seed"] == 42 and config["recipe"]["optimizer"] == "Adam"
+    assert config["threads"] == 1 and config["cpu_capability"]  # what decides the rounding
     assert {"torch", "torchvision", "numpy", "python"} <= set(config["versions"])
     assert not list(run.root.rglob("*.tmp")), "a temporary file outlived its rename"
 

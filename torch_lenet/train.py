@@ -393,6 +393,8 @@ def _config_record(
         },
         "device": device_name,
         "threads": threads,
+        # The instruction set PyTorch's CPU kernels use: another one rounds differently.
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "data_dir": str(Path(data_dir).resolve()),
         "resumed_from_epoch": resumed_from,
         "versions": {
