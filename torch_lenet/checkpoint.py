@@ -22,6 +22,8 @@ from numpy_lenet.params import WeightError, validate_params
 from .weights import TORCH_LOAD_ERRORS, tensors_to_numpy
 
 CHECKPOINT_FORMAT = "lenet-deconvnet-checkpoint"
+CHECKPOINT_VERSION = 1
+
 #: The file a run of ``train`` writes before any other: only a folder holding it is
 #: a run that ``train`` may write over (RunDir.claim).
 RUN_MARKER = "lenet-deconv-run.txt"
@@ -29,7 +31,6 @@ MARKER_TEXT = (
     "This folder is a training run of `lenet-deconv train`: `train --resume` continues it,\n"
     "`train --force` starts it over (deleting its run files).\n"
 )
-CHECKPOINT_VERSION = 1
 
 
 class CheckpointError(ValueError):
