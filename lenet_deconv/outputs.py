@@ -16,11 +16,12 @@
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from numpy_lenet.atomic import OutputError, check_not_special, kind_in_words
+from numpy_lenet.atomic import OutputError, check_not_special, check_output_folder
+
+__all__ = ["OutputError", "check_output_file", "check_output_folder"]
 
 
 def check_output_file(
@@ -41,15 +42,3 @@ def check_output_file(
     if not force:
         raise OutputError(f"{what} {path} already exists; pass --force to replace it")
     return path
-
-
-def check_output_folder(folder: str | os.PathLike[str], *, what: str = "--out") -> Path:
-    """Refuse an output folder that exists as something other than a folder."""
-    folder = Path(folder)
-    if str(folder) == "":
-        raise OutputError(f"{what} is empty; name a folder")
-    if folder.exists() and not folder.is_dir():  # is_dir follows links: a link to a folder is fine
-        mode = os.lstat(folder).st_mode
-        kind = "a file" if stat.S_ISREG(mode) else kind_in_words(mode)
-        raise OutputError(f"{what} {folder} exists and is not a folder (it is {kind})")
-    return folder

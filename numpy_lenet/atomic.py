@@ -85,6 +85,18 @@ def remove_empty_folders(created: list[Path]) -> None:
             break
 
 
+def check_output_folder(folder: str | os.PathLike[str], *, what: str = "--out") -> Path:
+    """Refuse an output folder that exists as something other than a folder."""
+    folder = Path(folder)
+    if str(folder) == "":
+        raise OutputError(f"{what} is empty; name a folder")
+    if folder.exists() and not folder.is_dir():  # is_dir follows links: a link to a folder is fine
+        mode = os.lstat(folder).st_mode
+        kind = "a file" if stat.S_ISREG(mode) else kind_in_words(mode)
+        raise OutputError(f"{what} {folder} exists and is not a folder (it is {kind})")
+    return folder
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """A temporary path beside ``target`` that replaces it only if the block succeeds.

@@ -1,7 +1,9 @@
 """Why CrossEntropyLoss on log_softmax output is the right loss: log_softmax is idempotent.
 
-Training computes it as the NLL of the log-probabilities (torch_lenet/halves.py),
-which these tests show is the same loss and gradient.
+Training applies CrossEntropyLoss to the model's log_softmax output
+(torch_lenet/train.py); these tests show that is the softmax cross-entropy of the
+logits, value and gradient, and the NLL of the log-probabilities that the
+per-epoch test loss reports (torch_lenet/evaluate.py, summarize).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def test_cross_entropy_on_log_probs_equals_it_on_logits(x, data):
     (g_logits,) = torch.autograd.grad(on_logits, z)
     (g_log_probs,) = torch.autograd.grad(loss_fn(torch.log_softmax(z, dim=1), labels), z)
     torch.testing.assert_close(g_log_probs, g_logits, rtol=0, atol=1e-12)
-    # Training computes the NLL of the log-probabilities: the same gradient again.
+    # The NLL of the log-probabilities, what the test loss reports: the same gradient again.
     (g_nll,) = torch.autograd.grad(
         torch.nn.functional.nll_loss(torch.log_softmax(z, dim=1), labels), z
     )

@@ -12,17 +12,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from lenet_deconv.cli import main
 from numpy_lenet.params import load_npz
-from torch_lenet.checkpoint import CheckpointError, RunDir, load_checkpoint
-from torch_lenet.gradients import forward
-from torch_lenet.halves import HalfBatches
+from torch_lenet.batches import train_batches
+from torch_lenet.checkpoint import RUN_MARKER, CheckpointError, RunDir, load_checkpoint
 from torch_lenet.model import LeNet5
 from torch_lenet.progress import Progress
-from torch_lenet.train import TrainConfig, resume, train
+from torch_lenet.seeding import seed_everything
+from torch_lenet.train import TrainConfig, available_cpus, resume, train
 
 from .conftest import REPO
+from .safety_tools import one_line_error, snapshot
 
 QUICK = {"train_limit": 640, "test_limit": 200, "threads": 1}
 
@@ -51,35 +53,26 @@ def _tree_digest(root: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_half_batch_step_is_the_whole_batch_gradient(seed):
-    """A step's gradient is CrossEntropyLoss's on the whole batch at once, up to rounding."""
-    torch.manual_seed(seed)
-    model = LeNet5().double()
-    images = torch.rand(9, 1, 28, 28, dtype=torch.float64)
-    images[images < 0.5] = 0  # MNIST-like exact zeros: ties in the pooling windows
-    labels = torch.randint(0, 10, (9,))
-    log_probs = model(images)
-    # The reference gradient: CrossEntropyLoss on the traced log-probs, the whole batch at once.
-    torch.nn.CrossEntropyLoss()(log_probs, labels).backward()
-    expected = {k: p.grad.clone() for k, p in model.named_parameters()}
-    halves = HalfBatches(model, threads=2)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # a step that changes nothing
-    loss, correct = halves.step(images, labels, optimizer)
-    np.testing.assert_array_equal(
-        halves.log_probs(images, 4), torch_lenet_forward(model, images), err_msg="log_probs"
-    )
-    halves.close()
-    torch.testing.assert_close(loss / 9, torch.nn.functional.nll_loss(log_probs, labels))
-    assert correct == (log_probs.argmax(1) == labels).sum()
-    for key, param in model.named_parameters():
-        torch.testing.assert_close(param.grad, expected[key], rtol=1e-10, atol=1e-12, msg=key)
-
-
-def torch_lenet_forward(model: LeNet5, images: torch.Tensor) -> np.ndarray:
-    """The training forward pass, chunk by chunk as log_probs(images, 4) splits it."""
-    params = [p.detach() for p in model.parameters()]
-    return torch.cat([forward(params, chunk) for chunk in images.split(4)]).numpy()
+def test_a_run_is_the_plain_autograd_loop_bit_for_bit(data_dir, tmp_path):
+    """train's weights are those of the textbook loop on LeNet5: model(x), loss, backward, step."""
+    run = _train(data_dir, tmp_path / "run", epochs=2)
+    shuffle = seed_everything(42)
+    model = LeNet5()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+    loss_fn = nn.CrossEntropyLoss()
+    batches = train_batches(
+        data_dir, "tensor", batch_size=128, shuffle=shuffle, device=torch.device("cpu"),
+        limit=QUICK["train_limit"], download=False,
+    )  # fmt: skip
+    torch.set_num_threads(QUICK["threads"])  # the run's thread count: the same rounding
+    for _ in range(2):
+        for images, labels in batches:
+            loss = loss_fn(model(images), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    for key, value in _weights(run.model_npz).items():
+        np.testing.assert_array_equal(value, model.state_dict()[key].numpy(), err_msg=key)
 
 
 def test_defaults_are_the_recipe_of_the_shipped_weights():
@@ -104,6 +97,7 @@ def test_run_directory_holds_every_file(data_dir, tmp_path):
         assert all(np.isfinite(m[field]) for m in metrics["epochs"]), field
     config = json.loads(run.config.read_text())
     assert config["config"]["seed"] == 42 and config["recipe"]["optimizer"] == "Adam"
+    assert config["threads"] == 1 and config["cpu_capability"]  # what decides the rounding
     assert {"torch", "torchvision", "numpy", "python"} <= set(config["versions"])
     assert not list(run.root.rglob("*.tmp")), "a temporary file outlived its rename"
 
@@ -117,14 +111,15 @@ def test_same_seed_same_weights_bit_for_bit(data_dir, tmp_path):
     assert not np.array_equal(_weights(a.model_npz)["fc1.weight"], other_seed)
 
 
-def test_thread_count_changes_no_bit(data_dir, tmp_path):
-    """The half-batches run one after the other or side by side: the same numbers."""
-    one = _train(data_dir, tmp_path / "one", epochs=1, threads=1)
-    two = _train(data_dir, tmp_path / "two", epochs=1, threads=2)
-    _assert_bit_identical(one.model_npz, two.model_npz)
-    assert json.loads(one.metrics.read_text())["final"]["train_loss"] == pytest.approx(
-        json.loads(two.metrics.read_text())["final"]["train_loss"], rel=0, abs=0
-    )
+def test_resume_refuses_another_thread_count(data_dir, tmp_path):
+    """The thread count changes the rounding, so a resume keeps the run's (or is refused)."""
+    if available_cpus() < 2:
+        pytest.skip("needs 2 CPUs to ask for another thread count")
+    run = _train(data_dir, tmp_path / "run", epochs=1)
+    before = _tree_digest(run.root)
+    with pytest.raises(ValueError, match="pass --threads 1"):
+        resume(run.root, data_dir, {"epochs": 2, "threads": 2}, progress=Progress(quiet=True))
+    assert _tree_digest(run.root) == before
 
 
 def test_resume_ends_with_the_uninterrupted_weights(data_dir, tmp_path):
@@ -250,3 +245,104 @@ def test_training_never_imports_torchvision(data_dir, tmp_path):
     imported, recorded = json.loads(done.stdout.splitlines()[-1])
     assert not imported
     assert recorded == importlib.metadata.version("torchvision")  # what pip installed
+
+
+# --- what train may write over (issue 23) ---------------------------------------------
+
+
+def _cli(data_dir: Path, out: Path | str, *extra: str) -> list[str]:
+    return [
+        "train", "--data-dir", str(data_dir), "--out", str(out), "--epochs", "1",
+        "--train-limit", "256", "--test-limit", "256", "--threads", "1", "--quiet", *extra,
+    ]  # fmt: skip
+
+
+def _refused(argv: list[str], root: Path, capsys) -> str:
+    """Run argv; assert exit 2, one error line and nothing changed under ``root``."""
+    before = snapshot(root)
+    code = main(argv)
+    line = one_line_error(capsys.readouterr().err, "train")
+    assert code == 2, line
+    assert snapshot(root) == before
+    return line
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_a_folder_of_weights_is_not_a_run_to_replace(data_dir, tmp_path, capsys, force):
+    """The shipped weights/ of a clone: refused whole, its epochs/ and JSON files untouched."""
+    weights = tmp_path / "weights"
+    (weights / "epochs").mkdir(parents=True)
+    for name in ("lenet5-mnist.npz", "metrics.json", "config.json", "PROVENANCE.md"):
+        (weights / name).write_bytes((REPO / "weights" / name).read_bytes())
+    for n in (1, 2, 15):
+        name = f"epochs/epoch-{n:02d}.npz"
+        (weights / name).write_bytes((REPO / "weights" / name).read_bytes())
+    line = _refused(_cli(data_dir, weights, *force), tmp_path, capsys)
+    assert f"{weights} is not empty and is not a training run" in line
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_someones_config_json_is_neither_replaced_nor_unlinked(data_dir, tmp_path, capsys, force):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text('{"mine": true}\n')
+    _refused(_cli(data_dir, mine, *force), tmp_path, capsys)
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "config.json").symlink_to(mine / "config.json")
+    _refused(_cli(data_dir, linked, *force), tmp_path, capsys)
+
+
+def test_force_replaces_a_run_of_its_own_and_keeps_other_files(data_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(_cli(data_dir, run, "--epochs", "2")) == 0
+    assert (run / RUN_MARKER).is_file()
+    (run / "notes.txt").write_text("mine")
+    assert "--force" in _refused(_cli(data_dir, run), tmp_path, capsys)
+    assert main(_cli(data_dir, run, "--force")) == 0
+    assert sorted(p.name for p in (run / "epochs").iterdir()) == ["epoch-01.npz"]
+    assert (run / "notes.txt").read_text() == "mine"
+
+
+def test_an_empty_folder_is_a_place_for_a_run(data_dir, tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert main(_cli(data_dir, tmp_path / "empty")) == 0
+    assert (tmp_path / "empty" / "model.npz").is_file()
+
+
+def test_resume_marks_a_run_made_before_the_marker(data_dir, tmp_path):
+    """A run whose checkpoint is train's own is train's own run, marker or not."""
+    run = _train(data_dir, tmp_path / "run", epochs=1)
+    run.marker.unlink()
+    resume(run.root, data_dir, {"epochs": 2}, progress=Progress(quiet=True), download=False)
+    assert run.is_ours() and run.epoch_npz(2).is_file()
+
+
+def test_empty_out_is_refused(data_dir, tmp_path, capsys, monkeypatch):
+    """--out '' is not the current folder."""
+    monkeypatch.chdir(tmp_path)
+    for extra in ([], ["--resume"]):
+        line = _refused(_cli(data_dir, "", *extra), tmp_path, capsys)
+        assert "--out is empty" in line
+
+
+@pytest.mark.parametrize("threads", ["20000", "100000"])
+def test_threads_beyond_the_cpus_are_refused(data_dir, tmp_path, threads):
+    """Once a segfault or a libgomp abort: so in a child process, whose death the test sees."""
+    argv = _cli(data_dir, tmp_path / "run")
+    argv[argv.index("--threads") + 1] = threads
+    done = subprocess.run(
+        [sys.executable, "-m", "lenet_deconv", *argv],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )  # fmt: skip
+    line = one_line_error(done.stderr, "train")
+    assert done.returncode == 2, line
+    assert f"--threads {threads} is more than the {available_cpus()} CPU(s)" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_quiet_prints_only_the_final_accuracy(data_dir, tmp_path, capsys):
+    assert main(_cli(data_dir, tmp_path / "run")) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1 and "test accuracy" in out
+    assert err == ""

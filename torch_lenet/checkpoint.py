@@ -1,7 +1,8 @@
 """What a training run keeps on disk: the run directory's layout, its JSON files, checkpoints.
 
-Every file is written atomically (a temporary file beside it, then a rename), so
-an interrupted run never leaves a half-written file under a real name.
+Every run file is written atomically (a temporary file beside it, then a rename),
+so an interrupted run never leaves a half-written file under a real name. The
+one exception is the marker (RUN_MARKER), which only has to exist.
 """
 
 from __future__ import annotations
@@ -15,13 +16,21 @@ from typing import Any
 
 import torch
 
-from numpy_lenet.atomic import atomic_path
+from numpy_lenet.atomic import OutputError, atomic_path, check_output_folder
 from numpy_lenet.params import WeightError, validate_params
 
 from .weights import TORCH_LOAD_ERRORS, tensors_to_numpy
 
 CHECKPOINT_FORMAT = "lenet-deconvnet-checkpoint"
 CHECKPOINT_VERSION = 1
+
+#: The file a run of ``train`` writes before any other: only a folder holding it is
+#: a run that ``train`` may write over (RunDir.claim).
+RUN_MARKER = "lenet-deconv-run.txt"
+MARKER_TEXT = (
+    "This folder is a training run of `lenet-deconv train`: `train --resume` continues it,\n"
+    "`train --force` starts it over (deleting its run files).\n"
+)
 
 
 class CheckpointError(ValueError):
@@ -68,18 +77,62 @@ class RunDir:
         """The weights after ``epoch`` (1-based)."""
         return self.epochs_dir / f"epoch-{epoch:02d}.npz"
 
-    def never_checkpointed(self) -> bool:
-        """True when no epoch of this run finished: no checkpoint and no final weights.
+    @property
+    def marker(self) -> Path:
+        """The file that says ``root`` is a run of ``lenet-deconv train`` (RUN_MARKER)."""
+        return self.root / RUN_MARKER
 
-        Such a run (stopped during its first epoch) holds nothing worth keeping,
-        so starting it over needs no --force.
+    @classmethod
+    def at(cls, out: str | os.PathLike[str]) -> RunDir:
+        """The run directory ``out``; OutputError if it is empty or exists as a non-folder."""
+        if str(out) == "":  # Path("") is Path("."): an empty --out would mean the current folder
+            raise OutputError("--out is empty; name a folder for the run")
+        return cls(check_output_folder(out))
+
+    def is_ours(self) -> bool:
+        """True when ``root`` holds the marker a run of ``train`` writes first (a regular file)."""
+        return self.marker.is_file() and not self.marker.is_symlink()
+
+    def claim(self, force: bool) -> list[Path]:
+        """Check that a fresh run may write here; return the old run files it must delete.
+
+        A fresh run writes only into a new or empty folder or a run of its own (one
+        holding RUN_MARKER). Over a run that finished an epoch it needs ``force``;
+        a run stopped before its first checkpoint holds nothing worth keeping.
+        Anything else is refused, ``force`` or not: it may be someone's files.
         """
-        return not any(p.exists() for p in (self.checkpoint, self.model_pt, self.model_npz))
+        if not self.root.exists() or not any(self.root.iterdir()):
+            return []
+        if not self.is_ours():
+            raise OutputError(
+                f"{self.root} is not empty and is not a training run ({RUN_MARKER} is missing): "
+                "train writes only into a new or empty folder or a run of its own; "
+                "choose another --out"
+            )
+        existing = self.existing_outputs()
+        kept = any(p.exists() for p in (self.checkpoint, self.model_pt, self.model_npz))
+        if kept and not force:
+            names = ", ".join(str(p.relative_to(self.root)) for p in existing[:5])
+            raise FileExistsError(
+                f"{self.root} already holds a training run ({names}); "
+                "pass --resume to continue it or --force to start over"
+            )
+        return existing
+
+    def mark(self) -> None:
+        """Write RUN_MARKER unless it is there: from now on ``root`` is a run of ``train``."""
+        if self.is_ours():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        # Not through atomic_path: the marker's name is what counts, so even a half-written
+        # one (a kill mid-write) still marks the run, and it leaves no temporary behind.
+        with open(self.marker, "x", encoding="utf-8") as handle:
+            handle.write(MARKER_TEXT)
 
     def existing_outputs(self) -> list[Path]:
         """The run files already present: what a fresh run would overwrite."""
         files = [self.model_pt, self.model_npz, self.metrics, self.config, self.checkpoint]
-        found = [path for path in files if path.exists()]
+        found = [path for path in files if os.path.lexists(path)]
         if self.epochs_dir.is_dir():
             found += sorted(self.epochs_dir.glob("epoch-*.npz"))
         return found
@@ -113,7 +166,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         hint = ""
-        if (path.parent / "config.json").is_file():
+        if (path.parent / RUN_MARKER).is_file():
             hint = (
                 " (the run stopped before its first epoch ended: run the same command "
                 "without --resume to start it over)"

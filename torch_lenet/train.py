@@ -1,11 +1,10 @@
 """Training LeNet-5 on MNIST with the project's recipe, reproducibly, into a run directory.
 
 The recipe: seed 42 (Python, NumPy, torch), Adam with learning rate 0.001,
-batch size 128, 15 epochs, CrossEntropyLoss on the model's log_softmax output
-(computed as the NLL of that output: the same loss, see docs/training.md),
-pixels in [0, 1]. The batches come from torch_lenet.batches. Each step runs
-the hand-written forward and backward pass (torch_lenet.gradients) on the two
-halves of the batch side by side (torch_lenet.halves), then fused Adam.
+batch size 128, 15 epochs, CrossEntropyLoss on the model's log_softmax output,
+pixels in [0, 1]. The batches come from torch_lenet.batches. Each step is the
+plain autograd loop: ``model(x)``, the loss, ``loss.backward()``,
+``optimizer.step()``, on the same ``LeNet5`` module that is evaluated and saved.
 """
 
 from __future__ import annotations
@@ -23,30 +22,25 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from numpy_lenet.atomic import atomic_path, sweep_temps
 
 from .batches import LOADERS, float_split, train_batches
 from .checkpoint import CheckpointError, RunDir, load_checkpoint, save_checkpoint, write_json
-from .evaluate import DEVICES, resolve_device, summarize
-from .halves import HalfBatches
+from .evaluate import DEVICES, EVAL_BATCH_SIZE, resolve_device, summarize, torch_log_probs
 from .model import LeNet5
 from .progress import Progress
 from .seeding import capture_rng_states, restore_rng_states, seed_everything
 from .weights import save_params_from_model
 
 #: Fields a resumed run may change: they do not alter which numbers are computed
-#: (on one device the result stays bit-identical, whatever the thread count; docs/training.md).
+#: (on one device and thread count the result stays bit-identical; docs/training.md).
 RESUME_OVERRIDABLE: tuple[str, ...] = ("epochs", "loader", "device", "threads")
 
 #: Adam moves every weight by up to ~lr per step; beyond 1 it throws LeNet-5's weights
 #: (~0.1 in size) far out of range and the run is noise, so such a request is refused.
 MAX_LR = 1.0
-
-#: Test images per forward pass in the per-epoch evaluation. Chunks this small keep a
-#: chunk's activations in the CPU caches: on 2 cores 10,000 images took 0.21 s in chunks
-#: of 500 against 0.50 s in chunks of 2000 (evaluate.EVAL_BATCH_SIZE).
-EPOCH_EVAL_CHUNK = 500
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
@@ -136,6 +130,20 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def resolve_threads(requested: int | None) -> int:
+    """The thread count to train on: ``requested``, or every CPU; ValueError beyond the CPUs."""
+    cpus = available_cpus()
+    if requested is None:
+        return cpus
+    if requested > cpus:
+        # Far beyond the CPUs, torch's thread pool crashes the process (libgomp, or a segfault).
+        raise ValueError(
+            f"--threads {requested} is more than the {cpus} CPU(s) this process may use; "
+            f"ask for at most {cpus}"
+        )
+    return requested
+
+
 def train(
     config: TrainConfig,
     data_dir: str | os.PathLike[str],
@@ -145,16 +153,10 @@ def train(
     progress: Progress | None = None,
     download: bool = True,
 ) -> TrainResult:
-    """Train from scratch into the run directory ``out``; never over a run unless ``force``."""
-    run = RunDir(Path(out))
-    existing = run.existing_outputs()
-    if existing and not force and not run.never_checkpointed():
-        names = ", ".join(str(p.relative_to(run.root)) for p in existing[:5])
-        raise FileExistsError(
-            f"{run.root} already holds a training run ({names}); "
-            "pass --resume to continue it or --force to start over"
-        )
-    return _run(config, run, data_dir, None, progress, download, stale=existing)
+    """Train from scratch into ``out``: a new or empty folder, or a run of ours (with ``force``)."""
+    run = RunDir.at(out)
+    stale = run.claim(force)
+    return _run(config, run, data_dir, None, progress, download, stale=stale)
 
 
 def resume(
@@ -166,7 +168,7 @@ def resume(
     download: bool = True,
 ) -> TrainResult:
     """Continue the run in ``out`` from its last checkpoint; the result matches an unbroken run."""
-    run = RunDir(Path(out))
+    run = RunDir.at(out)
     # Everything is read and checked before anything is written: a bad checkpoint
     # leaves the run directory exactly as it was.
     state = load_checkpoint(run.checkpoint)
@@ -184,18 +186,18 @@ def resume(
 
 
 def _check_same_arithmetic(run: RunDir, state: Mapping[str, Any], config: TrainConfig) -> None:
-    """Refuse a resume whose device would change the numbers computed.
-
-    The thread count may change: a step computes the same bits on one thread or
-    two (torch_lenet/halves.py), so only the device is held to the run's.
-    """
-    device = resolve_device(config.device).type
-    used_device = state.get("device")
-    if used_device is not None and used_device != device:
-        raise ValueError(
-            f"the run in {run.root} trained on {used_device}, this resume would use {device}: "
-            f"the weights would not be bit-identical; pass --device {used_device}"
-        )
+    """Refuse a resume whose device or thread count would change the numbers computed."""
+    used = {"device": state.get("device"), "threads": state.get("threads")}
+    asked = {
+        "device": resolve_device(config.device).type,
+        "threads": resolve_threads(config.threads),
+    }
+    for name, value in asked.items():
+        if used[name] is not None and used[name] != value:
+            raise ValueError(
+                f"the run in {run.root} trained with {name} {used[name]}, this resume would use "
+                f"{value}: the weights would not be bit-identical; pass --{name} {used[name]}"
+            )
 
 
 class TrainingDiverged(ValueError):
@@ -228,7 +230,7 @@ def _run(
     stale: list[Path],
 ) -> TrainResult:
     """Set up (or restore) model, optimiser and generators, then train the remaining epochs."""
-    threads = config.threads or available_cpus()
+    threads = resolve_threads(config.threads)
     torch.set_num_threads(threads)
     device = resolve_device(config.device)
     if device.type == "cuda":
@@ -237,15 +239,12 @@ def _run(
 
     shuffle = seed_everything(config.seed)
     model = LeNet5().to(device)  # initialised from the freshly seeded global generator
-    # fused: one kernel for the whole update instead of a dozen ops per parameter.
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     metrics: list[dict[str, float]] = []
     start = 0
     if state is not None:
         start, metrics = _restore(run.checkpoint, state, model, optimizer, shuffle)
 
-    # The halves run on two threads on a CPU; on a GPU one thread feeds it enough.
-    halves = HalfBatches(model, threads if device.type == "cpu" else 1)
     batches = train_batches(
         data_dir,
         config.loader,
@@ -264,6 +263,8 @@ def _run(
     progress = progress or Progress()
     progress.total_epochs = config.epochs
 
+    # Nothing was written until here: a bad option or missing data leaves --out as it was.
+    run.mark()
     for path in stale:  # --force: drop the old run's files so none outlive it
         path.unlink(missing_ok=True)
     for folder in (run.root, run.epochs_dir):  # temporaries of a killed run
@@ -272,11 +273,12 @@ def _run(
     if start:
         progress.message(f"resuming {run.root} after epoch {start}/{config.epochs}")
 
+    loss_fn = nn.CrossEntropyLoss()
     for epoch in range(start + 1, config.epochs + 1):
         began = time.perf_counter()
         with progress.epoch(epoch, len(batches)) as tick:
-            train_loss, train_acc = _train_epoch(halves, optimizer, batches, tick)
-        test = summarize(halves.log_probs(test_x, EPOCH_EVAL_CHUNK), test_labels)
+            train_loss, train_acc = _train_epoch(model, optimizer, loss_fn, batches, tick)
+        test = summarize(torch_log_probs(model, test_x, EVAL_BATCH_SIZE), test_labels)
         _check_finite(epoch, config, run, model, (train_loss, test.loss))
         metrics.append(
             {
@@ -307,7 +309,6 @@ def _run(
         )
         progress.summary(metrics[-1])
 
-    halves.close()
     _write_final(model, run)
     return TrainResult(run, config, metrics, start)
 
@@ -330,23 +331,31 @@ def _restore(
 
 
 def _train_epoch(
-    halves: HalfBatches,
+    model: LeNet5,
     optimizer: torch.optim.Optimizer,
+    loss_fn: nn.Module,
     batches: Batches,
     tick: Callable[[torch.Tensor], None],
 ) -> tuple[float, float]:
     """One pass over the batches; the running mean loss and accuracy while the model learnt."""
-    device = next(halves.model.parameters()).device
+    model.train()
+    device = next(model.parameters()).device
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen = 0
     for images, labels in batches:
-        batch_loss, batch_correct = halves.step(images, labels, optimizer)
+        log_probs = model(images)
+        # CrossEntropyLoss applies log_softmax itself; on log-probabilities that is a
+        # no-op (log_softmax is idempotent), so this is exactly NLL of the model's output.
+        loss = loss_fn(log_probs, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
         # Accumulated as tensors on the device: no host round trip in the hot loop.
-        loss_sum += batch_loss.double()
-        correct += batch_correct
+        loss_sum += loss.detach().double() * len(labels)
+        correct += (log_probs.detach().argmax(dim=1) == labels).sum()
         seen += len(labels)
-        tick(batch_loss / len(labels))
+        tick(loss)
     return loss_sum.item() / seen, correct.item() / seen
 
 
@@ -374,7 +383,7 @@ def _config_record(
         "recipe": {
             "optimizer": "Adam",
             "optimizer_options": {"lr": config.lr, "betas": [0.9, 0.999], "eps": 1e-8},
-            "loss": "CrossEntropyLoss on the model's log_softmax output, computed as its NLL",
+            "loss": "CrossEntropyLoss on the model's log_softmax output",
             "input": "pixel/255" + (", then (x - 0.1307) / 0.3081" if config.normalize else ""),
             "labels": (
                 "training labels permuted by numpy.random.default_rng(seed).permutation"
@@ -384,6 +393,8 @@ def _config_record(
         },
         "device": device_name,
         "threads": threads,
+        # The instruction set PyTorch's CPU kernels use: another one rounds differently.
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "data_dir": str(Path(data_dir).resolve()),
         "resumed_from_epoch": resumed_from,
         "versions": {
@@ -397,7 +408,7 @@ def _config_record(
 
 
 def _installed_version(distribution: str) -> str:
-    """A package's installed version, read from its metadata (importing torchvision: ~2 s)."""
+    """A package's installed version, read from its metadata (importing torchvision is slow)."""
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:

@@ -31,8 +31,11 @@ DESCRIPTION = """\
 Train LeNet-5 on MNIST: seed 42, Adam (lr 0.001), batch size 128, 15 epochs,
 CrossEntropyLoss, pixels in [0, 1]. Writes OUT/model.pt, OUT/model.npz,
 OUT/metrics.json, OUT/config.json, OUT/checkpoint.pt (after every epoch) and
-OUT/epochs/epoch-NN.npz. Two runs with the same options on the same CPU give
-bit-identical weights; --resume continues an interrupted run to the same weights.
+OUT/epochs/epoch-NN.npz, and the marker OUT/lenet-deconv-run.txt first of all.
+OUT must be a new or empty folder, or a run of train's own (it holds the
+marker): any other folder is refused, --force or not. Two runs with the same
+options on the same CPU and thread count give bit-identical weights; --resume
+continues an interrupted run to the same weights.
 """
 
 
@@ -41,7 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = add_command(
         subparsers, "train", "train LeNet-5 on MNIST into a run directory", DESCRIPTION
     )
-    add_out(parser, "run directory to write (e.g. runs/ref); created if missing", "DIR")
+    add_out(
+        parser,
+        "run directory to write (e.g. runs/ref): new, empty, or a run of train's own",
+        "DIR",
+        kind=str,  # not Path: Path("") is ".", and an empty --out must not mean this folder
+    )
     add_data_dir(parser, "; downloaded there if missing")
     add_no_download(parser)
     recipe = parser.add_argument_group("recipe (defaults: those of the shipped weights)")
@@ -95,9 +103,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--threads",
         type=int,
         help=(
-            "CPU threads (default: every CPU this process may use); training runs the two "
-            "halves of each batch side by side on two of them, or one after the other on one: "
-            "the thread count changes no bit"
+            "PyTorch's CPU threads, at most the CPUs this process may use (default: all of "
+            "them); the thread count changes the rounding, so --resume keeps the run's"
         ),
     )
     run.add_argument(
@@ -123,10 +130,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     add_force(
         existing,
-        "start over in a --out that already holds a run, deleting its old files (a run "
-        "stopped before its first checkpoint starts over without it)",
+        "start over in a --out that holds a run of train's own, deleting its run files "
+        "(a run stopped before its first checkpoint starts over without it); never "
+        "writes into a folder that is not such a run",
     )
-    add_quiet(run, "no progress bar or per-epoch lines (errors still go to stderr)")
+    add_quiet(
+        run, "no progress bar or per-epoch lines, only the final line (errors still go to stderr)"
+    )
     return parser
 
 
@@ -136,12 +146,10 @@ def run(args: argparse.Namespace) -> int:
     from torch_lenet.train import resume, train
 
     from ..mnist import resolve_data_dir
-    from ..outputs import check_output_folder
 
     given: dict[str, Any] = {
         name: getattr(args, name) for name in CONFIG_OPTIONS if getattr(args, name) is not None
     }
-    check_output_folder(args.out)
     data_dir = resolve_data_dir(args.data_dir)
     download = not args.no_download
     if args.resume:
@@ -162,12 +170,11 @@ def run(args: argparse.Namespace) -> int:
             progress=Progress(quiet=args.quiet),
             download=download,
         )
-    if not args.quiet:
-        final = result.final
-        total = sum(m["seconds"] for m in result.metrics)
-        print(
-            f"{result.run_dir.root}: {final['epoch']} epochs, test accuracy "
-            f"{100 * final['test_accuracy']:.2f}% (loss {final['test_loss']:.4f}), "
-            f"{total:.1f} s of training"
-        )
+    final = result.final
+    total = sum(m["seconds"] for m in result.metrics)
+    print(
+        f"{result.run_dir.root}: {final['epoch']} epochs, test accuracy "
+        f"{100 * final['test_accuracy']:.2f}% (loss {final['test_loss']:.4f}), "
+        f"{total:.1f} s of training"
+    )
     return 0
