@@ -53,13 +53,11 @@ def test_all_bad_arguments(tmp_path, data_dir, capsys):
 
 def test_all_prints_what_failed(tmp_path, data_dir, capsys, monkeypatch):
     from torch_lenet import deconv as torch_deconv
-    from torch_lenet import fast_deconv as torch_fast
 
-    # A planted bug in the PyTorch deconvnet: the mirror ReLU is missing.
-    for module in (torch_deconv, torch_fast):
-        monkeypatch.setattr(module, "rectify", lambda signal, forward, rule: signal)
-    # The fast path's conv2 maps take the ReLU at pool1 with the selections last.
-    monkeypatch.setattr(torch_fast, "rectify_last", lambda signal, forward, rule: signal)
+    # A planted bug in the PyTorch deconvnet: the mirror ReLU is missing (whole layers and
+    # cropped windows alike).
+    monkeypatch.setattr(torch_deconv, "rectify", lambda signal, forward, rule: signal)
+    monkeypatch.setattr(torch_deconv, "rectify_each", lambda signal, forward, rule: signal)
     args = ["all", "--weights", str(SHIPPED_WEIGHTS), "--data-dir", str(data_dir), "--quiet"]
     assert main([*args, "--out", str(tmp_path / "out"), "--limit", "2", "--images", "0"]) == 1
     summary = capsys.readouterr().out
