@@ -35,6 +35,10 @@ DEFAULT_BATCH_SIZE = 1024
 #: buffers stay in cache.
 LIVE_ROWS_PER_CALL = 128
 
+#: Where the channels-last layout makes the CPU's transposed convolution faster on
+#: LeNet's shapes (it is slower in the other two cases; benchmarks/bench_crosscheck.py).
+_CHANNELS_LAST = {("conv1", torch.float32), ("conv2", torch.float64)}
+
 Step = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -59,12 +63,10 @@ def _mirror_steps(
         def step(v: torch.Tensor) -> torch.Tensor:
             n, s = v.shape[:2]
             signal = rectify(v, forward(layer), rule).reshape(n * s, *v.shape[2:])
-            if signal.device.type == "cpu":
-                # On the CPU the channels-last layout takes oneDNN's fast transposed
-                # convolution: 2-4x faster on LeNet's shapes (benchmarks/bench_backends.py).
+            if signal.device.type == "cpu" and (layer, signal.dtype) in _CHANNELS_LAST:
                 signal = signal.contiguous(memory_format=torch.channels_last)
             out = F.conv_transpose2d(signal, weight, padding=padding)
-            return out.contiguous().reshape(n, s, *out.shape[1:])
+            return out.reshape(n, s, *out.shape[1:])
 
         return step
 
