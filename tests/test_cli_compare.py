@@ -233,6 +233,14 @@ def test_weights_of_the_wrong_shape(tmp_path, data_dir, capsys):
         (["--limit", "0"], "--limit must be at least 1, got 0"),
         (["--limit", "-3"], "--limit must be at least 1, got -3"),
         (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+        (
+            ["--drift-images", "0"],
+            "--drift-images must be a number of images (at least 1) or all, got 0",
+        ),
+        (
+            ["--drift-images", "some"],
+            "--drift-images must be a number of images (at least 1) or all, got some",
+        ),
     ],
 )
 def test_bad_option_values_fail_before_loading_anything(tmp_path, capsys, flags, message):
@@ -289,6 +297,36 @@ def test_float32_flips_are_near_ties_and_set_aside(flipped_images, capsys):
     assert json.dumps(single.as_dict()) == json.dumps(report.as_dict())
 
 
+def test_drift_report_on_a_sample_is_the_drift_of_those_images(data_dir):
+    images, _ = load_mnist(data_dir, "test", download=False)
+    params = load_npz(SHIPPED_WEIGHTS)
+    jobs = dict(layers=("conv2", "fc3"), workers=1)
+    # Batches of 2: the sample's end (3) falls inside the second batch.
+    sampled = crosscheck(params, image_batches(images[:5], 2), drift_images=3, **jobs)
+    alone = crosscheck(params, image_batches(images[:3], 2), **jobs)
+    assert sampled.images == sampled.verdict.images == 5
+    for name in DRIFTS:
+        mine, theirs = sampled.comparisons[name], alone.comparisons[name]
+        assert mine.images == theirs.images == 3
+        assert mine.sq_forward == theirs.sq_forward
+        for job, stats in mine.jobs.items():
+            for field in ("sq_diff", "sq_norm"):
+                np.testing.assert_array_equal(
+                    np.concatenate(getattr(stats, field)),
+                    np.concatenate(getattr(theirs.jobs[job], field)),
+                )
+            assert stats.projections == theirs.jobs[job].projections
+
+
+def test_the_text_and_json_say_how_many_images_the_drift_took(data_dir, capsys):
+    assert compare(data_dir, "--limit", "3", "--drift-images", "2") == 0
+    out = capsys.readouterr().out
+    assert "on the first 2 of 3 images (--drift-images all for every one)" in out
+    assert compare(data_dir, "--limit", "3", "--drift-images", "all", "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["drift"]["images"] == report["verdict"]["images"] == 3
+
+
 def test_crosscheck_rejects_bad_arguments():
     params = load_npz(SHIPPED_WEIGHTS)
     with pytest.raises(ValueError, match="no images"):
@@ -299,6 +337,8 @@ def test_crosscheck_rejects_bad_arguments():
         crosscheck(params, iter(()), rule="lrp")
     with pytest.raises(ValueError, match="workers"):
         crosscheck(params, iter(()), workers=0)
+    with pytest.raises(ValueError, match="drift_images"):
+        crosscheck(params, iter(()), drift_images=0)
 
 
 def test_verdict_is_the_torch_float64_side():
