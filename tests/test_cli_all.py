@@ -9,7 +9,10 @@ from lenet_deconv.cli import main
 from .conftest import SHIPPED_WEIGHTS
 
 
-def test_all_with_the_shipped_weights_trains_nothing(tmp_path, data_dir, capsys):
+def test_all_with_the_shipped_weights_trains_nothing(tmp_path, data_dir, capsys, monkeypatch):
+    from lenet_deconv.crosscheck import check
+
+    monkeypatch.setattr(check, "DRIFT_IMAGES", 25)  # the drift report's sample, made small
     out = tmp_path / "out"
     args = ["all", "--weights", str(SHIPPED_WEIGHTS), "--data-dir", str(data_dir)]
     assert main([*args, "--out", str(out), "--limit", "40", "--images", "3", "--quiet"]) == 0
@@ -21,6 +24,8 @@ def test_all_with_the_shipped_weights_trains_nothing(tmp_path, data_dir, capsys)
     assert evaluation["numpy"]["correct"] == evaluation["torch"]["correct"]
     report = json.loads((out / "compare.json").read_text())
     assert report["passed"] and report["images"] == 40
+    assert report["verdict"]["images"] == 40 and report["drift"]["images"] == 25
+    assert "PASSED over 40 images" in summary and "(first 25 images)" in summary
     assert (out / "gallery" / "index.html").is_file()
     assert (out / "gallery" / "activations-3.png").is_file()
     assert (out / "gallery" / "curves.png").is_file()  # metrics.json sits beside the weights
