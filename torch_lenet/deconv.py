@@ -1,8 +1,10 @@
 """Zeiler & Fergus's deconvnet on the PyTorch LeNet5, mirror of ``numpy_lenet.deconv``.
 
-Built from ``max_unpool2d``, ``conv_transpose2d`` and transposed linear
-weights, reading the module's own parameters (no copies), on whatever device
-and dtype the module and trace live.
+Built from PyTorch's own layer ops - ``F.max_unpool2d``, ``F.conv_transpose2d``
+and ``F.linear`` with the transposed weight - reading the module's own
+parameters (no copies), on whatever device and dtype the module and trace
+live. ``project_live`` (what ``lenet-deconv compare`` runs) calls the same
+ops, on the live selections only, and on a single unit's receptive field only.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The end-to-end agreement of the two backends (docs/agreement.md): a float64 verdict and a
 float32 drift report.
 
-For every batch of images each engine - NumPy float64 (the reference), PyTorch
-float64 (the verdict's other side), and for the drift report NumPy float32 and
-PyTorch float32 - runs its own forward pass, its own selections and its own
+For every batch of images each engine - NumPy float64 (the reference: its fast
+path), PyTorch float64 (the verdict's other side: PyTorch's own layer ops), and
+for the drift report (every image, or only the first ``drift_images``) NumPy
+float32 and PyTorch float32 - runs its own forward pass, its own selections and its own
 deconvnet from every layer, in every mode, for every channel. Each of the
 three others is then compared with the reference:
 
