@@ -324,7 +324,11 @@ def _unit_windows(
 
 
 def _windows(
-    planes: torch.Tensor, images: torch.Tensor, y: torch.Tensor, x: torch.Tensor, size
+    planes: torch.Tensor,
+    images: torch.Tensor,
+    y: torch.Tensor,
+    x: torch.Tensor,
+    size: Sequence[int],
 ) -> torch.Tensor:
     """(m, C, *size): row i's window of planes[images[i]] (N, C, H, W) at (y[i], x[i])."""
     channels = torch.arange(planes.shape[1], device=planes.device)
