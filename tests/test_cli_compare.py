@@ -416,7 +416,7 @@ def test_an_interrupted_compare_stops_its_workers(data_dir, signum):
         "--limit",
         "2000",
         "--batch-size",
-        "50",
+        "10",
     ]
     run = subprocess.Popen(
         command,
