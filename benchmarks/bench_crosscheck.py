@@ -1,4 +1,4 @@
-"""Time the cross-check's projections per layer and mode: straightforward path vs fast path.
+"""Time the cross-check's projections per layer and mode, for each engine.
 
     python benchmarks/bench_crosscheck.py [--images 200] [--repeat 2] [--rule deconvnet]
                                           [--engines numpy:float64,torch:float64,...]
@@ -7,11 +7,13 @@
 For every engine (backend and dtype) and every (layer, mode) job of
 `lenet-deconv compare`, the best of --repeat timings of ``Engine.project_live``
 on the first --images test images with the shipped weights, one thread (as in
-compare, which runs one job per core), in milliseconds per image, for the
-straightforward reference (fast=False) and the fast path, and their ratio;
-then the fc jobs together, as the cross-check asks for them
-(``Engine.project_live_many``: one pass below pool2), which the total counts
-in place of their separate times.
+compare, which runs one job per core), in milliseconds per image, two ways and
+their ratio. NumPy: its straightforward reference (fast=False) and its fast
+path. PyTorch (its own layer ops either way): every live selection on whole
+layers (fast=False) and single units cropped to their receptive fields (what
+compare runs). Then the fc jobs together, as the cross-check asks for them
+(``Engine.project_live_many``: NumPy's fast path shares one pass below pool2),
+which the total counts in place of their separate times.
 --compare N also times the whole crosscheck (verdict and drift) over the first
 N test images, with the default threads. Prints the load average: other
 processes on a shared machine slow every number.
@@ -91,7 +93,7 @@ def main() -> None:
         f"load average at start: {os.getloadavg()}; {args.images} test images, rule {args.rule}, "
         f"{args.clock} clock"
     )
-    print(f"{'engine':<14} {'job':<11} {'reference':>10} {'fast':>8} {'speed-up':>8}  (ms/image)")
+    print(f"{'engine':<14} {'job':<11} {'fast=False':>10} {'fast':>8} {'speed-up':>8}  (ms/image)")
     with one_thread():
         for spec in args.engines.split(","):
             backend, dtype = spec.split(":")

@@ -43,7 +43,6 @@ from numpy_lenet.architecture import LAYER_NAMES  # noqa: E402
 from numpy_lenet.params import load_npz  # noqa: E402
 from numpy_lenet.rules import RULES  # noqa: E402
 from torch_lenet import deconv as torch_deconv  # noqa: E402
-from torch_lenet import fast_deconv as torch_fast  # noqa: E402
 from torch_lenet.data import images_to_float, load_mnist  # noqa: E402
 
 WEIGHTS = REPO / "weights" / "lenet5-mnist.npz"
@@ -109,7 +108,7 @@ def time_jobs(params: dict, images: np.ndarray, chunk: int) -> None:
                 pixels = images_to_float(images[first : first + chunk], dtype)
                 trace = model.trace(torch.from_numpy(pixels).to("cuda"))
                 for job in jobs_for():
-                    count += len(torch_fast.project_live(model, trace, plan_for(job)).values)
+                    count += len(torch_deconv.project_live(model, trace, plan_for(job)).values)
         torch.cuda.synchronize()
         print(
             f"(c) CUDA {np.dtype(dtype).name}: {count:,} live projections (every job) of "

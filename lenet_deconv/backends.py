@@ -16,7 +16,6 @@ from numpy_lenet.params import Params, cast_params, validate_params
 from numpy_lenet.rules import DEFAULT_RULE
 from numpy_lenet.selection import SelectionPlan
 from torch_lenet import deconv as torch_deconv
-from torch_lenet import fast_deconv as torch_fast
 from torch_lenet.model import LeNet5, TorchTrace
 from torch_lenet.weights import model_from_params
 
@@ -123,15 +122,18 @@ class Engine:
     ) -> np_deconv.LiveProjections:
         """Every live selection of ``plan`` projected, for every traced image (NumPy arrays).
 
-        ``fast`` takes the backend's fast path (numpy_lenet/fast_deconv.py,
-        torch_lenet/fast_deconv.py); ``fast=False`` the straightforward reference.
+        NumPy: ``fast`` takes its fast path (numpy_lenet/fast_deconv.py),
+        ``fast=False`` the straightforward reference. PyTorch: always its own
+        layer ops (torch_lenet/deconv.py); ``fast`` crops single units to their
+        receptive fields, ``fast=False`` runs them on whole layers.
         """
         if self.model is None:
             project = np_fast.project_live if fast else np_deconv.project_live
             return project(self.params, trace, plan, rule=rule)
-        project_t = torch_fast.project_live if fast else torch_deconv.project_live
         with torch.inference_mode():
-            out = project_t(self.model, trace_to_torch(trace, self.device), plan, rule=rule)
+            out = torch_deconv.project_live(
+                self.model, trace_to_torch(trace, self.device), plan, rule=rule, crop=fast
+            )
         return _numpy_projections(out)
 
     def project_live_many(
@@ -142,16 +144,10 @@ class Engine:
         *,
         fast: bool = True,
     ) -> list[np_deconv.LiveProjections]:
-        """``project_live`` of each plan; on the fast path the fc plans share their work."""
-        if not fast:
-            return [self.project_live(trace, plan, rule, fast=False) for plan in plans]
-        if self.model is None:
-            return np_fast.project_live_many(self.params, trace, plans, rule=rule)
-        with torch.inference_mode():
-            outs = torch_fast.project_live_many(
-                self.model, trace_to_torch(trace, self.device), plans, rule=rule
-            )
-        return [_numpy_projections(out) for out in outs]
+        """``project_live`` of each plan; on NumPy's fast path the fc plans share their work."""
+        if self.model is not None or not fast:
+            return [self.project_live(trace, plan, rule, fast=fast) for plan in plans]
+        return np_fast.project_live_many(self.params, trace, plans, rule=rule)
 
     def project_each(
         self,

@@ -11,7 +11,12 @@ from lenet_deconv.cli import main
 from .conftest import SHIPPED_WEIGHTS
 
 
-def test_all_without_weights_takes_the_shipped_model_and_trains_nothing(tmp_path, data_dir, capsys):
+def test_all_without_weights_takes_the_shipped_model_and_trains_nothing(
+    tmp_path, data_dir, capsys, monkeypatch
+):
+    from lenet_deconv.crosscheck import check
+
+    monkeypatch.setattr(check, "DRIFT_IMAGES", 25)  # the drift report's sample, made small
     out = tmp_path / "out"
     args = ["all", "--data-dir", str(data_dir)]
     assert main([*args, "--out", str(out), "--limit", "40", "--images", "3", "--quiet"]) == 0
@@ -24,6 +29,8 @@ def test_all_without_weights_takes_the_shipped_model_and_trains_nothing(tmp_path
     assert evaluation["numpy"]["correct"] == evaluation["torch"]["correct"]
     report = json.loads((out / "compare.json").read_text())
     assert report["passed"] and report["images"] == 40
+    assert report["verdict"]["images"] == 40 and report["drift"]["images"] == 25
+    assert "PASSED over 40 images" in summary and "(first 25 images)" in summary
     assert (out / "gallery" / "index.html").is_file()
     assert (out / "gallery" / "activations-3.png").is_file()
     assert (out / "gallery" / "curves.png").is_file()  # metrics.json sits beside the weights
@@ -60,13 +67,11 @@ def test_all_bad_arguments(tmp_path, data_dir, capsys):
 
 def test_all_prints_what_failed(tmp_path, data_dir, capsys, monkeypatch):
     from torch_lenet import deconv as torch_deconv
-    from torch_lenet import fast_deconv as torch_fast
 
-    # A planted bug in the PyTorch deconvnet: the mirror ReLU is missing.
-    for module in (torch_deconv, torch_fast):
-        monkeypatch.setattr(module, "rectify", lambda signal, forward, rule: signal)
-    # The fast path's conv2 maps take the ReLU at pool1 with the selections last.
-    monkeypatch.setattr(torch_fast, "rectify_last", lambda signal, forward, rule: signal)
+    # A planted bug in the PyTorch deconvnet: the mirror ReLU is missing (whole layers and
+    # cropped windows alike).
+    monkeypatch.setattr(torch_deconv, "rectify", lambda signal, forward, rule: signal)
+    monkeypatch.setattr(torch_deconv, "rectify_each", lambda signal, forward, rule: signal)
     args = ["all", "--weights", str(SHIPPED_WEIGHTS), "--data-dir", str(data_dir), "--quiet"]
     assert main([*args, "--out", str(tmp_path / "out"), "--limit", "2", "--images", "0"]) == 1
     summary = capsys.readouterr().out

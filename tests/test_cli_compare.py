@@ -22,7 +22,6 @@ from lenet_deconv.top_activations import image_batches
 from numpy_lenet.architecture import LAYER_NAMES
 from numpy_lenet.params import load_npz
 from torch_lenet import deconv as torch_deconv
-from torch_lenet import fast_deconv as torch_fast
 from torch_lenet.data import load_mnist
 
 from .conftest import REPO, SHIPPED_WEIGHTS
@@ -123,49 +122,32 @@ def _unflipped_transpose(x, weight, padding=0, **kwargs):
     return F.conv2d(x, weight.transpose(0, 1), padding=k - 1 - padding)
 
 
-def _unflipped_kernel(transposed):
-    # The same bug in the torch fast path's own one-channel transposed convolution, which
-    # does not call F.conv_transpose2d: the kernel used as is (flipping it undoes the flip).
-    return lambda signal, kernel, padding: transposed(signal, kernel.flip((0, 1)), padding)
-
-
 def _biased_linear(x, weight, bias=None):
     out = F.linear(x, weight, bias)
     # A bias in the transposed fc2 filter (whose output feeds fc1's mirror block).
     return out + 0.01 if out.shape[-1] == 120 else out
 
 
-def _everywhere(monkeypatch, name, value):
-    """Plant the same bug in the PyTorch reference deconvnet and in its fast path."""
-    for module in (torch_deconv, torch_fast):
-        monkeypatch.setattr(module, name, value)
+def _no_mirror_relu(monkeypatch):
+    """Plant the bug: the PyTorch deconvnet's mirror ReLU passes everything (whole layers and
+    cropped windows alike)."""
+    monkeypatch.setattr(torch_deconv, "rectify", lambda signal, forward, rule: signal)
+    monkeypatch.setattr(torch_deconv, "rectify_each", lambda signal, forward, rule: signal)
 
 
 PLANTED = {
-    "missing mirror ReLU": (
-        lambda mp: (
-            _everywhere(mp, "rectify", lambda signal, forward, rule: signal),
-            # The fast path's conv2 maps take the ReLU at pool1 with the selections last.
-            mp.setattr(torch_fast, "rectify_last", lambda signal, forward, rule: signal),
-        ),
-        "projections conv2/map",
-    ),
+    "missing mirror ReLU": (_no_mirror_relu, "projections conv2/map"),
     "switch ties to the last position": (
         lambda mp: mp.setattr(torch.nn, "MaxPool2d", _tie_last_pool),
         "switch pool1",
     ),
     "bias in a transposed filter": (
-        lambda mp: _everywhere(mp, "F", _Functional(linear=_biased_linear)),
+        lambda mp: mp.setattr(torch_deconv, "F", _Functional(linear=_biased_linear)),
         "projections fc2/fc",
     ),
     "unflipped transposed convolution": (
-        lambda mp: (
-            _everywhere(mp, "F", _Functional(conv_transpose2d=_unflipped_transpose)),
-            mp.setattr(
-                torch_fast,
-                "_one_channel_transposed",
-                _unflipped_kernel(torch_fast._one_channel_transposed),
-            ),
+        lambda mp: mp.setattr(
+            torch_deconv, "F", _Functional(conv_transpose2d=_unflipped_transpose)
         ),
         "projections conv1/map",
     ),
@@ -182,10 +164,36 @@ def test_a_planted_bug_fails_the_verdict(data_dir, capsys, monkeypatch, bug):
     assert "FAILED" in out.splitlines()[-1]
 
 
+def _scaled(op):
+    """``op`` whose output is 1 + 1e-6 times too large: a bug far below any picture's notice."""
+    return lambda *args, **kwargs: op(*args, **kwargs) * (1 + 1e-6)
+
+
+#: PyTorch's own layer ops the deconvnet is built from, and the jobs a bug in each must fail.
+OPS = {
+    "conv_transpose2d": ["conv1/map", "conv1/max", "pool2/unit", "fc1/fc", "fc3/fc"],
+    "max_unpool2d": ["pool1/map", "pool1/max", "conv2/unit", "pool2/map", "fc2/fc"],
+    "linear": ["fc1/fc", "fc2/fc", "fc3/fc"],
+}
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_a_bug_in_pytorchs_own_op_fails_compare(data_dir, capsys, monkeypatch, op):
+    # Only the deconvnet's F is patched: the forward pass and NumPy's side stay right.
+    # --limit 100 is one batch, checked in this process, where the patch holds.
+    monkeypatch.setattr(torch_deconv, "F", _Functional(**{op: _scaled(getattr(F, op))}))
+    assert compare(data_dir, "--limit", "100", "--no-drift") == 1
+    err = capsys.readouterr().err
+    assert "DISAGREE" in err
+    for job in OPS[op]:
+        assert f"projections {job}:" in err, (job, err)
+    assert "forward" not in err and "switch" not in err
+
+
 def test_a_planted_bug_fails_the_function(data_dir, monkeypatch):
     images, _ = load_mnist(data_dir, "test", download=False)
     params = load_npz(SHIPPED_WEIGHTS)
-    PLANTED["missing mirror ReLU"][0](monkeypatch)
+    _no_mirror_relu(monkeypatch)
     report = crosscheck(params, image_batches(images[:1], 1), drift=False, workers=1)
     assert not report.passed
     assert any(line.startswith("projections conv2/") for line in report.failures())
@@ -225,6 +233,14 @@ def test_weights_of_the_wrong_shape(tmp_path, data_dir, capsys):
         (["--limit", "0"], "--limit must be at least 1, got 0"),
         (["--limit", "-3"], "--limit must be at least 1, got -3"),
         (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+        (
+            ["--drift-images", "0"],
+            "--drift-images must be a number of images (at least 1) or all, got 0",
+        ),
+        (
+            ["--drift-images", "some"],
+            "--drift-images must be a number of images (at least 1) or all, got some",
+        ),
     ],
 )
 def test_bad_option_values_fail_before_loading_anything(tmp_path, capsys, flags, message):
@@ -281,6 +297,36 @@ def test_float32_flips_are_near_ties_and_set_aside(flipped_images, capsys):
     assert json.dumps(single.as_dict()) == json.dumps(report.as_dict())
 
 
+def test_drift_report_on_a_sample_is_the_drift_of_those_images(data_dir):
+    images, _ = load_mnist(data_dir, "test", download=False)
+    params = load_npz(SHIPPED_WEIGHTS)
+    jobs = dict(layers=("conv2", "fc3"), workers=1)
+    # Batches of 2: the sample's end (3) falls inside the second batch.
+    sampled = crosscheck(params, image_batches(images[:5], 2), drift_images=3, **jobs)
+    alone = crosscheck(params, image_batches(images[:3], 2), **jobs)
+    assert sampled.images == sampled.verdict.images == 5
+    for name in DRIFTS:
+        mine, theirs = sampled.comparisons[name], alone.comparisons[name]
+        assert mine.images == theirs.images == 3
+        assert mine.sq_forward == theirs.sq_forward
+        for job, stats in mine.jobs.items():
+            for field in ("sq_diff", "sq_norm"):
+                np.testing.assert_array_equal(
+                    np.concatenate(getattr(stats, field)),
+                    np.concatenate(getattr(theirs.jobs[job], field)),
+                )
+            assert stats.projections == theirs.jobs[job].projections
+
+
+def test_the_text_and_json_say_how_many_images_the_drift_took(data_dir, capsys):
+    assert compare(data_dir, "--limit", "3", "--drift-images", "2") == 0
+    out = capsys.readouterr().out
+    assert "on the first 2 of 3 images (--drift-images all for every one)" in out
+    assert compare(data_dir, "--limit", "3", "--drift-images", "all", "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["drift"]["images"] == report["verdict"]["images"] == 3
+
+
 def test_crosscheck_rejects_bad_arguments():
     params = load_npz(SHIPPED_WEIGHTS)
     with pytest.raises(ValueError, match="no images"):
@@ -291,6 +337,8 @@ def test_crosscheck_rejects_bad_arguments():
         crosscheck(params, iter(()), rule="lrp")
     with pytest.raises(ValueError, match="workers"):
         crosscheck(params, iter(()), workers=0)
+    with pytest.raises(ValueError, match="drift_images"):
+        crosscheck(params, iter(()), drift_images=0)
 
 
 def test_verdict_is_the_torch_float64_side():
@@ -368,7 +416,7 @@ def test_an_interrupted_compare_stops_its_workers(data_dir, signum):
         "--limit",
         "2000",
         "--batch-size",
-        "50",
+        "10",
     ]
     run = subprocess.Popen(
         command,

@@ -17,7 +17,7 @@ from lenet_deconv.crosscheck.jobs import jobs_for, plan_for
 from numpy_lenet import deconv as np_deconv
 from numpy_lenet.model import forward
 from numpy_lenet.rules import RULES
-from torch_lenet import fast_deconv as torch_fast
+from torch_lenet import deconv as torch_deconv
 from torch_lenet.deconv import LiveProjections
 from torch_lenet.evaluate import resolve_device
 
@@ -38,8 +38,8 @@ def test_cuda_projections_equal_the_numpy_reference(rule, dtype):
         plan = plan_for(job)
         reference = np_deconv.project_live(params, trace, plan, rule=rule)
         with torch.inference_mode():
-            # What compare --device cuda computes (on a GPU: the straightforward path).
-            on_gpu = torch_fast.project_live(model, tensors, plan, rule=rule)
+            # What compare --device cuda computes.
+            on_gpu = torch_deconv.project_live(model, tensors, plan, rule=rule)
         assert on_gpu.values.device.type == "cuda", job
         assert_same_projections(on_cpu(on_gpu), reference, dtype)
 

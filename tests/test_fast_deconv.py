@@ -1,4 +1,9 @@
-"""The fast path of each backend equals its straightforward reference, projection by projection."""
+"""Each backend's quick way equals its straightforward one, projection by projection.
+
+NumPy: its fast path against its reference. PyTorch: single units cropped to
+their receptive fields against the same ops on whole layers, and the live rows
+against ``project``'s every selection.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,12 @@ from hypothesis import strategies as st
 
 from lenet_deconv.backends import torch_model, trace_to_torch
 from lenet_deconv.crosscheck.agreement import projection_errors, squared_norms
-from lenet_deconv.crosscheck.jobs import jobs_for, plan_for
+from lenet_deconv.crosscheck.jobs import jobs_for, plan_for, unit_selections
 from numpy_lenet import deconv as np_deconv
 from numpy_lenet import fast_deconv as np_fast
 from numpy_lenet.model import forward
 from numpy_lenet.rules import RULES
 from torch_lenet import deconv as torch_deconv
-from torch_lenet import fast_deconv as torch_fast
 
 from .lenet_factories import random_images, random_params
 
@@ -54,14 +58,14 @@ def test_fast_equals_straightforward_in_both_backends(seed, n, job, rule, dtype,
     assert_same_projections(np_fast.project_live(params, trace, plan, rule=rule), reference, dtype)
     model, tensors = torch_model(params, dtype), trace_to_torch(trace)
     with torch.inference_mode():
-        theirs = torch_deconv.project_live(model, tensors, plan, rule=rule)
-        fast = torch_fast.project_live(model, tensors, plan, rule=rule)
-    assert_same_projections(fast, theirs, dtype)
+        whole = torch_deconv.project_live(model, tensors, plan, rule=rule, crop=False)
+        cropped = torch_deconv.project_live(model, tensors, plan, rule=rule)
+    assert_same_projections(cropped, whole, dtype)
 
 
 @pytest.mark.parametrize("job", [j for j in JOBS if j[1] in ("max", "unit")])
 def test_unit_projections_at_the_borders(job):
-    """Units in every corner: the small windows must clip at the image's edges."""
+    """Units in every corner: the small windows must clip at the image's edges (both backends)."""
     params = random_params(5)
     images = random_images(6, 3)
     images[:, :, :4, :] = 1.0  # strong activations along the top edge and corners
@@ -74,25 +78,41 @@ def test_unit_projections_at_the_borders(job):
     c, h, w = LAYER_SHAPES[layer]
     units = [(ch, y, x) for ch in range(c) for y in (0, h - 1) for x in (0, w - 1)]
     plan = plan_selection(layer, "unit", None, units)
+    model, tensors = torch_model(params, np.float64), trace_to_torch(trace)
     for rule in RULES:
         reference = np_deconv.project_live(params, trace, plan, rule=rule)
         fast = np_fast.project_live(params, trace, plan, rule=rule)
         assert_same_projections(fast, reference, np.float64)
+        with torch.inference_mode():
+            whole = torch_deconv.project_live(model, tensors, plan, rule=rule, crop=False)
+            cropped = torch_deconv.project_live(model, tensors, plan, rule=rule)
+        assert_same_projections(cropped, whole, np.float64)
 
 
 @pytest.mark.parametrize("job", JOBS, ids="/".join)
-def test_torch_fast_equals_its_reference_for_every_rule_and_dtype(job):
-    """Every job, rule and dtype once, so no torch fast-path branch is left to chance."""
+def test_torch_live_rows_are_projects_for_every_rule_and_dtype(job):
+    """Every job, rule and dtype once: the live rows (cropped or not) are ``project``'s."""
     plan = plan_for(job)
     for dtype in (np.float64, np.float32):
         params = random_params(11, dtype)
-        trace = forward(params, random_images(12, 3, dtype))
+        trace = forward(params, random_images(12, 2, dtype))
         model, tensors = torch_model(params, dtype), trace_to_torch(trace)
+        mode = "max" if job[1] == "fc" else job[1]
+        units = unit_selections(plan.layer) if mode == "unit" else None
+        channels = None if units else plan.channels
         for rule in RULES:
             with torch.inference_mode():
-                reference = torch_deconv.project_live(model, tensors, plan, rule=rule)
-                fast = torch_fast.project_live(model, tensors, plan, rule=rule)
-            assert_same_projections(fast, reference, dtype)
+                every = torch_deconv.project(
+                    model, tensors, plan.layer, mode, channels, units, rule=rule
+                )
+                live = torch_deconv.project_live(model, tensors, plan, rule=rule, crop=False)
+                cropped = torch_deconv.project_live(model, tensors, plan, rule=rule)
+            kept = (every.reshape(*every.shape[:2], -1) != 0).any(2)
+            rows = torch_deconv.LiveProjections(
+                plan, tensors.activations[plan.layer], kept, every[kept][:, 0]
+            )
+            assert_same_projections(live, rows, dtype)
+            assert_same_projections(cropped, live, dtype)
 
 
 @settings(max_examples=15, deadline=None)
@@ -104,8 +124,8 @@ def test_torch_fast_equals_its_reference_for_every_rule_and_dtype(job):
     data=st.data(),
 )
 def test_many_plans_at_once_equal_one_plan_at_a_time(seed, n, rule, dtype, data):
-    # project_live_many shares one pass below pool2 among the fc plans: the same
-    # projections as project_live, plan by plan and in the order asked, in both backends.
+    # NumPy's project_live_many shares one pass below pool2 among the fc plans: the same
+    # projections as project_live, plan by plan and in the order asked.
     fc_jobs = [job for job in JOBS if job[1] == "fc"]
     others = data.draw(st.lists(st.sampled_from([j for j in JOBS if j[1] != "fc"]), max_size=3))
     order = data.draw(st.permutations(fc_jobs + others))
@@ -113,23 +133,22 @@ def test_many_plans_at_once_equal_one_plan_at_a_time(seed, n, rule, dtype, data)
     trace = forward(params, random_images(seed + 1, n, dtype))
     plans = [plan_for(job) for job in order]
     together = np_fast.project_live_many(params, trace, plans, rule=rule)
-    model, tensors = torch_model(params, dtype), trace_to_torch(trace)
-    with torch.inference_mode():
-        theirs = torch_fast.project_live_many(model, tensors, plans, rule=rule)
-    assert len(together) == len(theirs) == len(plans)
-    for plan, mine, torch_one in zip(plans, together, theirs, strict=True):
-        assert mine.plan == torch_one.plan == plan
+    assert len(together) == len(plans)
+    for plan, mine in zip(plans, together, strict=True):
+        assert mine.plan == plan
         alone = np_fast.project_live(params, trace, plan, rule=rule)
         assert_same_projections(mine, alone, dtype)
-        with torch.inference_mode():
-            torch_alone = torch_fast.project_live(model, tensors, plan, rule=rule)
-        assert_same_projections(torch_one, torch_alone, dtype)
 
 
-@pytest.mark.parametrize("float32", [False, True])
-def test_torch_takes_the_reference_on_a_gpu_and_its_fast_path_on_the_cpu(float32):
-    # Under the deconvnet rule every job has a CPU fast path; on a GPU none is taken.
-    for job in JOBS:
-        plan = plan_for(job)
-        assert torch_fast.reference_is_faster(plan, "deconvnet", float32, on_gpu=True), job
-        assert not torch_fast.reference_is_faster(plan, "deconvnet", float32), job
+def test_torch_many_plans_are_each_plan_in_order():
+    params = random_params(7)
+    trace = forward(params, random_images(8, 2))
+    plans = [plan_for(job) for job in (("fc2", "fc"), ("conv1", "max"), ("fc1", "fc"))]
+    model, tensors = torch_model(params, np.float64), trace_to_torch(trace)
+    with torch.inference_mode():
+        together = torch_deconv.project_live_many(model, tensors, plans)
+        for plan, one in zip(plans, together, strict=True):
+            assert one.plan == plan
+            assert_same_projections(
+                one, torch_deconv.project_live(model, tensors, plan), np.float64
+            )

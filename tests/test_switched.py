@@ -1,5 +1,5 @@
 """The switched step (unpooling and transposed filter fused, projections last) equals the two
-loop-level reference ops it replaces, in both backends."""
+loop-level reference ops it replaces (NumPy's fast path)."""
 
 from __future__ import annotations
 
@@ -65,22 +65,6 @@ def test_switched_equals_unpool_then_transposed_conv(
     assert np.abs(got - want).max() <= TOLERANCE[dtype] * scale
 
 
-def test_switched_torch_mirror_equals_numpy():
-    torch = pytest.importorskip("torch")
-    from torch_lenet.switched import unpool_conv_transpose2d as torch_switched
-
-    rng = np.random.default_rng(3)
-    for h, padding, c_in, c_out in ((5, 0, 16, 6), (14, 2, 6, 1)):
-        x = rng.standard_normal((3, c_in, h, h, 7))
-        weight = rng.standard_normal((c_in, c_out, 5, 5))
-        switches = random_switches(rng, 3, c_in, h, h)
-        want = unpool_conv_transpose2d(x, switches, weight, padding)
-        got = torch_switched(
-            torch.from_numpy(x), torch.from_numpy(switches), torch.from_numpy(weight), padding
-        )
-        np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-12 * np.abs(want).max())
-
-
 def test_a_switch_outside_its_window_is_refused():
     switches = np.zeros((1, 1, 2, 2), dtype=np.int64)  # every switch at (0, 0): wrong for 3 windows
     with pytest.raises(ValueError, match="outside its 2x2 pooling window"):
@@ -93,56 +77,6 @@ def test_mismatched_shapes_are_refused():
         unpool_conv_transpose2d(x, np.zeros((1, 2, 3, 3), np.int64), np.zeros((3, 1, 5, 5)))
     with pytest.raises(ValueError, match="switches must be"):
         unpool_conv_transpose2d(x, np.zeros((1, 2, 3, 4), np.int64), np.zeros((2, 1, 5, 5)))
-
-
-def torch_straightforward(torch, x, switches, weight, padding):
-    """torch's own ops: F.max_unpool2d of each of the S signals, then F.conv_transpose2d."""
-    import torch.nn.functional as F
-
-    n, c, h, w, s = x.shape
-    signals = x.permute(0, 4, 1, 2, 3).reshape(n * s, c, h, w)
-    where = switches[:, None].expand(n, s, c, h, w).reshape(n * s, c, h, w)
-    planes = F.max_unpool2d(signals, where, 2, 2, output_size=(2 * h, 2 * w))
-    out = F.conv_transpose2d(planes, weight, padding=padding)
-    return out.reshape(n, s, *out.shape[1:]).permute(0, 2, 3, 4, 1)
-
-
-@settings(max_examples=40, deadline=None)
-@given(**CASES)
-def test_torch_switched_equals_torch_unpool_then_transposed_conv(
-    seed, n, s, c_in, c_out, h, w, k, padding, dtype
-):
-    torch = pytest.importorskip("torch")
-    from torch_lenet.switched import unpool_conv_transpose2d as torch_switched
-
-    if 2 * padding >= min(2 * h, 2 * w) + k - 1:
-        padding = 0
-    rng = np.random.default_rng(seed)
-    x = torch.from_numpy(rng.standard_normal((n, c_in, h, w, s)).astype(dtype))
-    weight = torch.from_numpy(rng.standard_normal((c_in, c_out, k, k)).astype(dtype))
-    switches = torch.from_numpy(random_switches(rng, n, c_in, h, w))
-    got = torch_switched(x, switches, weight, padding)
-    want = torch_straightforward(torch, x.double(), switches, weight.double(), padding)
-    assert got.dtype == x.dtype
-    assert got.shape == want.shape
-    scale = max(want.abs().max().item(), 1.0)
-    assert (got.double() - want).abs().max().item() <= TOLERANCE[dtype] * scale
-
-
-def test_torch_mirror_refuses_what_numpy_refuses():
-    torch = pytest.importorskip("torch")
-    from torch_lenet.switched import switch_phases as torch_phases
-    from torch_lenet.switched import unpool_conv_transpose2d as torch_switched
-
-    with pytest.raises(ValueError, match="outside its 2x2 pooling window"):
-        torch_phases(torch.zeros((1, 1, 2, 2), dtype=torch.int64), 2, 2)
-    x = torch.zeros((1, 2, 3, 3, 1), dtype=torch.float64)
-    with pytest.raises(ValueError, match="input channels"):
-        torch_switched(x, torch.zeros((1, 2, 3, 3), dtype=torch.int64), x.new_zeros((3, 1, 5, 5)))
-    with pytest.raises(ValueError, match="switches must be"):
-        torch_switched(x, torch.zeros((1, 2, 3, 4), dtype=torch.int64), x.new_zeros((2, 1, 5, 5)))
-    with pytest.raises(TypeError, match="share a dtype"):
-        torch_switched(x, torch.zeros((1, 2, 3, 3), dtype=torch.int64), torch.zeros((2, 1, 5, 5)))
 
 
 #: Two switched steps in a row, as the fast fc path runs them below pool2 and pool1.
@@ -227,46 +161,10 @@ def test_one_switched_step_feeds_the_next_in_its_own_blocks(
     assert np.abs(got - want).max() <= TOLERANCE[dtype] * scale
 
 
-@settings(max_examples=25, deadline=None)
-@given(**CHAIN_CASES)
-def test_torch_switched_step_feeds_the_next_in_its_own_blocks(
-    seed, n, s, c_in, c_mid, h, w, k, padding, dtype
-):
-    torch = pytest.importorskip("torch")
-    from torch_lenet import switched as ts
-
-    plane, block = chain_planes(h, w, k)
-    x, switches, weights = chain_inputs(seed, n, s, c_in, c_mid, h, w, k, dtype, plane)
-    tx, tw = torch.from_numpy(x), [torch.from_numpy(weight) for weight in weights]
-    tsw = [torch.from_numpy(switch) for switch in switches]
-    rows = ts.table_rows(ts.switch_phases(tsw[0], h, w), block)
-    mid = ts.switched_blocks(ts.to_blocks(tx, block), rows, ts.phase_table(tw[0], block), (k, k))
-    assert mid.shape == (
-        n,
-        plane[0] // (2 * block),
-        plane[1] // (2 * block),
-        s,
-        c_mid,
-        2 * block,
-        2 * block,
-    )
-    mid.clamp_(min=0)
-    rows = ts.table_rows(ts.switch_phases(tsw[1], *plane), 2 * block)
-    out = ts.switched_blocks(mid, rows, ts.phase_table(tw[1], 2 * block), (5, 5))
-    want = chain_straightforward(x, switches, weights, plane, padding)
-    got = ts.from_blocks(out, padding, want.shape[2:4]).numpy()
-    assert got.dtype == dtype
-    scale = max(np.abs(want).max(), 1.0)
-    assert np.abs(got - want).max() <= TOLERANCE[dtype] * scale
-
-
 @pytest.mark.parametrize("block", [1, 2, 4])
 @pytest.mark.parametrize("padding", [0, 2])
-def test_block_positions_pick_the_cropped_plane_in_both_backends(block, padding):
-    import torch
-
+def test_block_positions_pick_the_cropped_plane(block, padding):
     from numpy_lenet._fast_unpool_conv import block_positions, from_blocks
-    from torch_lenet import switched as ts
 
     rng = np.random.default_rng(block + 10 * padding)
     hb, wb, s = 5, 6, 2
@@ -276,9 +174,3 @@ def test_block_positions_pick_the_cropped_plane_in_both_backends(block, padding)
     where = block_positions(block, hb, wb, padding, size)
     got = np.take(blocks.reshape(2, -1, s), where, axis=1).reshape(2, *size, s)
     np.testing.assert_array_equal(got, want[:, 0])
-    # torch: the same planes in its (n, hb, wb, S, C, B, B) blocks.
-    tblocks = torch.from_numpy(np.ascontiguousarray(blocks.transpose(0, 1, 2, 6, 3, 4, 5)))
-    np.testing.assert_array_equal(ts.from_blocks(tblocks, padding, size).numpy(), want)
-    planes = tblocks.permute(0, 3, 4, 1, 2, 5, 6).reshape(2 * s, -1)
-    tgot = planes.index_select(1, ts.block_positions(block, hb, wb, padding, size))
-    np.testing.assert_array_equal(tgot.reshape(2, s, *size).numpy(), np.moveaxis(want[:, 0], -1, 1))

@@ -1,8 +1,10 @@
 """Zeiler & Fergus's deconvnet on the PyTorch LeNet5, mirror of ``numpy_lenet.deconv``.
 
-Built from ``max_unpool2d``, ``conv_transpose2d`` and transposed linear
-weights, reading the module's own parameters (no copies), on whatever device
-and dtype the module and trace live.
+Built from PyTorch's own layer ops - ``F.max_unpool2d``, ``F.conv_transpose2d``
+and ``F.linear`` with the transposed weight - reading the module's own
+parameters (no copies), on whatever device and dtype the module and trace
+live. ``project_live`` (what ``lenet-deconv compare`` runs) calls the same
+ops, on the live selections only, and on a single unit's receptive field only.
 """
 
 from __future__ import annotations
@@ -20,16 +22,24 @@ from numpy_lenet.architecture import (
     LAYER_SHAPES,
     POOL_KERNEL,
     POOL_STRIDE,
+    is_spatial,
 )
 from numpy_lenet.rules import DEFAULT_RULE, MASKED_RULES, check_rule
 from numpy_lenet.selection import SelectionPlan, plan_selection
 
 from .model import LeNet5, TorchTrace
-from .rules import rectify
-from .selection import select
+from .rules import rectify, rectify_each
+from .selection import keeps_one_unit, live_selections, select, selected_units
 
 #: Projections (images x selections) computed at once: bounds the transposed-conv buffers.
 DEFAULT_BATCH_SIZE = 1024
+#: Live selections projected at once by project_live: few enough that a call's whole-layer
+#: buffers stay in cache.
+LIVE_ROWS_PER_CALL = 128
+
+#: Where the channels-last layout makes the CPU's transposed convolution faster on
+#: LeNet's shapes (it is slower in the other two cases; benchmarks/bench_crosscheck.py).
+_CHANNELS_LAST = {("conv1", torch.float32), ("conv2", torch.float64)}
 
 Step = Callable[[torch.Tensor], torch.Tensor]
 
@@ -55,12 +65,10 @@ def _mirror_steps(
         def step(v: torch.Tensor) -> torch.Tensor:
             n, s = v.shape[:2]
             signal = rectify(v, forward(layer), rule).reshape(n * s, *v.shape[2:])
-            if signal.device.type == "cpu":
-                # On the CPU the channels-last layout takes oneDNN's fast transposed
-                # convolution: 2-4x faster on LeNet's shapes (benchmarks/bench_backends.py).
+            if signal.device.type == "cpu" and (layer, signal.dtype) in _CHANNELS_LAST:
                 signal = signal.contiguous(memory_format=torch.channels_last)
             out = F.conv_transpose2d(signal, weight, padding=padding)
-            return out.contiguous().reshape(n, s, *out.shape[1:])
+            return out.reshape(n, s, *out.shape[1:])
 
         return step
 
@@ -184,29 +192,151 @@ def project_live(
     plan: SelectionPlan,
     *,
     rule: str = DEFAULT_RULE,
-    rows_per_call: int = DEFAULT_BATCH_SIZE,
+    rows_per_call: int = LIVE_ROWS_PER_CALL,
+    crop: bool = True,
 ) -> LiveProjections:
-    """The straightforward reference: each live selection through the mirror blocks on its own.
+    """Every live selection of ``plan`` through the mirror blocks, for every traced image.
 
-    Same meaning as ``numpy_lenet.deconv.project_live``.
+    Same meaning as ``numpy_lenet.deconv.project_live``. Only the selections
+    that keep a non-zero value are projected (the others are exact zeros), in
+    rows of ``rows_per_call`` live selections of any images. With ``crop``, a
+    selection that keeps one unit of a conv or pool layer goes through the very
+    same steps on its receptive field only (_unit_windows): everything outside
+    it is zero at every step. ``crop=False`` runs every row on whole layers.
     """
     check_rule(rule)
     activations = trace.activations[plan.layer]
     with torch.no_grad():
-        signal = select(activations, plan)
-        live = torch.any(signal.reshape(*signal.shape[:2], -1) != 0, dim=2)
+        live = live_selections(activations, plan)
         images, selections = torch.nonzero(live, as_tuple=True)
         values = activations.new_empty((len(images), *INPUT_SHAPE[1:]))
+        one_unit = keeps_one_unit(plan)
+        if one_unit:
+            where = selected_units(activations, plan)[0][images, selections]
         for start in range(0, len(images), rows_per_call):
             rows = slice(start, start + rows_per_call)
             picked = images[rows]
+            if crop and one_unit and is_spatial(plan.layer):
+                values[rows] = _unit_windows(model, trace, plan.layer, where[rows], picked, rule)
+                continue
+            if one_unit:
+                signal = _one_unit_each(activations[picked], where[rows])
+            else:
+                signal = _one_channel_each(activations[picked], plan, selections[rows])
             out = backproject(
                 model,
                 plan.layer,
-                signal[picked, selections[rows]][:, None],
+                signal[:, None],
                 {k: v[picked] for k, v in trace.switches.items()},
                 rule=rule,
                 activations={k: v[picked] for k, v in trace.activations.items()},
             )
             values[rows] = out[:, 0, 0]
     return LiveProjections(plan, activations, live, values)
+
+
+def project_live_many(
+    model: LeNet5,
+    trace: TorchTrace,
+    plans: Sequence[SelectionPlan],
+    *,
+    rule: str = DEFAULT_RULE,
+    crop: bool = True,
+) -> list[LiveProjections]:
+    """``project_live`` of each plan (the NumPy engine's signature: nothing shared here)."""
+    return [project_live(model, trace, plan, rule=rule, crop=crop) for plan in plans]
+
+
+def _one_unit_each(activations: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+    """Activations (m, *shape) with all but flat entry where[i] of row i set to zero."""
+    flat = activations.reshape(len(activations), -1)
+    rows = torch.arange(len(flat), device=flat.device)
+    out = torch.zeros_like(flat)
+    out[rows, where] = flat[rows, where]
+    return out.reshape(activations.shape)
+
+
+def _one_channel_each(
+    activations: torch.Tensor, plan: SelectionPlan, selections: torch.Tensor
+) -> torch.Tensor:
+    """Activations (m, C, h, w) with all but the channel of row i's selection set to zero."""
+    channels = torch.tensor(plan.channels, device=activations.device)[selections]
+    rows = torch.arange(len(activations), device=activations.device)
+    out = torch.zeros_like(activations)
+    out[rows, channels] = activations[rows, channels]
+    return out
+
+
+def _unit_windows(
+    model: LeNet5,
+    trace: TorchTrace,
+    layer: str,
+    where: torch.Tensor,
+    images: torch.Tensor,
+    rule: str,
+) -> torch.Tensor:
+    """Projections (m, 28, 28) of single units of a conv or pool layer, on their windows.
+
+    The mirror blocks of ``_mirror_steps`` - the same ops in the same order -
+    run on the smallest window of each layer that holds the unit's signal: the
+    unit itself (1 x 1), then what max_unpool2d (a window 2x as large) and
+    conv_transpose2d (k - 1 larger, moved up and left by the padding) make of
+    it. Each row's switches and forward activations are cut to its window;
+    the 28 x 28 result is the last window put on zeros, cropped by conv1's
+    padding as F.conv_transpose2d crops it.
+    """
+    act = trace.activations
+    m = len(where)
+    channels, h, w = LAYER_SHAPES[layer]
+    rows = torch.arange(m, device=where.device)
+    y, x = (where // w) % h, where % w
+    signal = act[layer].new_zeros((m, channels, 1, 1))
+    signal[rows, where // (h * w), 0, 0] = act[layer][images, where // (h * w), y, x]
+    below = {"pool2": "conv2", "conv2": "pool1", "pool1": "conv1", "conv1": None}
+    while layer is not None:
+        size = signal.shape[2:]
+        if layer.startswith("pool"):
+            # max_unpool2d's indices are flat positions in the whole plane below: make them
+            # positions in the window below, which starts at (2y, 2x) and is twice as large.
+            switches = _windows(trace.switches[layer], images, y, x, size)
+            width = LAYER_SHAPES[below[layer]][2]
+            local_y = switches // width - 2 * y[:, None, None, None]
+            local_x = switches % width - 2 * x[:, None, None, None]
+            local = local_y * (2 * size[1]) + local_x
+            out_size = (POOL_STRIDE * size[0], POOL_STRIDE * size[1])
+            signal = F.max_unpool2d(signal, local, POOL_KERNEL, POOL_STRIDE, output_size=out_size)
+            y, x = POOL_STRIDE * y, POOL_STRIDE * x
+        else:
+            forward = None if rule == "deconvnet" else _windows(act[layer], images, y, x, size)
+            padding = CONV1_PADDING if layer == "conv1" else CONV2_PADDING
+            signal = rectify_each(signal, forward, rule)
+            signal = F.conv_transpose2d(signal, getattr(model, layer).weight)
+            y, x = y - padding, x - padding
+        layer = below[layer]
+    # The pixels' window may reach past the image by conv1's padding: a canvas with that margin.
+    margin = CONV1_PADDING
+    canvas = signal.new_zeros((m, INPUT_SHAPE[1] + 2 * margin, INPUT_SHAPE[2] + 2 * margin))
+    hh, ww = signal.shape[2:]
+    ys = (y + margin)[:, None, None] + torch.arange(hh, device=y.device)[:, None]
+    xs = (x + margin)[:, None, None] + torch.arange(ww, device=x.device)
+    canvas[rows[:, None, None], ys, xs] = signal[:, 0]
+    return canvas[:, margin : margin + INPUT_SHAPE[1], margin : margin + INPUT_SHAPE[2]]
+
+
+def _windows(
+    planes: torch.Tensor,
+    images: torch.Tensor,
+    y: torch.Tensor,
+    x: torch.Tensor,
+    size: Sequence[int],
+) -> torch.Tensor:
+    """(m, C, *size): row i's window of planes[images[i]] (N, C, H, W) at (y[i], x[i])."""
+    channels = torch.arange(planes.shape[1], device=planes.device)
+    ys = y[:, None] + torch.arange(size[0], device=y.device)
+    xs = x[:, None] + torch.arange(size[1], device=x.device)
+    return planes[
+        images[:, None, None, None],
+        channels[None, :, None, None],
+        ys[:, None, :, None],
+        xs[:, None, None, :],
+    ]

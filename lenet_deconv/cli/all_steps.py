@@ -27,8 +27,8 @@ Everything in one go, each step's results in a folder of OUT:
   2. evaluate     the weights on the test set with both backends -> OUT/evaluation.json
                   (loss, accuracy, confusion matrix; do the two predict the same classes?);
   3. compare      NumPy against PyTorch over the test set in float64 (the verdict) and
-                  float32 (the drift report), every layer, mode and channel
-                  (docs/agreement.md) -> OUT/compare.json;
+                  float32 (the drift report, on the first 1000 images), every layer,
+                  mode and channel (docs/agreement.md) -> OUT/compare.json;
   4. visualize    the gallery -> OUT/gallery/index.html, with the study (`lenet-deconv
                   study`: Zeiler & Fergus's Figures 4, 5 and 7) in the same folder.
 Without --train nothing is trained. The exit status is 1 when the backends
@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from torch_lenet.weights import load_params
 
     from ..crosscheck import crosscheck
+    from ..crosscheck.check import DRIFT_IMAGES
     from ..evaluation import evaluate_params
     from ..figures import make_gallery
     from ..figures.gallery import check_chosen
@@ -139,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         report = crosscheck(
             params,
             image_batches(subset, COMPARE_BATCH_SIZE, np.float64),
+            drift_images=DRIFT_IMAGES,
             device=device,
             on_batch=tick,
         )
@@ -184,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
             "float32 drift within its bound"
             if not report.drift_beyond_bound()
             else "float32 drift beyond its bound at " + ", ".join(report.drift_beyond_bound())
-        ),
+        )
+        + f" (first {report.comparisons['torch float32'].images} images)",
         *(f"  failed: {line}" for line in report.failures()),
         *(
             []

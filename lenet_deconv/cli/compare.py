@@ -13,7 +13,14 @@ from numpy_lenet.rules import DEFAULT_RULE, RULES
 from torch_lenet.progress import progress_bar
 
 from ..crosscheck.agreement import VERDICT_TOLERANCE
-from ..crosscheck.check import DRIFT_FACTOR, DRIFTS, VERDICT, CrossCheck, crosscheck
+from ..crosscheck.check import (
+    DRIFT_FACTOR,
+    DRIFT_IMAGES,
+    DRIFTS,
+    VERDICT,
+    CrossCheck,
+    crosscheck,
+)
 from ..crosscheck.ties import Flip
 from .options import (
     add_command,
@@ -33,21 +40,24 @@ MAX_FLIPS_SHOWN = 20
 DESCRIPTION = f"""\
 The end-to-end agreement of the two backends (docs/agreement.md).
 
-The verdict: the NumPy backend (the reference) and the PyTorch backend, both in
-float64, each run their own forward pass, selections and deconvnet on the same
-weights and MNIST images. Every named activation (relative error over all
-images), every switch, and every projection - every layer, every mode (map, max,
-and unit at each channel's centre; fc layers once, as mode "fc") and every
-channel - must agree within {VERDICT_TOLERANCE:g}, each projection on its own
-(relative to its own norm, or to 1/1000 of its channel's largest when it is far
-smaller). A switch may differ only in a window whose two values are within
-float64 rounding of each other (a near-tie: shown with its gap and bound). Both
-deconvnets project from NumPy's trace - the same activations and switches - so
-that a projection's error measures the deconvnets, not the rounding of one
-activation that is a tiny difference of large sums.
+The verdict: the NumPy backend (the reference: its fast path) and the PyTorch
+backend (its own layer ops: F.max_unpool2d, F.conv_transpose2d, F.linear with
+the transposed weight), both in float64, each run their own forward pass,
+selections and deconvnet on the same weights and MNIST images. Every named
+activation (relative error over all images), every switch, and every
+projection - every layer, every mode (map, max, and unit at each channel's
+centre; fc layers once, as mode "fc") and every channel - must agree within
+{VERDICT_TOLERANCE:g}, each projection on its own (relative to its own norm, or
+to 1/1000 of its channel's largest when it is far smaller). A switch may differ
+only in a window whose two values are within float64 rounding of each other (a
+near-tie: shown with its gap and bound). Both deconvnets project from NumPy's
+trace - the same activations and switches - so that a projection's error
+measures the deconvnets, not the rounding of one activation that is a tiny
+difference of large sums.
 
-The float32 drift report (skip it with --no-drift): NumPy float32 and PyTorch
-float32 each measured against the float64 reference; PyTorch's worst error per
+The float32 drift report (skip it with --no-drift), on the first
+{DRIFT_IMAGES} images unless --drift-images says otherwise: NumPy float32 and
+PyTorch float32 each measured against the float64 reference; PyTorch's worst error per
 layer and mode is judged against {DRIFT_FACTOR:g} x NumPy's own float32 error on the
 same projections. It is a report: drift beyond that bound is flagged, but does
 not change the exit status (float32 rounding depends on the machine; the float64
@@ -92,7 +102,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-drift",
         action="store_true",
-        help="skip the float32 drift report (the float64 verdict only: about half the time)",
+        help="skip the float32 drift report (the float64 verdict only)",
+    )
+    parser.add_argument(
+        "--drift-images",
+        default=str(DRIFT_IMAGES),
+        metavar="N|all",
+        help=f"the float32 drift report on the first N images, or all (default: {DRIFT_IMAGES})",
     )
     add_device(parser)
     add_no_download(parser)
@@ -120,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+    sampled = drift_images(args.drift_images)
     device = resolve_device(args.device)
     params = load_params(args.weights)
     images, _ = load_mnist(
@@ -135,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
             image_batches(images, args.batch_size),
             rule=args.rule,
             drift=not args.no_drift,
+            drift_images=sampled,
             device=device,
             on_batch=tick,
         )
@@ -151,6 +169,21 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def drift_images(text: str) -> int | None:
+    """--drift-images: a number of images (at least 1), or ``all`` (None)."""
+    if text == "all":
+        return None
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError(
+            f"--drift-images must be a number of images (at least 1) or all, got {text}"
+        )
+    return count
 
 
 def json_ready(value: Any) -> Any:
@@ -225,9 +258,15 @@ def format_drift(report: CrossCheck, max_flips: int = MAX_FLIPS_SHOWN) -> list[s
     bounds = report.drift_bounds()
     numpy_rows = report.summaries[DRIFTS[0]]
     torch_rows = report.summaries[DRIFTS[1]]
+    sampled = report.comparisons[DRIFTS[1]].images
+    scope = (
+        f"the first {sampled} of {report.images} images (--drift-images all for every one)"
+        if sampled < report.images
+        else f"{sampled} images"
+    )
     lines = [
-        f"float32 drift against the float64 reference (a report; bound = {DRIFT_FACTOR:g} x "
-        "NumPy float32's own worst error, docs/agreement.md):",
+        f"float32 drift against the float64 reference on {scope} (a report; bound = "
+        f"{DRIFT_FACTOR:g} x NumPy float32's own worst error, docs/agreement.md):",
         f"  {'layer':<6} {'mode':<5} {'numpy f32':>10} {'torch f32':>10} {'bound':>10} "
         f"{'set aside':>9}",
     ]

@@ -1,9 +1,10 @@
 """The end-to-end agreement of the two backends (docs/agreement.md): a float64 verdict and a
 float32 drift report.
 
-For every batch of images each engine - NumPy float64 (the reference), PyTorch
-float64 (the verdict's other side), and for the drift report NumPy float32 and
-PyTorch float32 - runs its own forward pass, its own selections and its own
+For every batch of images each engine - NumPy float64 (the reference: its fast
+path), PyTorch float64 (the verdict's other side: PyTorch's own layer ops), and
+for the drift report (every image, or only the first ``drift_images``) NumPy
+float32 and PyTorch float32 - runs its own forward pass, its own selections and its own
 deconvnet from every layer, in every mode, for every channel. Each of the
 three others is then compared with the reference:
 
@@ -63,6 +64,9 @@ DRIFT_FACTOR = 8.0
 #: The comparisons, by the name of the side compared with NumPy float64.
 VERDICT = "torch float64"
 DRIFTS = ("numpy float32", "torch float32")
+#: The drift report's default sample: the first this many images (it is a report, not
+#: the verdict, which always takes every image).
+DRIFT_IMAGES = 1000
 
 __all__ = ["FC_MODE", "Comparison", "CrossCheck", "Flip", "JobStats", "crosscheck"]
 
@@ -99,6 +103,7 @@ class Comparison:
 
     name: str
     dtype: type
+    images: int = 0  # images compared (the drift report may take only the first ones)
     sq_forward: dict[str, list[float]] = field(default_factory=dict)  # [sum diff^2, sum ref^2]
     flips: list[Flip] = field(default_factory=list)
     jobs: dict[Job, JobStats] = field(default_factory=dict)
@@ -237,6 +242,7 @@ class CrossCheck:
             "floor_ratio": FLOOR_RATIO,
             "verdict": {
                 "comparison": "numpy float64 (reference) vs torch float64",
+                "images": self.verdict.images,
                 "forward_relative_error": self.verdict.forward_errors(),
                 "switch_flips": [f.as_dict() for f in self.verdict.flips],
                 "projections": rows(VERDICT),
@@ -245,6 +251,7 @@ class CrossCheck:
         if "torch float32" in self.comparisons:
             document["drift"] = {
                 "drift_factor": DRIFT_FACTOR,
+                "images": self.comparisons[DRIFTS[1]].images,
                 "beyond_bound": self.drift_beyond_bound(),
                 **{
                     name: {
@@ -266,6 +273,7 @@ def crosscheck(
     modes: Sequence[str] = SELECTION_MODES,
     rule: str = DEFAULT_RULE,
     drift: bool = True,
+    drift_images: int | None = None,
     device: torch.device | str = "cpu",
     fast: bool = True,
     on_batch: Callable[[int], None] | None = None,
@@ -273,7 +281,8 @@ def crosscheck(
 ) -> CrossCheck:
     """Run every engine on every batch of float64 images (n, 1, 28, 28) and gather the report.
 
-    ``drift=False`` skips the float32 engines. Batches are independent: with
+    ``drift=False`` skips the float32 engines; ``drift_images`` limits them to
+    the first that many images (None: every image). Batches are independent: with
     more than one batch they are shared among ``workers`` processes (default:
     one per CPU core), each checking whole batches on one thread; the results
     are folded in batch order, so the report does not depend on ``workers``.
@@ -286,6 +295,8 @@ def crosscheck(
         workers = os.cpu_count() or 1
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    if drift_images is not None and drift_images < 1:
+        raise ValueError(f"drift_images must be at least 1, got {drift_images}")
     report = CrossCheck(rule)
     for name, _, dtype in _comparisons(drift):
         comparison = Comparison(name, dtype)
@@ -294,7 +305,9 @@ def crosscheck(
     batches = iter(batches)
     first_two = list(itertools.islice(batches, 2))
     batches = itertools.chain(first_two, batches)
-    task = functools.partial(_batch_task, jobs=jobs, rule=rule, fast=fast)
+    task = functools.partial(
+        _batch_task, jobs=jobs, rule=rule, fast=fast, drift_images=drift_images
+    )
     if workers == 1 or len(first_two) < 2:
         with one_thread():
             _start_worker(params, drift, device)
@@ -327,6 +340,8 @@ class BatchResult:
 
     #: per comparison, per layer: [sum of squared differences, sum of squared reference values]
     forward: dict[str, dict[str, list[float]]]
+    #: per comparison: the batch's images it compared (its first ones; the drift sample)
+    sizes: dict[str, int]
     flips: dict[str, list[Flip]]
     #: per comparison, per job: (n, S) squared differences, squared norms, crossed; two counts
     jobs: dict[str, dict[Job, tuple[np.ndarray, np.ndarray, np.ndarray, int, int]]]
@@ -354,6 +369,9 @@ def _fold(
 ) -> None:
     """Add one batch's result to the report (always in batch order)."""
     for name, comparison in report.comparisons.items():
+        if name not in result.sizes:
+            continue  # past the drift report's sample
+        comparison.images += result.sizes[name]
         for layer, (diff, ref) in result.forward[name].items():
             sums = comparison.sq_forward.setdefault(layer, [0.0, 0.0])
             sums[0] += diff
@@ -421,27 +439,44 @@ def _worker_pool(
 
 
 def _batch_task(
-    images: np.ndarray, first: int, *, jobs: Sequence[Job], rule: str, fast: bool
+    images: np.ndarray,
+    first: int,
+    *,
+    jobs: Sequence[Job],
+    rule: str,
+    fast: bool,
+    drift_images: int | None = None,
 ) -> BatchResult:
-    """Forward, switches and every projection of one batch, for every comparison."""
+    """Forward, switches and every projection of one batch, for every comparison.
+
+    The drift sides see only the batch's images among the first ``drift_images``.
+    """
     if _ENGINES is None:
         raise RuntimeError("no engines in this process: _start_worker was not called")
-    params, reference, others = _ENGINES
+    params, reference, engines = _ENGINES
+    sizes = {
+        name: len(images)
+        if engine.dtype == np.float64 or drift_images is None
+        else min(len(images), max(0, drift_images - first))
+        for name, engine in engines.items()
+    }
+    others = {name: engine for name, engine in engines.items() if sizes[name]}
     ref_trace = reference.trace(images)
-    result = BatchResult({}, {}, {name: {} for name in others})
+    result = BatchResult({}, {name: sizes[name] for name in others}, {}, {n: {} for n in others})
     # Each side's trace to project from and, for the drift report, its flipped images.
     sides: dict[str, tuple[Trace, dict[str, np.ndarray] | None]] = {}
     for name, engine in others.items():
-        trace = engine.trace(images)
+        mine = _first_images(ref_trace, sizes[name])
+        trace = engine.trace(images[: sizes[name]])
         result.forward[name] = {}
         for layer in LAYER_NAMES:
-            diff, ref = squared_norms(trace.activations[layer], ref_trace.activations[layer])
+            diff, ref = squared_norms(trace.activations[layer], mine.activations[layer])
             result.forward[name][layer] = [float(diff.sum()), float(ref.sum())]
-        result.flips[name] = find_flips(params, images, ref_trace, trace, first)
+        result.flips[name] = find_flips(params, images[: sizes[name]], mine, trace, first)
         if engine.dtype == np.float64:
             sides[name] = (ref_trace, None)  # the verdict: the reference's trace, nothing crossed
         else:
-            sides[name] = (trace, flipped_images(ref_trace, trace))
+            sides[name] = (trace, flipped_images(mine, trace))
     for group in _job_groups(jobs):
         plans = [plan_for(job) for job in group]
         refs = reference.project_live_many(ref_trace, plans, rule, fast=fast)
@@ -450,8 +485,36 @@ def _batch_task(
             trace, flipped = sides[name]
             theirs = engine.project_live_many(trace, plans, rule, fast=fast)
             for job, ref, norms, other in zip(group, refs, ref_norms, theirs, strict=True):
+                ref, norms = _first_projections(ref, norms, sizes[name])
                 result.jobs[name][job] = _compared(job, ref, norms, other, flipped)
     return result
+
+
+def _first_images(trace: Trace, count: int) -> Trace:
+    """The trace of the first ``count`` images only (views)."""
+    if count == len(trace.log_probs):
+        return trace
+    return Trace(
+        {k: v[:count] for k, v in trace.activations.items()},
+        {k: v[:count] for k, v in trace.switches.items()},
+        trace.log_probs[:count],
+    )
+
+
+def _first_projections(
+    projections: LiveProjections, norms: np.ndarray, count: int
+) -> tuple[LiveProjections, np.ndarray]:
+    """The projections (and their squared norms) of the first ``count`` images only."""
+    if count == len(projections.live):
+        return projections, norms
+    rows = int(np.count_nonzero(projections.live[:count]))  # live rows are in image order
+    kept = LiveProjections(
+        projections.plan,
+        projections.activations[:count],
+        projections.live[:count],
+        projections.values[:rows],
+    )
+    return kept, norms[:rows]
 
 
 def _job_groups(jobs: Sequence[Job]) -> list[list[Job]]:
