@@ -28,7 +28,7 @@ from numpy_lenet.atomic import atomic_path, sweep_temps
 
 from .batches import LOADERS, float_split, train_batches
 from .checkpoint import CheckpointError, RunDir, load_checkpoint, save_checkpoint, write_json
-from .evaluate import DEVICES, EVAL_BATCH_SIZE, resolve_device, summarize, torch_log_probs
+from .evaluate import DEVICES, resolve_device, summarize, torch_log_probs
 from .model import LeNet5
 from .progress import Progress
 from .seeding import capture_rng_states, restore_rng_states, seed_everything
@@ -41,6 +41,10 @@ RESUME_OVERRIDABLE: tuple[str, ...] = ("epochs", "loader", "device", "threads")
 #: Adam moves every weight by up to ~lr per step; beyond 1 it throws LeNet-5's weights
 #: (~0.1 in size) far out of range and the run is noise, so such a request is refused.
 MAX_LR = 1.0
+
+#: Test images per forward pass in the per-epoch evaluation: chunks this small keep a
+#: chunk's activations in the CPU caches (evaluate.EVAL_BATCH_SIZE's do not).
+EPOCH_EVAL_CHUNK = 500
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
@@ -278,7 +282,7 @@ def _run(
         began = time.perf_counter()
         with progress.epoch(epoch, len(batches)) as tick:
             train_loss, train_acc = _train_epoch(model, optimizer, loss_fn, batches, tick)
-        test = summarize(torch_log_probs(model, test_x, EVAL_BATCH_SIZE), test_labels)
+        test = summarize(torch_log_probs(model, test_x, EPOCH_EVAL_CHUNK), test_labels)
         _check_finite(epoch, config, run, model, (train_loss, test.loss))
         metrics.append(
             {
