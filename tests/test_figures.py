@@ -8,6 +8,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lenet_deconv.backends import make_engine
+from lenet_deconv.crosscheck.agreement import VERDICT_TOLERANCE
 from lenet_deconv.figures.curves import load_metrics
 from lenet_deconv.figures.tiles import crop_fields, grid, mosaic, signed_rgb
 from numpy_lenet.architecture import LAYER_SHAPES, receptive_field
@@ -94,8 +95,15 @@ def test_project_each_equals_unit_mode_image_by_image(backend, layer):
     ]
     each = engine.project_each(trace, layer, units)
     for i, unit in enumerate(units):
-        one = engine.project(trace.subset([i]), layer, "unit", units=[unit])
-        np.testing.assert_array_equal(each[i], one[0, 0])
+        one = engine.project(trace.subset([i]), layer, "unit", units=[unit])[0, 0]
+        if backend == "numpy":
+            # Bit for bit: every NumPy product is one BLAS call of a fixed shape.
+            np.testing.assert_array_equal(each[i], one)
+        else:
+            # PyTorch may pick another kernel for another batch size, and so round
+            # differently: the same projection within the verdict's derived bound.
+            difference = np.linalg.norm(each[i] - one)
+            assert difference <= VERDICT_TOLERANCE * np.linalg.norm(one), (layer, unit)
 
 
 def test_project_each_rejects_bad_units():
