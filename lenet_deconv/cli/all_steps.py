@@ -10,6 +10,7 @@ import numpy as np
 
 from ..images import parse_int_list
 from ..mnist import first_images, resolve_data_dir
+from ..outputs import output_folder_arg
 from .options import add_data_dir, add_device, progress_bar
 
 DESCRIPTION = """\
@@ -42,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="use this weight file (.npz or .pt) instead of training one",
     )
     add_data_dir(parser)
-    parser.add_argument("--out", type=Path, required=True, help="folder for every result")
+    parser.add_argument(
+        "--out", type=output_folder_arg, required=True, help="folder for every result"
+    )
     parser.add_argument(
         "--epochs",
         type=int,
@@ -197,8 +200,7 @@ def _check_out(out: Path, force: bool) -> None:
     """The output policy: --out is a folder, and no earlier results are replaced without --force."""
     from numpy_lenet.atomic import sweep_temps
 
-    from ..outputs import OutputError, check_output_folder
-    from .visualize import check_gallery_folder
+    from ..outputs import OutputError, check_gallery_folder, check_output_folder
 
     check_output_folder(out)
     done = [name for name in ("evaluation.json", "compare.json") if (out / name).exists()]

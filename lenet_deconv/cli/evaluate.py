@@ -13,6 +13,7 @@ from torch_lenet.data import SPLITS
 from torch_lenet.evaluate import DEVICES, EvalResult
 
 from ..backends import BACKENDS, DTYPES
+from ..outputs import output_file_arg
 from ..overflow import overflow_checked_after
 from .options import add_data_dir
 
@@ -59,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--predictions",
-        type=Path,
+        type=output_file_arg,
         metavar="FILE",
         help="also write the predicted class of every image to this .npy (int64)",
     )

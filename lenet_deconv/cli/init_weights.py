@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 
 from torch_lenet.model import LeNet5
 from torch_lenet.weights import save_params_from_model
 
-from ..outputs import check_output_file
+from ..outputs import check_output_file, output_file_arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -25,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--seed", type=int, default=0, help="torch seed (default: 0)")
-    parser.add_argument("--out", type=Path, required=True, help="the .npz file to write")
+    parser.add_argument("--out", type=output_file_arg, required=True, help="the .npz file to write")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     return parser
 

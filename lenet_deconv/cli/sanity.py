@@ -10,8 +10,8 @@ from pathlib import Path
 from torch_lenet.weights import load_params
 
 from ..images import parse_int_list
+from ..outputs import check_gallery_folder, output_folder_arg
 from .options import add_data_dir
-from .visualize import check_gallery_folder
 
 #: The permuted-label model's file name; looked for beside --weights when not named.
 SHUFFLED_NAME = "lenet5-mnist-shuffled-labels.npz"
@@ -53,7 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "beside --weights if it is there; without it that test is left out)",
     )
     add_data_dir(parser)
-    parser.add_argument("--out", type=Path, required=True, help="folder for figures and JSON")
+    parser.add_argument(
+        "--out", type=output_folder_arg, required=True, help="folder for figures and JSON"
+    )
     parser.add_argument(
         "--limit",
         type=int,

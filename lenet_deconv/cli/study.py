@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ..backends import BACKENDS
 from ..images import parse_int_list
+from ..outputs import check_gallery_folder, output_folder_arg
 from .options import add_data_dir
-from .visualize import check_gallery_folder
 
 DESCRIPTION = """\
 Three experiments of Zeiler & Fergus's section 4, each computed in float64 by
@@ -37,7 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--weights", type=Path, required=True, help="weight file (.npz or .pt)")
     add_data_dir(parser)
     parser.add_argument(
-        "--out", type=Path, required=True, help="folder for the PNGs, JSON and index.html"
+        "--out",
+        type=output_folder_arg,
+        required=True,
+        help="folder for the PNGs, JSON and index.html",
     )
     parser.add_argument(
         "--epochs-dir",

@@ -11,6 +11,7 @@ from torch_lenet.weights import load_params
 from ..backends import BACKENDS
 from ..images import parse_int_list
 from ..mnist import first_images
+from ..outputs import check_gallery_folder, output_folder_arg
 from .options import add_data_dir, add_device, add_quiet, add_rule, checked_rule
 
 #: A run writes metrics.json beside its weights; the gallery picks it up unless told otherwise.
@@ -36,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--weights", type=Path, required=True, help="weight file (.npz or .pt)")
     add_data_dir(parser)
     parser.add_argument(
-        "--out", type=Path, required=True, help="folder for the PNGs and index.html"
+        "--out", type=output_folder_arg, required=True, help="folder for the PNGs and index.html"
     )
     parser.add_argument(
         "--images",
@@ -114,18 +115,6 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"wrote {index}")
     return 0
-
-
-def check_gallery_folder(folder: Path, force: bool) -> None:
-    """The output policy for a gallery folder: a folder, and no gallery replaced without --force."""
-    from numpy_lenet.atomic import sweep_temps
-
-    from ..outputs import OutputError, check_output_folder
-
-    check_output_folder(folder)
-    if (folder / "index.html").exists() and not force:
-        raise OutputError(f"{folder} already holds a gallery; pass --force to replace it")
-    sweep_temps(folder)  # temporaries of a killed run
 
 
 def _metrics_path(args: argparse.Namespace) -> Path | None:
