@@ -21,10 +21,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-#: Temporary files are named ".lenet-deconv-tmp-<pid>-<random>": a name no user would choose,
+#: Temporary files are named ".lenet-deconv-tmp-<pid>-<random>.tmp": a name no user would choose,
 #: short enough beside any legal target name, and saying which process owns it.
 TEMP_PREFIX = ".lenet-deconv-tmp-"
-TEMP_NAME = re.compile(r"^\.lenet-deconv-tmp-(\d+)-[a-z0-9]{8}$")
+TEMP_NAME = re.compile(r"^\.lenet-deconv-tmp-(\d+)-[a-z0-9]{8}\.tmp$")
 
 #: Files the running command reads (set by protected_inputs): atomic_path never replaces one.
 _PROTECTED: list[Path] = []
@@ -129,7 +129,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 def temp_name(pid: int) -> str:
     """A fresh temporary file name owned by process ``pid``."""
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-    return f"{TEMP_PREFIX}{pid}-{''.join(secrets.choice(alphabet) for _ in range(8))}"
+    # The ".tmp" suffix matters: torch.save names its zip archive after the file's stem.
+    return f"{TEMP_PREFIX}{pid}-{''.join(secrets.choice(alphabet) for _ in range(8))}.tmp"
 
 
 def _create_temp(folder: Path) -> Path:
