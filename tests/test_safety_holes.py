@@ -303,6 +303,13 @@ def test_newline_in_a_file_name_stays_on_one_line(work, capsys):
 
 
 def test_warnings_before_an_error_are_not_shown(work, capsys, monkeypatch):
+    def to_stderr(message, category, filename, lineno, file=None, line=None):
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    # What a terminal gets: every warning written to stderr (pytest would record it instead).
+    monkeypatch.setattr(warnings, "showwarning", to_stderr)
+    monkeypatch.setattr(warnings, "filters", [("always", None, Warning, None, 0)])
+
     def run(args):
         warnings.warn("overflow encountered in exp", RuntimeWarning, stacklevel=1)
         raise ValueError("the real problem")
