@@ -285,6 +285,8 @@ FAST_COMMANDS = tuple(c for c in COMMANDS if c not in SLOW_COMMANDS)
 QUIET = ("compare", "visualize", "sanity", "study", "all", "train", "serve")
 #: Options that name outputs: what a command may change.
 OUTPUT_OPTIONS = ("--out", "--predictions")
+#: Options that name files a command reads: they never change.
+INPUT_OPTIONS = ("--weights", "--input", "--metrics", "--shuffled-weights")
 
 
 @st.composite
@@ -405,6 +407,9 @@ def check_promises(sandbox: Path, argv: list[str], absolute: list[str], outcome:
         lines = [line for line in err.splitlines() if line.strip()]
         assert len(lines) == 1, (argv, err)
         assert lines[0].startswith("lenet-deconv"), (argv, err)
+    read = _inputs(sandbox, argv)
+    lost = [p for p in outcome.changed if p in read]
+    assert not lost, (argv, "an input changed", lost)  # an output is never an input
     outputs = _outputs(sandbox, argv)
     leftovers = [p for p in outcome.changed if Path(p).name.startswith(".lenet-deconv-tmp-")]
     assert not leftovers, (argv, leftovers)
@@ -426,6 +431,18 @@ def _outputs(sandbox: Path, argv: list[str]) -> list[str]:
             found.append(value.rstrip("/"))
             with contextlib.suppress(OSError, ValueError):
                 found.append(str(path.resolve().relative_to(sandbox.resolve())))
+    return found
+
+
+def _inputs(sandbox: Path, argv: list[str]) -> set[str]:
+    """Sandbox-relative files a run reads: its input options' values (links resolved), MNIST."""
+    mnist = argv[0] != "init-weights"  # every other command reads MNIST (or may)
+    found = {f"data/MNIST/raw/{name}" for name in MNIST_FILES if mnist}
+    for flag, value in itertools.pairwise(argv):
+        if flag in INPUT_OPTIONS and value not in ODD_PATHS:
+            found.add(value.rstrip("/"))
+            with contextlib.suppress(OSError, ValueError):
+                found.add(str((sandbox / value).resolve().relative_to(sandbox.resolve())))
     return found
 
 

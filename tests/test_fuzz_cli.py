@@ -143,6 +143,9 @@ def sandbox(tmp_path_factory, data_dir):
 @example(argv=["init-weights", "--out", ""])
 @example(argv=["init-weights", "--out", "n" * 251 + ".npz"])
 @example(argv=["project", "--weights", "w.npz", "--layer", "nope"])
+# Found by benchmarks/fuzz_cli.py: serve's warning about a non-loopback host came before
+# the error.
+@example(argv=["serve", "--weights", "fifo", "--port", "-1", "--host", "bad host", "--quiet"])
 def test_fast_commands_keep_every_promise(sandbox, argv):
     run_in(sandbox[0], argv, sandbox[1])
 

@@ -89,7 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             protected_inputs(command_inputs(args)),  # atomic writes never replace an input
         ):
             code = int(args.func(args) or 0)
-        if received:  # a signal whose exception a destructor or a pool swallowed
+        # A signal whose exception a destructor or a pool swallowed still ends the command,
+        # unless Ctrl-C is how the command ends normally (serve: CTRL_C_STOPS).
+        normal = getattr(sys.modules[args.func.__module__], "CTRL_C_STOPS", False)
+        if received and not (normal and received == [signal.SIGINT]):
             raise Terminated(received[0]) if received[0] != signal.SIGINT else KeyboardInterrupt
         for item in held:
             warnings.showwarning(item.message, item.category, item.filename, item.lineno)

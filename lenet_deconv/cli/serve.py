@@ -106,6 +106,10 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{shown}:{port}/"
 
 
+#: Ctrl-C is how the explorer is stopped: a normal end, exit 0 (main.py).
+CTRL_C_STOPS = True
+
+
 def run(args: argparse.Namespace) -> int:
     """Load weights and the test set, build the explorer, serve it until Ctrl-C."""
     import uvicorn
@@ -119,14 +123,14 @@ def run(args: argparse.Namespace) -> int:
     from ..serve.explorer import build_explorer
     from ..serve.topcache import default_cache_dir
 
-    if not is_loopback(args.host):
+    params = load_params(args.weights)  # a bad file fails before anything listens
+    sock = bind(args.host, args.port)
+    if not is_loopback(args.host):  # after the checks: an error is one line, warning-free
         print(
             f"lenet-deconv serve: warning: listening on {args.host} lets other machines reach "
             "the explorer; it has no login and no encryption",
             file=sys.stderr,
         )
-    params = load_params(args.weights)  # a bad file fails before anything listens
-    sock = bind(args.host, args.port)
     try:
         images, labels = load_mnist(resolve_data_dir(args.data_dir), "test")
         explorer = build_explorer(
