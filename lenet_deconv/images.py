@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from numpy_lenet.model import check_images
+from numpy_lenet.user_files import DAMAGED, open_checked
+
+from .memory_budget import human
 
 
 def parse_int_list(text: str, what: str) -> list[int]:
@@ -21,15 +26,23 @@ def parse_int_list(text: str, what: str) -> list[int]:
     return values
 
 
-def load_images_npy(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read (N, 1, 28, 28) or (N, 28, 28) float pixels in [0, 1] from a .npy file."""
+def load_images_npy(path: str | os.PathLike[str], max_bytes: int | None = None) -> np.ndarray:
+    """Read (N, 1, 28, 28) or (N, 28, 28) float pixels in [0, 1] from a .npy file.
+
+    The header (dtype, shape, a data size that matches the file) is checked
+    before any pixel is read, and the array refused unread if it holds more
+    than ``max_bytes`` (the memory budget).
+    """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"input file not found: {path}")
-    try:
-        images = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable .npy array ({exc})") from exc
+    with open_checked(path, "input file", magic=(b"\x93NUMPY",), kind="a .npy array") as handle:
+        try:
+            images = _read_npy(path, handle, max_bytes)
+        except ValueError as exc:
+            if str(path) in str(exc):
+                raise
+            raise ValueError(f"{path}: not a readable .npy array ({exc})") from exc
+        except DAMAGED as exc:
+            raise ValueError(f"{path}: not a readable .npy array ({exc})") from exc
     try:
         images = check_images(images)
     except (TypeError, ValueError) as exc:
@@ -38,3 +51,27 @@ def load_images_npy(path: str | os.PathLike[str]) -> np.ndarray:
     if low < 0 or high > 1:
         raise ValueError(f"{path}: pixels must lie in [0, 1], found values in [{low}, {high}]")
     return images
+
+
+def _read_npy(path: Path, handle: BinaryIO, max_bytes: int | None) -> np.ndarray:
+    """The array of an open .npy file, its header checked against the file before reading."""
+    version = np.lib.format.read_magic(handle)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f"{path}: .npy format version {version}; expected 1.0 or 2.0")
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0}.get(
+        version, np.lib.format.read_array_header_2_0
+    )
+    shape, _, dtype = read_header(handle)
+    if dtype.hasobject or not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise ValueError(f"{path}: header declares dtype {dtype} and shape {shape}")
+    size = math.prod(shape) * dtype.itemsize  # Python integers: no overflow at 2**70
+    if max_bytes is not None and size > max_bytes:
+        raise ValueError(
+            f"--input {path} holds {human(size)} of pixels, beyond the memory budget of "
+            f"{human(max_bytes)}; raise it with --max-memory or project fewer images at a time"
+        )
+    data = os.fstat(handle.fileno()).st_size - handle.tell()
+    if data != size:
+        raise ValueError(f"{path}: {data} bytes of data, but its header declares {size}")
+    handle.seek(0)
+    return np.load(handle, allow_pickle=False)

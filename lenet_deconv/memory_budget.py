@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+from decimal import Decimal
 
 MEMORY_ENV_VAR = "LENET_DECONV_MAX_MEMORY"
 DEFAULT_MAX_MEMORY = 4 * 2**30
+#: A budget beyond this is a typo: sizes computed from it stay far from any overflow.
+MAX_BUDGET = 2**50
 
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
@@ -28,9 +31,12 @@ def parse_size(text: str, what: str = "--max-memory") -> int:
     match = _SIZE.match(str(text))
     if not match:
         raise ValueError(f"{what}: expected a size such as 4G, 512M or 1073741824, got {text!r}")
-    size = int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+    # Exact decimal arithmetic: a float would overflow to inf on 400 nines.
+    size = int(Decimal(match.group(1)) * _UNITS[match.group(2).upper()])
     if size < 1:
         raise ValueError(f"{what} must be positive, got {text!r}")
+    if size > MAX_BUDGET:
+        raise ValueError(f"{what} {text!r} is beyond any machine's memory (at most 1 PiB accepted)")
     return size
 
 

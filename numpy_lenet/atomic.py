@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import stat
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-#: Names of atomic_path's temporary files: ".<target name>.<8 random chars>.tmp".
-TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+#: Temporary files are named ".lenet-deconv-tmp-<pid>-<random>.tmp": a name no user would choose,
+#: short enough beside any legal target name, and saying which process owns it.
+TEMP_PREFIX = ".lenet-deconv-tmp-"
+TEMP_NAME = re.compile(r"^\.lenet-deconv-tmp-(\d+)-[a-z0-9]{8}\.tmp$")
+
+#: Files the running command reads (set by protected_inputs): atomic_path never replaces one.
+_PROTECTED: list[Path] = []
 
 
 class OutputError(ValueError):
@@ -107,13 +112,13 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(target)
     check_not_special(target)
+    check_not_protected(target)
     created = make_folders(target.parent)
+    sweep_temps(target.parent)  # a killed run's leftovers (a killed project's may be GBs)
     tmp: Path | None = None
     try:
         try:
-            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            os.close(fd)
-            tmp = Path(name)
+            tmp = _create_temp(target.parent)
             yield tmp
         except OSError as exc:
             # Name the file the user asked for, not our temporary (or nothing).
@@ -124,6 +129,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         # mkstemp makes the file owner-only; give the result the usual umask permissions.
         os.chmod(tmp, 0o666 & ~_current_umask())
         check_not_special(target)  # again: it may have appeared while we wrote
+        check_not_protected(target)
         os.replace(tmp, target)
         created = []
     finally:
@@ -132,23 +138,86 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         remove_empty_folders(created)
 
 
+def temp_name(pid: int) -> str:
+    """A fresh temporary file name owned by process ``pid``."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    # The ".tmp" suffix matters: torch.save names its zip archive after the file's stem.
+    return f"{TEMP_PREFIX}{pid}-{''.join(secrets.choice(alphabet) for _ in range(8))}.tmp"
+
+
+def _create_temp(folder: Path) -> Path:
+    """Create a new, empty, owner-only temporary file in ``folder`` (never an existing one)."""
+    for _ in range(100):
+        path = folder / temp_name(os.getpid())
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"no free temporary file name in {folder}")
+
+
 def _is_temp_of(name: str, target: Path) -> bool:
-    """Whether ``name`` is one of atomic_path's temporaries for ``target``."""
-    base = os.path.basename(name)
-    return base.startswith(f".{target.name}.") and bool(TEMP_NAME.match(base))
+    """Whether ``name`` is one of atomic_path's temporaries beside ``target``."""
+    return Path(name).parent == target.parent and bool(TEMP_NAME.match(os.path.basename(name)))
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (on this machine)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # it exists, owned by someone else (or an absurd number: leave it)
+    return True
 
 
 def sweep_temps(folder: str | os.PathLike[str]) -> list[Path]:
-    """Remove atomic_path temporaries left in ``folder`` by a killed process; return them."""
+    """Remove temporaries in ``folder`` whose owning process is gone; return them.
+
+    Only names of our exact pattern, regular files, whose pid is not alive: a
+    user's file, or a write in progress in another process, is never touched.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return []
     removed = []
-    for entry in folder.iterdir():
-        if TEMP_NAME.match(entry.name) and entry.is_file() and not entry.is_symlink():
+    for entry in sorted(folder.iterdir()):
+        match = TEMP_NAME.match(entry.name)
+        if match and not _alive(int(match.group(1))) and entry.is_file() and not entry.is_symlink():
             entry.unlink(missing_ok=True)
             removed.append(entry)
     return removed
+
+
+@contextmanager
+def protected_inputs(paths: Iterable[str | os.PathLike[str] | None]) -> Iterator[None]:
+    """While the block runs, atomic_path refuses to replace any of ``paths`` (the inputs)."""
+    added = [Path(p) for p in paths if p is not None and str(p) != ""]
+    _PROTECTED.extend(added)
+    try:
+        yield
+    finally:
+        for path in added:
+            _PROTECTED.remove(path)
+
+
+def check_not_protected(target: str | os.PathLike[str], what: str = "output") -> None:
+    """Raise OutputError if ``target`` is the same file as one of the protected inputs."""
+    for source in _PROTECTED:
+        if same_file(target, source):
+            raise OutputError(f"{what} {target} is also an input of this command ({source})")
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name the same existing file (hard links and ``a/../b`` included)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # either is missing (or an unusable name): not the same file
+        return False
 
 
 def _current_umask() -> int:

@@ -11,11 +11,13 @@ import os
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from .architecture import PARAM_SHAPES
 from .atomic import atomic_path
+from .user_files import DAMAGED, open_checked
 
 Params = dict[str, np.ndarray]
 
@@ -70,51 +72,46 @@ def load_npz(path: str | os.PathLike[str]) -> Params:
     huge array or an object array is refused without allocating it.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weight file not found: {path}")
-    size = path.stat().st_size
-    if size > MAX_WEIGHT_FILE_BYTES:
-        raise WeightError(
-            f"{path}: {size} bytes, far larger than a LeNet-5 weight file "
-            f"(at most {MAX_WEIGHT_FILE_BYTES} bytes accepted)"
-        )
-    check_npz_headers(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            raw = {key: archive[key] for key in archive.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
-        raise WeightError(f"{path}: not a readable .npz weight file ({exc})") from exc
-    return validate_params(raw, source=str(path))
-
-
-def check_npz_headers(path: Path) -> None:
-    """Check a .npz's member names and each array's header against PARAM_SHAPES."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-            if len(infos) > MAX_NPZ_MEMBERS:
-                raise WeightError(f"{path}: {len(infos)} members, not a LeNet-5 weight file")
-            names = [info.filename for info in infos]
-            not_npy = [n for n in names if not n.endswith(".npy")]
-            if not_npy:
-                raise WeightError(f"{path}: member {not_npy[0]!r} is not a .npy array")
-            keys = {n[: -len(".npy")]: info for n, info in zip(names, infos, strict=True)}
-            _check_keys(keys, str(path))
-            for key, info in keys.items():
-                _check_member(path, archive, info, key)
-    except zipfile.BadZipFile as exc:
-        with open(path, "rb") as handle:
-            npy = handle.read(6) == b"\x93NUMPY"
-        if npy:
+    with open_checked(path, "weight file") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > MAX_WEIGHT_FILE_BYTES:
+            raise WeightError(
+                f"{path}: {size} bytes, far larger than a LeNet-5 weight file "
+                f"(at most {MAX_WEIGHT_FILE_BYTES} bytes accepted)"
+            )
+        if handle.read(6) == b"\x93NUMPY":
             raise WeightError(
                 f"{path}: a single .npy array, not a weight file: a weight file is a .npz "
                 f"holding the arrays {', '.join(PARAM_SHAPES)}"
-            ) from exc
-        raise WeightError(f"{path}: not a readable .npz weight file ({exc})") from exc
-    except (EOFError, ValueError, OSError, RuntimeError) as exc:
-        if isinstance(exc, WeightError):
+            )
+        try:
+            raw = _read_npz(path, handle)
+        except WeightError:
             raise
-        raise WeightError(f"{path}: not a readable .npz weight file ({exc})") from exc
+        except DAMAGED as exc:
+            raise WeightError(f"{path}: not a readable .npz weight file ({exc})") from exc
+    return validate_params(raw, source=str(path))
+
+
+def _read_npz(path: Path, handle: BinaryIO) -> dict[str, np.ndarray]:
+    """Check a .npz's member names and each array's header, then read the arrays."""
+    with zipfile.ZipFile(handle) as archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_NPZ_MEMBERS:
+            raise WeightError(f"{path}: {len(infos)} members, not a LeNet-5 weight file")
+        names = [info.filename for info in infos]
+        not_npy = [n for n in names if not n.endswith(".npy")]
+        if not_npy:
+            raise WeightError(f"{path}: member {not_npy[0]!r} is not a .npy array")
+        keys = {n[: -len(".npy")]: info for n, info in zip(names, infos, strict=True)}
+        _check_keys(keys, str(path))
+        for key, info in keys.items():
+            _check_member(path, archive, info, key)
+        raw = {}
+        for key, info in keys.items():
+            with archive.open(info) as member:
+                raw[key] = np.lib.format.read_array(member, allow_pickle=False)
+    return raw
 
 
 def _check_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str) -> None:

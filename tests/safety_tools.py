@@ -30,7 +30,7 @@ def snapshot(root: Path) -> dict[str, tuple[str, int, str]]:
 
 def temp_files(root: Path) -> list[str]:
     """Leftover temporaries of atomic writes under ``root``."""
-    return sorted(str(p.relative_to(root)) for p in root.rglob(".*.tmp"))
+    return sorted(str(p.relative_to(root)) for p in root.rglob(".lenet-deconv-tmp-*"))
 
 
 def one_line_error(err: str, command: str) -> str:

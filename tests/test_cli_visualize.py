@@ -49,7 +49,7 @@ def test_every_figure_is_written_and_on_the_page(gallery):
         assert (gallery / name).stat().st_size > 1000, name
         assert (gallery / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert page.count("<figcaption>") == len(expected)
-    assert not list(gallery.glob(".*.tmp")), "a temporary file was left behind"
+    assert not list(gallery.glob(".lenet-deconv-tmp-*")), "a temporary file was left behind"
 
 
 def test_page_names_the_set_and_the_images(gallery):

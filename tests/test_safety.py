@@ -61,7 +61,10 @@ def project(work: Path, out: object, *extra: str, select: tuple[str, ...] = ()) 
 def refused(argv: list[str], root: Path, capsys) -> str:
     """Run argv; assert exit 2, one error line, and no change under ``root``; return the line."""
     before = snapshot(root)
-    code = main(argv)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # refused by argparse (an option's type)
+        code = exc.code
     line = one_line_error(capsys.readouterr().err, argv[0])
     assert code == 2, line
     assert snapshot(root) == before

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from lenet_deconv.cli import main
+from numpy_lenet.atomic import temp_name
 from torch_lenet import train as train_module
 
 from .conftest import REPO, SHIPPED_WEIGHTS
@@ -205,12 +206,17 @@ def test_diverging_training_stops_with_a_consistent_run(tmp_path, data_dir, caps
 def test_force_and_resume_sweep_orphan_temporaries(tmp_path, data_dir):
     run = tmp_path / "run"
     assert main([*train_argv(data_dir, run)[:-1], "--quiet", "--epochs", "1"]) == 0
-    orphans = [run / ".checkpoint.pt.abcd1234.tmp", run / "epochs" / ".epoch-02.npz.x_y9z0w1.tmp"]
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    orphans = [run / temp_name(int(dead.stdout)), run / "epochs" / temp_name(int(dead.stdout))]
     for orphan in orphans:
         orphan.write_bytes(b"\0" * 1000)
-    (run / "keep.tmp").write_bytes(b"not ours")
+    users = [run / "keep.tmp", run / ".checkpoint.pt.abcd1234.tmp"]  # the old pattern: a user's
+    for user in users:
+        user.write_bytes(b"not ours")
     assert main(train_argv(data_dir, run, "--resume")) == 0
-    assert temp_files(run) == [] and (run / "keep.tmp").exists()
+    assert temp_files(run) == [] and all(user.exists() for user in users)
     orphans[0].write_bytes(b"\0")
     assert main(train_argv(data_dir, run, "--force")) == 0
     assert temp_files(run) == []

@@ -166,7 +166,7 @@ def test_the_command_writes_figures_json_and_page(written):
                     entry = record["tests"][test][step][rule][metric]
                     assert len(entry["values"]) == 12
                     assert entry["defined"] == sum(v is not None for v in entry["values"])
-    assert not list(written.glob(".*.tmp")), "a temporary file was left behind"
+    assert not list(written.glob(".lenet-deconv-tmp-*")), "a temporary file was left behind"
 
 
 @pytest.mark.parametrize(

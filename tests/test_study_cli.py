@@ -48,7 +48,7 @@ def test_every_file_is_written_and_linked(written):
     assert page.count("<figcaption>") == 3
     for name in ("evolution.png", "invariance.png", "occlusion.png"):
         assert (written / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not list(written.glob(".*.tmp")), "a temporary file was left behind"
+    assert not list(written.glob(".lenet-deconv-tmp-*")), "a temporary file was left behind"
 
 
 def test_json_holds_the_numbers_behind_the_figures(written):

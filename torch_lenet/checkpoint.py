@@ -18,6 +18,7 @@ import torch
 
 from numpy_lenet.atomic import OutputError, atomic_path, check_output_folder
 from numpy_lenet.params import WeightError, validate_params
+from numpy_lenet.user_files import open_checked
 
 from .weights import TORCH_LOAD_ERRORS, tensors_to_numpy
 
@@ -174,7 +175,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(f"no checkpoint to resume from: {path} does not exist{hint}")
     try:
         # weights_only: a checkpoint is data, never code to run.
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with open_checked(path, "checkpoint") as handle:
+            state = torch.load(handle, map_location="cpu", weights_only=True)
     except TORCH_LOAD_ERRORS as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise CheckpointError(

@@ -8,6 +8,7 @@ command line uses).
 from __future__ import annotations
 
 import http.client
+import math
 import os
 import socket
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from numpy_lenet.atomic import make_folders, remove_empty_folders
+from numpy_lenet.user_files import open_checked
 
 if TYPE_CHECKING:
     from torch.utils.data import Dataset
@@ -59,7 +61,9 @@ def missing_files(data_dir: str | os.PathLike[str], split: str | None = None) ->
     """The MNIST files (of ``split``, or all four) not present in the raw folder."""
     raw = raw_folder(data_dir)
     names = MNIST_FILES if split is None else SPLIT_FILES[split]
-    return [name for name in names if not (raw / name).is_file()]
+    # exists(), not is_file(): a FIFO or folder in a file's place is refused by
+    # check_headers, never taken for a missing file to download over.
+    return [name for name in names if not (raw / name).exists()]
 
 
 _COUNTS = {2: "two", 4: "four"}
@@ -109,8 +113,9 @@ def check_headers(data_dir: str | os.PathLike[str], split: str | None = None) ->
         path = raw_folder(data_dir) / name
         images = "images" in name
         magic, dims = (IMAGES_MAGIC, 3) if images else (LABELS_MAGIC, 1)
-        with open(path, "rb") as handle:
+        with open_checked(path, "MNIST file") as handle:
             header = handle.read(4 * (dims + 1))
+            actual = os.fstat(handle.fileno()).st_size
         if len(header) < 4 * (dims + 1):
             raise DataError(f"{path}: only {len(header)} bytes, shorter than an IDX header")
         found = int.from_bytes(header[:4], "big")
@@ -120,8 +125,7 @@ def check_headers(data_dir: str | os.PathLike[str], split: str | None = None) ->
                 f"(an MNIST {'image' if images else 'label'} file)"
             )
         sizes = [int.from_bytes(header[4 * i : 4 * i + 4], "big") for i in range(1, dims + 1)]
-        expected = len(header) + int(np.prod(sizes))
-        actual = path.stat().st_size
+        expected = len(header) + math.prod(sizes)
         if actual != expected:
             raise DataError(
                 f"{path}: {actual} bytes, but its header declares {sizes} ({expected} bytes); "
@@ -131,14 +135,14 @@ def check_headers(data_dir: str | os.PathLike[str], split: str | None = None) ->
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """The uint8 array of an IDX file (MNIST's format): a big-endian header, then the bytes."""
-    with open(path, "rb") as handle:
+    with open_checked(path, "MNIST file") as handle:
         header = handle.read(4)
         if len(header) < 4 or header[:3] != b"\x00\x00\x08":
             raise ValueError(f"{path} is not an IDX file of unsigned bytes")
         dims = header[3]
         sizes = [int.from_bytes(handle.read(4), "big") for _ in range(dims)]
         data = np.fromfile(handle, dtype=np.uint8)
-    if data.size != int(np.prod(sizes)):
+    if data.size != math.prod(sizes):
         raise ValueError(f"{path} holds {data.size} bytes after its header, expected {sizes}")
     return data.reshape(sizes)
 

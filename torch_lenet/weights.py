@@ -7,6 +7,7 @@ import pickle
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from numpy_lenet.params import (
     save_npz,
     validate_params,
 )
+from numpy_lenet.user_files import DAMAGED, open_checked
 
 from .model import LeNet5
 
@@ -29,13 +31,9 @@ NUMPY_FLOAT_DTYPES = (torch.float16, torch.float32, torch.float64)
 #: What torch.load(weights_only=True) raises for a damaged, truncated or hostile file.
 TORCH_LOAD_ERRORS: tuple[type[BaseException], ...] = (
     pickle.UnpicklingError,
-    RuntimeError,
-    EOFError,
-    zipfile.BadZipFile,
-    OSError,
-    ValueError,
-    KeyError,
     TypeError,
+    AttributeError,
+    *DAMAGED,
 )
 
 
@@ -66,32 +64,32 @@ def model_from_params(
 def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Read a ``.pt`` state_dict without unpickling code (``weights_only=True``)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weight file not found: {path}")
-    check_pt_size(path)
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except TORCH_LOAD_ERRORS as exc:
-        raise WeightError(f"{path}: not a readable PyTorch weight file ({exc})") from exc
+    with open_checked(path, "weight file") as handle:
+        check_pt_size(path, handle)
+        try:
+            loaded = torch.load(handle, map_location="cpu", weights_only=True)
+        except TORCH_LOAD_ERRORS as exc:
+            raise WeightError(f"{path}: not a readable PyTorch weight file ({exc})") from exc
     if not isinstance(loaded, Mapping):
         raise WeightError(f"{path}: holds a {type(loaded).__name__}, expected a state_dict")
     validate_params(tensors_to_numpy(loaded, str(path)), source=str(path))
     return dict(loaded)
 
 
-def check_pt_size(path: Path, limit: int = MAX_WEIGHT_FILE_BYTES) -> None:
+def check_pt_size(path: Path, handle: BinaryIO, limit: int = MAX_WEIGHT_FILE_BYTES) -> None:
     """Refuse a .pt whose file, or whose zip members once unpacked, exceed ``limit`` bytes."""
-    size = path.stat().st_size
+    size = os.fstat(handle.fileno()).st_size
     if size > limit:
         raise WeightError(f"{path}: {size} bytes, far larger than a LeNet-5 weight file")
-    if zipfile.is_zipfile(path):
+    if zipfile.is_zipfile(handle):
         try:
-            with zipfile.ZipFile(path) as archive:
+            with zipfile.ZipFile(handle) as archive:
                 unpacked = sum(info.file_size for info in archive.infolist())
-        except (zipfile.BadZipFile, OSError) as exc:
+        except DAMAGED as exc:
             raise WeightError(f"{path}: not a readable PyTorch weight file ({exc})") from exc
         if unpacked > limit:
             raise WeightError(f"{path}: unpacks to {unpacked} bytes; refusing to read it")
+    handle.seek(0)
 
 
 def tensors_to_numpy(tensors: Mapping[str, object], source: str) -> dict[str, np.ndarray]:
@@ -100,6 +98,9 @@ def tensors_to_numpy(tensors: Mapping[str, object], source: str) -> dict[str, np
     for key, value in tensors.items():
         if not isinstance(value, torch.Tensor):
             raise WeightError(f"{source}: {key} is a {type(value).__name__}, not a tensor")
+        if value.is_nested or value.layout != torch.strided:
+            layout = "nested" if value.is_nested else str(value.layout).removeprefix("torch.")
+            raise WeightError(f"{source}: {key} is a {layout} tensor; weight files hold dense ones")
         if value.dtype not in NUMPY_FLOAT_DTYPES:
             raise WeightError(
                 f"{source}: {key} has dtype {value.dtype}; weight files hold float16, float32 "

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..images import parse_int_list
 from ..mnist import first_images, resolve_data_dir
+from ..outputs import output_folder_arg
 from .options import (
     add_command,
     add_data_dir,
@@ -51,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--train", action="store_true", help="train a model first, with the default recipe"
     )
     add_data_dir(parser)
-    add_out(parser, "folder for every result")
+    add_out(parser, "folder for every result", kind=output_folder_arg)
     parser.add_argument(
         "--epochs",
         type=int,
@@ -207,8 +208,7 @@ def _check_out(out: Path, force: bool) -> None:
     """The output policy: --out is a folder, and no earlier results are replaced without --force."""
     from numpy_lenet.atomic import sweep_temps
 
-    from ..outputs import OutputError, check_output_folder
-    from .visualize import check_gallery_folder
+    from ..outputs import OutputError, check_gallery_folder, check_output_folder
 
     check_output_folder(out)
     done = [name for name in ("evaluation.json", "compare.json") if (out / name).exists()]

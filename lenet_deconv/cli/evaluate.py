@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 
 from torch_lenet.evaluate import EvalResult
 
+from ..outputs import output_file_arg
 from ..overflow import overflow_checked_after
 from .options import (
     add_backend,
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_no_download(parser)
     parser.add_argument(
         "--predictions",
-        type=Path,
+        type=output_file_arg,
         metavar="FILE",
         help="also write the predicted class of every image to this .npy (int64)",
     )

@@ -9,7 +9,7 @@ import torch
 from torch_lenet.model import LeNet5
 from torch_lenet.weights import save_params_from_model
 
-from ..outputs import check_output_file
+from ..outputs import check_output_file, output_file_arg
 from .options import add_force, add_out
 
 
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--seed", type=int, default=0, help="torch seed (default: 0)")
-    add_out(parser, "the .npz file to write")
+    add_out(parser, "the .npz file to write", kind=output_file_arg)
     add_force(parser)
     return parser
 

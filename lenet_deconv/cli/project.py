@@ -21,7 +21,7 @@ from ..backends import DTYPES, make_engine
 from ..images import load_images_npy, parse_int_list
 from ..memory_budget import MEMORY_ENV_VAR, human, memory_budget, projection_bytes_per_image
 from ..mnist import load_mnist_images
-from ..outputs import check_output_file
+from ..outputs import check_output_file, output_file_arg
 from ..overflow import overflow_checked_after
 from .options import (
     add_backend,
@@ -83,6 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         parser,
         "the .npy file to write (a new path or, with "
         "--force, an existing regular file that is not an input)",
+        kind=output_file_arg,
     )
     add_force(parser)
     parser.add_argument(
@@ -112,8 +113,7 @@ def run(args: argparse.Namespace) -> int:
     if args.input is not None:
         if args.index is not None:
             raise ValueError("--index picks MNIST images; it does not go with --input")
-        _check_input_size(args.input, budget)
-        images = load_images_npy(args.input)
+        images = load_images_npy(args.input, max_bytes=budget)
     else:
         if args.index is None:
             raise ValueError("--data-dir needs --index (which MNIST images to project)")
@@ -154,20 +154,6 @@ def _images_per_chunk(selections: int, itemsize: int, budget: int, dtype: str) -
             f"(or ${MEMORY_ENV_VAR}) or ask for fewer channels"
         )
     return max(1, budget // per_image)
-
-
-def _check_input_size(path: Path, budget: int) -> None:
-    """Refuse an --input array larger than the budget before reading it."""
-    try:
-        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError):
-        return  # load_images_npy gives the clear error for an unreadable file
-    size = getattr(mapped, "nbytes", 0)
-    if size > budget:
-        raise ValueError(
-            f"--input {path} holds {human(size)} of pixels, beyond the memory budget of "
-            f"{human(budget)}; raise it with --max-memory or project fewer images at a time"
-        )
 
 
 def _check_disk(out: Path, size: int) -> None:

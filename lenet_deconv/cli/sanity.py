@@ -9,9 +9,9 @@ from pathlib import Path
 from torch_lenet.weights import load_params
 
 from ..images import parse_int_list
+from ..outputs import check_gallery_folder, output_folder_arg
 from ..shipped import SHUFFLED_NAME
 from .options import add_command, add_data_dir, add_force, add_out, add_quiet, add_weights
-from .visualize import check_gallery_folder
 
 DEFAULT_LIMIT = 100
 DEFAULT_SHOWN = (0, 1)
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "beside --weights if it is there; without it that test is left out)",
     )
     add_data_dir(parser)
-    add_out(parser, "folder for figures and JSON")
+    add_out(parser, "folder for figures and JSON", kind=output_folder_arg)
     parser.add_argument(
         "--limit",
         type=int,

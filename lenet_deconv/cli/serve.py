@@ -100,6 +100,10 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{shown}:{port}/"
 
 
+#: Ctrl-C is how the explorer is stopped: a normal end, exit 0 (main.py).
+CTRL_C_STOPS = True
+
+
 def read_site(folder: Path) -> dict[str, bytes]:
     """The files of a site folder written by `lenet-deconv site` (its own names only)."""
     from ..explorer.site import site_file_names

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..images import parse_int_list
+from ..outputs import check_gallery_folder, output_folder_arg
 from .options import (
     add_backend,
     add_command,
@@ -15,7 +16,6 @@ from .options import (
     add_quiet,
     add_weights,
 )
-from .visualize import check_gallery_folder
 
 DESCRIPTION = """\
 Three experiments of Zeiler & Fergus's section 4, each computed in float64 by
@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     add_weights(parser)
     add_data_dir(parser)
-    add_out(parser, "folder for the PNGs, JSON and index.html")
+    add_out(parser, "folder for the PNGs, JSON and index.html", kind=output_folder_arg)
     parser.add_argument(
         "--epochs-dir",
         type=Path,

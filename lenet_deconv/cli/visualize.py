@@ -10,6 +10,7 @@ from torch_lenet.weights import load_params
 
 from ..images import parse_int_list
 from ..mnist import first_images
+from ..outputs import check_gallery_folder, output_folder_arg
 from .options import (
     add_backend,
     add_data_dir,
@@ -45,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     add_weights(parser)
     add_data_dir(parser)
-    add_out(parser, "folder for the PNGs and index.html")
+    add_out(parser, "folder for the PNGs and index.html", kind=output_folder_arg)
     parser.add_argument(
         "--images",
         help="indices (in the set) of the images shown one by one, e.g. 0,7,42 "
@@ -114,18 +115,6 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"wrote {index}")
     return 0
-
-
-def check_gallery_folder(folder: Path, force: bool) -> None:
-    """The output policy for a gallery folder: a folder, and no gallery replaced without --force."""
-    from numpy_lenet.atomic import sweep_temps
-
-    from ..outputs import OutputError, check_output_folder
-
-    check_output_folder(folder)
-    if (folder / "index.html").exists() and not force:
-        raise OutputError(f"{folder} already holds a gallery; pass --force to replace it")
-    sweep_temps(folder)  # temporaries of a killed run
 
 
 def _metrics_path(args: argparse.Namespace) -> Path | None:
