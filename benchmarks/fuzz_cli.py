@@ -23,6 +23,10 @@ from hypothesis import HealthCheck, given, seed, settings
 from tests.fuzz_cli_cases import COMMANDS, FAST_COMMANDS, argvs, make_sandbox, run_in
 
 
+class TimeUp(KeyboardInterrupt):
+    """The minutes are spent."""
+
+
 def main() -> int:
     """Run cases until the minutes are spent; report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -49,7 +53,7 @@ def main() -> int:
         def case(argv: list[str]) -> None:
             nonlocal ran
             if time.monotonic() > end:
-                return
+                raise TimeUp  # hypothesis lets a KeyboardInterrupt through at once
             ran += 1
             try:
                 run_in(sandbox, argv, hashes)
