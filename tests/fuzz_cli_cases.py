@@ -29,6 +29,7 @@ from lenet_deconv.cli import main
 from numpy_lenet.params import save_npz
 
 from .lenet_factories import random_images, random_params
+from .safety_tools import damaged_npz
 
 #: One run's time bound (seconds): the slowest case (a small `all`) takes about a tenth.
 TIME_BOUND_S = 240
@@ -70,18 +71,7 @@ def make_sandbox(root: Path, data_dir: Path) -> Path:
 def _hostile_files(root: Path, params: dict[str, np.ndarray]) -> None:
     """Damaged zips, odd headers, sparse and nested .pt files, huge declared shapes."""
     for name, method in (("deflate", zipfile.ZIP_DEFLATED), ("lzma", zipfile.ZIP_LZMA)):
-        path = root / f"{name}-damaged.npz"
-        with zipfile.ZipFile(path, "w", compression=method) as archive:
-            for key, value in params.items():
-                buffer = io.BytesIO()
-                np.save(buffer, value)
-                archive.writestr(f"{key}.npy", buffer.getvalue())
-        data = bytearray(path.read_bytes())
-        with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
-                data[start : start + info.compress_size] = b"\xff" * info.compress_size
-        path.write_bytes(bytes(data))
+        damaged_npz(root / f"{name}-damaged.npz", params, method)
     whole = (root / "w.npz").read_bytes()
     (root / "truncated.npz").write_bytes(whole[: len(whole) // 2])
     state = {k: torch.from_numpy(v) for k, v in params.items()}

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import stat
+import zipfile
+from collections.abc import Mapping
 from pathlib import Path
+
+import numpy as np
 
 
 def snapshot(root: Path) -> dict[str, tuple[str, int, str]]:
@@ -40,3 +45,18 @@ def one_line_error(err: str, command: str) -> str:
     assert lines[0].startswith(f"lenet-deconv {command}: error: "), err
     assert "Traceback" not in err
     return lines[0]
+
+
+def damaged_npz(path: Path, params: Mapping[str, np.ndarray], method: int) -> None:
+    """A weight file whose members' compressed data is garbage (0xff: an invalid block)."""
+    with zipfile.ZipFile(path, "w", compression=method) as archive:
+        for key, value in params.items():
+            buffer = io.BytesIO()
+            np.save(buffer, value)
+            archive.writestr(f"{key}.npy", buffer.getvalue())
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+            data[start : start + info.compress_size] = b"\xff" * info.compress_size
+    path.write_bytes(bytes(data))

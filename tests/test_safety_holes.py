@@ -6,7 +6,6 @@ Each test is named for the hole it closes (docs/safety.md states the rules).
 from __future__ import annotations
 
 import gc
-import io
 import os
 import shutil
 import signal
@@ -28,7 +27,7 @@ from numpy_lenet.params import save_npz
 
 from .conftest import REPO
 from .lenet_factories import random_images, random_params
-from .safety_tools import one_line_error, snapshot
+from .safety_tools import damaged_npz, one_line_error, snapshot
 
 
 @pytest.fixture()
@@ -95,25 +94,9 @@ def test_atomic_writes_refuse_a_protected_input(tmp_path):
 # --- hole 3: damaged archives, sparse tensors, absurd shapes and sizes --------------------
 
 
-def _damaged_npz(path: Path, method: int) -> None:
-    """A weight file whose members' compressed data is garbage (0xff: an invalid block)."""
-    params = random_params(1, np.float32)
-    with zipfile.ZipFile(path, "w", compression=method) as archive:
-        for key, value in params.items():
-            buffer = io.BytesIO()
-            np.save(buffer, value)
-            archive.writestr(f"{key}.npy", buffer.getvalue())
-    data = bytearray(path.read_bytes())
-    with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
-            start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
-            data[start : start + info.compress_size] = b"\xff" * info.compress_size
-    path.write_bytes(bytes(data))
-
-
 @pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_LZMA, zipfile.ZIP_BZIP2])
 def test_damaged_compressed_weights_are_one_line(work, capsys, method):
-    _damaged_npz(work / "bad.npz", method)
+    damaged_npz(work / "bad.npz", random_params(1, np.float32), method)
     argv = project(work, "--input", str(work / "x.npy"), "--out", str(work / "p.npy"))
     argv[argv.index("--weights") + 1] = str(work / "bad.npz")
     assert "bad.npz" in refused(argv, work, capsys)
