@@ -10,13 +10,11 @@ command's own outputs changed or left behind; each run ends within a bound.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import itertools
 import os
 import shutil
 import signal
-import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +27,7 @@ from lenet_deconv.cli import main
 from numpy_lenet.params import save_npz
 
 from .lenet_factories import random_images, random_params
-from .safety_tools import damaged_npz
+from .safety_tools import damaged_npz, snapshot
 
 #: One run's time bound (seconds): the slowest case (a small `all`) takes about a tenth.
 TIME_BOUND_S = 240
@@ -438,26 +436,6 @@ def _inputs(sandbox: Path, argv: list[str]) -> set[str]:
 
 def _under(path: str, output: str) -> bool:
     return path == output or path.startswith(output + "/")
-
-
-def snapshot(root: Path, hashes: dict) -> dict[str, tuple]:
-    """Every entry under ``root``: kind, size and sha256 (cached by inode, size and times)."""
-    tree: dict[str, tuple] = {}
-    for folder, dirs, files in os.walk(root):
-        for name in dirs + files:
-            path = Path(folder) / name
-            info = os.lstat(path)
-            rel = str(path.relative_to(root))
-            if stat.S_ISREG(info.st_mode):
-                key = (rel, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-                if key not in hashes:
-                    hashes[key] = hashlib.sha256(path.read_bytes()).hexdigest()
-                tree[rel] = ("file", info.st_size, hashes[key])
-            elif stat.S_ISLNK(info.st_mode):
-                tree[rel] = ("link", 0, os.readlink(path))
-            else:
-                tree[rel] = (oct(stat.S_IFMT(info.st_mode)), 0, "")
-    return tree
 
 
 def changes(before: dict, after: dict) -> list[str]:

@@ -13,8 +13,12 @@ from pathlib import Path
 import numpy as np
 
 
-def snapshot(root: Path) -> dict[str, tuple[str, int, str]]:
-    """Every entry under ``root`` (links not followed): kind, size and content hash."""
+def snapshot(root: Path, hashes: dict | None = None) -> dict[str, tuple[str, int, str]]:
+    """Every entry under ``root`` (links not followed): kind, size and content hash.
+
+    ``hashes``, if given, caches each regular file's hash by path, inode, size and
+    times, so that snapshots of a large, mostly unchanged tree read only what changed.
+    """
     tree: dict[str, tuple[str, int, str]] = {}
     for folder, dirs, files in os.walk(root):
         for name in dirs + files:
@@ -22,8 +26,11 @@ def snapshot(root: Path) -> dict[str, tuple[str, int, str]]:
             info = os.lstat(path)
             rel = str(path.relative_to(root))
             if stat.S_ISREG(info.st_mode):
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
-                tree[rel] = ("file", info.st_size, digest)
+                key = (rel, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+                cache = {} if hashes is None else hashes
+                if key not in cache:
+                    cache[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+                tree[rel] = ("file", info.st_size, cache[key])
             elif stat.S_ISLNK(info.st_mode):
                 tree[rel] = ("link", 0, os.readlink(path))
             elif stat.S_ISDIR(info.st_mode):
