@@ -56,8 +56,12 @@ def test_every_rectify_form_refuses_a_masked_rule_without_forward(rule):
     from torch_lenet import rules as torch_rules
 
     signal = np.ones((2, 3, 4))
-    for rules, x in ((np_rules, signal), (torch_rules, torch.from_numpy(signal))):
-        for rectify in (rules.rectify, rules.rectify_last, rules.rectify_each):
+    forms = (
+        (np_rules, signal, ("rectify", "rectify_last", "rectify_each")),
+        (torch_rules, torch.from_numpy(signal), ("rectify", "rectify_each")),
+    )
+    for rules, x, names in forms:
+        for rectify in (getattr(rules, name) for name in names):
             with pytest.raises(ValueError, match="needs the forward activations"):
                 rectify(x, None, rule)
             np.testing.assert_array_equal(np.asarray(rectify(x, None, "deconvnet")), signal)

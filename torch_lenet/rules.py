@@ -11,18 +11,13 @@ import torch.nn.functional as F
 
 from numpy_lenet.rules import DEFAULT_RULE, RULES, check_rule
 
-__all__ = ["DEFAULT_RULE", "RULES", "check_rule", "rectify", "rectify_each", "rectify_last"]
+__all__ = ["DEFAULT_RULE", "RULES", "check_rule", "rectify", "rectify_each"]
 
 
 def rectify(signal: torch.Tensor, forward: torch.Tensor | None, rule: str) -> torch.Tensor:
     """The mirror ReLU step of ``rule`` on signal (n, S, *shape); forward is (n, *shape) or None."""
     # [z > 0] == [relu(z) > 0]; one image's mask serves all of its S selections.
     return rectify_each(signal, None if forward is None else forward[:, None], rule)
-
-
-def rectify_last(signal: torch.Tensor, forward: torch.Tensor | None, rule: str) -> torch.Tensor:
-    """``rectify`` for signals with the selections last: (n, *shape, S); forward is (n, *shape)."""
-    return rectify_each(signal, None if forward is None else forward[..., None], rule)
 
 
 def rectify_each(signal: torch.Tensor, forward: torch.Tensor | None, rule: str) -> torch.Tensor:
