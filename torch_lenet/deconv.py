@@ -20,6 +20,7 @@ from numpy_lenet.architecture import (
     CONV2_PADDING,
     INPUT_SHAPE,
     LAYER_SHAPES,
+    MIRROR_BLOCKS,
     POOL_KERNEL,
     POOL_STRIDE,
     is_spatial,
@@ -292,14 +293,15 @@ def _unit_windows(
     y, x = (where // w) % h, where % w
     signal = act[layer].new_zeros((m, channels, 1, 1))
     signal[rows, where // (h * w), 0, 0] = act[layer][images, where // (h * w), y, x]
-    below = {"pool2": "conv2", "conv2": "pool1", "pool1": "conv1", "conv1": None}
+    blocks = {block["name"]: block for block in MIRROR_BLOCKS}
     while layer is not None:
+        block = blocks[layer]
         size = signal.shape[2:]
-        if layer.startswith("pool"):
+        if block["kind"] == "pool":
             # max_unpool2d's indices are flat positions in the whole plane below: make them
             # positions in the window below, which starts at (2y, 2x) and is twice as large.
             switches = _windows(trace.switches[layer], images, y, x, size)
-            width = LAYER_SHAPES[below[layer]][2]
+            width = LAYER_SHAPES[block["below"]][2]
             local_y = switches // width - 2 * y[:, None, None, None]
             local_x = switches % width - 2 * x[:, None, None, None]
             local = local_y * (2 * size[1]) + local_x
@@ -308,11 +310,10 @@ def _unit_windows(
             y, x = POOL_STRIDE * y, POOL_STRIDE * x
         else:
             forward = None if rule == "deconvnet" else _windows(act[layer], images, y, x, size)
-            padding = CONV1_PADDING if layer == "conv1" else CONV2_PADDING
             signal = rectify_each(signal, forward, rule)
             signal = F.conv_transpose2d(signal, getattr(model, layer).weight)
-            y, x = y - padding, x - padding
-        layer = below[layer]
+            y, x = y - block["padding"], x - block["padding"]
+        layer = block["below"]
     # The pixels' window may reach past the image by conv1's padding: a canvas with that margin.
     margin = CONV1_PADDING
     canvas = signal.new_zeros((m, INPUT_SHAPE[1] + 2 * margin, INPUT_SHAPE[2] + 2 * margin))
