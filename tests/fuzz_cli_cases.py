@@ -263,14 +263,25 @@ COMMANDS: dict[str, tuple[dict[str, st.SearchStrategy], dict[str, st.SearchStrat
     ),
     "serve": (  # never a valid request: a valid one would serve until stopped
         {"--weights": WEIGHTS, "--port": st.sampled_from(["-1", "70000", "x", ""])},
-        {"--host": st.sampled_from(["127.0.0.1", "bad host", ""])},
+        {
+            "--host": st.sampled_from(["127.0.0.1", "bad host", ""]),
+            "--site": st.one_of(st.just("out"), paths(("existing", "odd"))),
+        },
+    ),
+    "site": (
+        {"--data-dir": st.just("data"), "--out": FOLDER_OUT},
+        {
+            "--weights": WEIGHTS,
+            "--sample": st.sampled_from(["0", "3", "-1", "x"]),
+            "--force": st.none(),
+        },
     ),
 }
 
 #: Commands that take seconds even on a few images: the suite runs fewer of them.
-SLOW_COMMANDS = ("compare", "visualize", "sanity", "study", "all", "train")
+SLOW_COMMANDS = ("compare", "visualize", "sanity", "study", "all", "train", "site")
 FAST_COMMANDS = tuple(c for c in COMMANDS if c not in SLOW_COMMANDS)
-QUIET = ("compare", "visualize", "sanity", "study", "all", "train", "serve")
+QUIET = ("compare", "visualize", "sanity", "study", "all", "train", "serve", "site")
 #: Options that name outputs: what a command may change.
 OUTPUT_OPTIONS = ("--out", "--predictions")
 #: Options that name files a command reads: they never change.

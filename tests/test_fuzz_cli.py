@@ -168,6 +168,8 @@ def test_fast_commands_keep_every_promise(sandbox, argv):
 )
 # Valid runs of each slow command, so the sample never holds refusals only:
 @example(argv=["compare", "--weights", "w.npz", "--data-dir", "data", "--limit", "4", "--quiet"])
+@example(argv=["site", "--data-dir", "data", "--out", "out", "--sample", "3", "--quiet"])
+@example(argv=["site", "--data-dir", "data", "--out", "", "--quiet"])
 @example(
     argv=[
         "visualize",
