@@ -170,6 +170,7 @@ def test_fast_commands_keep_every_promise(sandbox, argv):
 @example(argv=["compare", "--weights", "w.npz", "--data-dir", "data", "--limit", "4", "--quiet"])
 @example(argv=["site", "--data-dir", "data", "--out", "out", "--sample", "3", "--quiet"])
 @example(argv=["site", "--data-dir", "data", "--out", "", "--quiet"])
+@example(argv=["site", "--data-dir", "data", "--out", "out", "--sample", "-1", "--quiet"])
 @example(
     argv=[
         "visualize",
