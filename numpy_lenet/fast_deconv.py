@@ -1,31 +1,19 @@
-"""The fast path of ``deconv.project_live``: the same projections with less work.
-
-The straightforward reference (deconv.py) runs every live selection through
-full-size transposed convolutions. Four facts make some of that work avoidable:
+"""The fast path of ``deconv.project_live``: the same projections, on small windows.
 
 - a ``max`` or ``unit`` selection keeps one value: its projection is that value
-  times a fixed pattern on a small window around the unit. From conv1/pool1 it
-  is the 5x5 transposed filter at the unit; from conv2/pool2 it is conv2's
-  6x5x5 transposed filter put through pool1's switches on a 10x10 window of
-  conv1 (the mirror ReLU of the chosen rule), then conv1's transposed filter
-  on that window only (a 14x14 output), instead of 16x10x10 and 6x28x28 inputs;
-- a ``map`` selection keeps one channel: the first transposed convolution needs
-  that channel's filter only (1 input channel instead of 6 or 16);
-- under the deconvnet rule, an fc unit's signal above pool2 is the same vector
-  for every image up to the activation's scale (the mirror ReLU is positively
-  homogeneous; for fc3 the logit's sign picks one of two vectors): it is
-  computed once per unit, not per image. The gradient and guided rules mask
-  the fc steps with each image's own activations, so they take the reference
-  path there;
-- after 2x2 unpooling only one value in four is non-zero: below pool2 and
-  pool1, fc projections and whole conv2/pool2 maps take the switched step
-  (_fast_unpool_conv.py: unpooling and the transposed filter at once, a filter table
-  per switch phase, every projection of an image side by side) instead of
-  full-size transposed convolutions of the unpooled planes.
+  times a fixed pattern on a small window around the unit;
+- a ``map`` selection keeps one channel: the first transposed filter needs that
+  channel's filter only;
+- under the deconvnet rule an fc unit's signal above pool2 is the same for every
+  image up to the activation's scale (the mirror ReLU is positively homogeneous;
+  fc3's sign picks one of two vectors): computed once per unit. The masked rules
+  mask the fc steps with each image's activations, so they take the reference;
+- below pool2 and pool1, unpooling and the transposed filter are one switched
+  step (_fast_unpool_conv.py), every projection of an image side by side.
 
-docs/agreement.md explains why the cross-check may compare this path's
-results with another backend's; tests/test_fast_deconv.py shows it equal to
-the reference (within rounding) for every rule, layer, mode and dtype.
+docs/deconvnet.md ("The switched step") gives the maths; tests/test_fast_deconv.py
+shows this path equal to the reference (within rounding) for every rule, layer,
+mode and dtype.
 """
 
 from __future__ import annotations
@@ -68,10 +56,7 @@ _ROWS = 4096
 #: Projections put side by side in one group of images (projections-last layout).
 _GROUP_ROWS = 512
 #: Projections of whole conv2/pool2 maps per group of images (_maps_below_conv2): few
-#: enough that a group's map rows and products stay in cache. Measured (thread CPU
-#: time, one thread, 16 channels, conv2/pool2 map jobs, best of 3 runs): float64 0.42/0.47
-#: ms/image with 512 rows (33 images), 0.31/0.28 with 128 (8 images); float32 0.20/0.21
-#: -> 0.17/0.17.
+#: enough that a group's map rows and products stay in cache.
 _MAP_ROWS = 128
 #: conv1's and conv2's kernel (both 5 x 5): the switched steps' windows.
 _KERNEL = (5, 5)
@@ -87,7 +72,8 @@ def project_live(
     """Same result as ``deconv.project_live`` (within rounding), computed on small windows."""
     check_rule(rule)
     activations = trace.activations[plan.layer]
-    if reference_is_faster(plan, rule, activations.dtype == np.float32):
+    if not is_spatial(plan.layer) and rule != "deconvnet":
+        # The masked rules share nothing between images in the fc steps: the reference.
         return deconv.project_live(params, trace, plan, rule=rule)
     weights = cast_params(validate_params(params), activations.dtype)
     if not is_spatial(plan.layer):
@@ -124,19 +110,16 @@ def project_live_many(
     *,
     rule: str = DEFAULT_RULE,
 ) -> list[LiveProjections]:
-    """``project_live`` of each plan; the fc plans share one pass below pool2.
+    """``project_live`` of each plan (within rounding); the deconvnet fc plans share one pass.
 
-    Every fc projection of an image goes through the same two switched steps
-    (the image's pool2 and pool1 switches). Taken together, fc1's, fc2's and
-    fc3's projections of an image share one gather of its switch tables and
-    one product per step: the cross-check's CPU time fell by about 5%
-    (benchmarks/bench_crosscheck.py, its "fc together" row, compares the fc
-    jobs one at a time and together per engine). Same results as
-    project_live, plan by plan, within rounding (wider products may round
-    differently).
+    An image's fc projections go through the same two switched steps (its pool2
+    and pool1 switches), so they share one gather of its switch tables and one
+    product per step.
     """
     check_rule(rule)
-    together = [i for i, plan in enumerate(plans) if _fc_path(plan, rule)]
+    together = [
+        i for i, plan in enumerate(plans) if not is_spatial(plan.layer) and rule == "deconvnet"
+    ]
     shared = {}
     if together:
         dtype = trace.activations[plans[together[0]].layer].dtype
@@ -149,27 +132,8 @@ def project_live_many(
     ]
 
 
-def _fc_path(plan: SelectionPlan, rule: str) -> bool:
-    """Whether project_live takes the fc path (_fc_projections) for ``plan``."""
-    return not is_spatial(plan.layer) and not reference_is_faster(plan, rule, False)
-
-
-def reference_is_faster(plan: SelectionPlan, rule: str, float32: bool) -> bool:
-    """Where the fast path saves nothing: the reference is taken there.
-
-    fc layers under the masked rules (nothing is shared between images).
-    """
-    del float32  # the same answer for both dtypes; kept for the callers (and PyTorch's mirror)
-    return not is_spatial(plan.layer) and rule != "deconvnet"
-
-
 def fc_signals(w: Mapping[str, np.ndarray], layer: str, sign: int) -> np.ndarray:
-    """(units, 16, 5, 5): the deconvnet signal above pool2 of each unit of ``layer`` at ``sign``.
-
-    The signal entering pool2's unpooling when unit j holds the value ``sign``
-    (+1 or -1) and every other unit of the layer holds 0; a value a scales it
-    by |a| when a has that sign (the mirror ReLU is positively homogeneous).
-    """
+    """(units, 16, 5, 5): the deconvnet signal above pool2 when unit j alone holds ``sign``."""
     count = LAYER_SHAPES[layer][0]
     signal = np.eye(count, dtype=w["fc1.weight"].dtype) * sign
     if layer == "fc3":
@@ -184,11 +148,7 @@ def fc_signals(w: Mapping[str, np.ndarray], layer: str, sign: int) -> np.ndarray
 def _fc_projections(
     w: Mapping[str, np.ndarray], trace: Trace, plans: Sequence[SelectionPlan]
 ) -> list[LiveProjections]:
-    """Deconvnet projections of fc plans, each live unit's signal scaled: one pass below pool2.
-
-    The rows of every plan go through _below_pool2 together, so an image's
-    fc1, fc2 and fc3 rows share its switch tables and products.
-    """
+    """Deconvnet projections of fc plans, each live unit's signal scaled: one pass below pool2."""
     lives, signals, which, scale, images = [], [], [], [], []
     for plan in plans:
         # Which selections are live, read from the activations: never the (n, S, *shape) copies.
@@ -237,13 +197,10 @@ def _fc_rows(
 def _by_image(
     images: np.ndarray, chunk: int
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Rows grouped for the projections-last layout: (images, rows, image slots, columns).
+    """Rows in groups of about ``chunk``: (images, rows, each row's image slot, its column).
 
-    Images are sorted by how many rows they hold and cut into groups of about
-    ``chunk`` rows, so that padding each image to its group's largest count
-    wastes little. A group gives its images, the rows it holds (by image slot,
-    then column), each row's image slot in the group and its column
-    (0 .. count - 1) among its image's rows.
+    Images are sorted by how many rows they hold, so that padding each image to
+    its group's largest count wastes little.
     """
     order = np.argsort(images, kind="stable")
     present, first, counts = np.unique(images[order], return_index=True, return_counts=True)
@@ -272,15 +229,10 @@ def _below_pool2(
     images: np.ndarray,
     tables: Mapping[str, np.ndarray],
 ) -> np.ndarray:
-    """Rectified signals at pool2 -> pixels (m, 28, 28), the deconvnet rule.
+    """Rectified signals at pool2 -> pixels (m, 28, 28), the deconvnet rule: two switched steps.
 
     Row j's signal is scale[j] * signals[which[j]] (signals: (u, 16, 5, 5)), for
-    image images[j]. Unpool with pool2's switches and conv2^T, rectify, unpool
-    with pool1's and conv1^T: two switched steps (numpy_lenet/_fast_unpool_conv.py), the
-    rows of each image side by side in the projections-last layout. The first
-    step's output is already in the blocks the second one reads, and both run a
-    few images at a time, so that what one step writes is still in cache when
-    the next reads it.
+    image images[j]; the rows of each image side by side (projections last).
     """
     out = np.empty((len(which), *INPUT_SHAPE[1:]), dtype=signals.dtype)
     if not len(which):
@@ -307,7 +259,7 @@ def _below_pool2(
             mine = picked[part]
             below = switched_blocks(wide[part], rows_below[mine], tables["conv2"], _KERNEL)
             np.maximum(below, 0, out=below)
-            pixels = _below_pool1(rows_pixels[mine], below, tables)
+            pixels = switched_blocks(below, rows_pixels[mine], tables["conv1"], _KERNEL)
             out[rows[start:stop]] = _pixels(
                 pixels, slot[start:stop] - part.start, column[start:stop]
             )
@@ -320,24 +272,12 @@ def _table_rows(trace: Trace, pool: str) -> np.ndarray:
     return table_rows(switch_phases(trace.switches[pool], h, wd), block_for(h, wd))
 
 
-def _below_pool1(
-    rows: np.ndarray, below: np.ndarray, tables: Mapping[str, np.ndarray]
-) -> np.ndarray:
-    """Rectified signals at pool1 -> pixels, both in switched blocks; rows: _table_rows(pool1).
-
-    ``below`` is to_blocks of the (k, 6, 14, 14, S) signals in 2 x 2 blocks,
-    (k, 7, 7, 6, 2, 2, S); returns the uncropped 32 x 32 pixel planes in
-    4 x 4 blocks, (k, 8, 8, 1, 4, 4, S) (_pixels crops and picks them).
-    """
-    return switched_blocks(below, rows, tables["conv1"], _KERNEL)
-
-
 def _pixels(pixels: np.ndarray, slot: np.ndarray, column: np.ndarray) -> np.ndarray:
     """(m, 28, 28): column ``column`` of image ``slot`` of the pixel blocks, cropped."""
     k, hb, wb, _, b, _, s = pixels.shape
     where = _crop_positions(b, hb, wb)
     # One take of whole S-rows, then a pick per row: a 2-D fancy index of (slot, column)
-    # on the blocks themselves reads one scattered value at a time (measured 7x slower).
+    # on the blocks themselves would read one scattered value at a time.
     taken = np.take(pixels.reshape(k, hb * wb * b * b, s), where, axis=1)
     return taken[slot, :, column].reshape(len(slot), *INPUT_SHAPE[1:])
 
@@ -368,12 +308,8 @@ def _maps_below_conv2(
 ) -> np.ndarray:
     """Projections (m, 28, 28) of whole conv2/pool2 channels, every selection of an image at once.
 
-    Each selection's map (pool2: unpooled to conv2's 10x10 first) goes through
-    its own channel's transposed filter (_own_filters_transposed: one matrix
-    product per selection), then the mirror ReLU at pool1 and the switched
-    step below it, every selection of an image side by side. Images go through
-    in groups of about _MAP_ROWS projections, which keeps each group's rows
-    and products in cache.
+    Each map goes through its own channel's transposed filter, then the mirror
+    ReLU at pool1 and the switched step below it, in groups of about _MAP_ROWS.
     """
     act = trace.activations
     channels = np.asarray(plan.channels)
@@ -408,7 +344,9 @@ def _maps_below_conv2(
         rows = order[bounds[group] : bounds[group + 1]]
         slot = np.searchsorted(picked, images[rows])
         for part in chunks(below, tables["conv1"]):
-            pixels = _below_pool1(rows_pixels[picked[part]], below[part], tables)
+            pixels = switched_blocks(
+                below[part], rows_pixels[picked[part]], tables["conv1"], _KERNEL
+            )
             mine = (slot >= part.start) & (slot < part.stop)
             out[rows[mine]] = _pixels(pixels, slot[mine] - part.start, selections[rows[mine]])
     return out
@@ -418,13 +356,9 @@ def _own_filters_transposed(maps: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Maps (k, S, h, w), each through its own transposed filter weight[s] (O, kh, kw).
 
     Returns (k, O, h + kh - 1, w + kw - 1, S), selections last (a view). Output
-    row y takes map rows y - kh + 1 .. y: those kh rows side by side are one
-    row of a matrix (kh copies of each map row, not im2col's kh * kw of each
-    value), and the kernel's columns are banded matrices (input column u
-    meets kernel column dx at output column u + dx), so each selection is one
-    matrix product (k * H', kh * w) @ (kh * w, O * W'). Twice im2col's
-    multiply-adds, but a seventh of its copying: measured 1.2-1.5x faster than
-    im2col (one thread, 8-16 images of 16 channels, float64 and float32).
+    row y takes map rows y - kh + 1 .. y side by side as one matrix row, and the
+    kernel's columns are banded matrices (input column u meets kernel column dx
+    at output column u + dx): one matrix product per selection.
     """
     k, s, h, w = maps.shape
     _, c_out, kh, kw = weight.shape
@@ -450,10 +384,7 @@ def _map(
     images: np.ndarray,
     rule: str,
 ) -> np.ndarray:
-    """Projections (k, 28, 28) of one whole channel of conv1 or pool1 for the given images.
-
-    (conv2 and pool2 maps take _maps_below_conv2.)
-    """
+    """Projections (k, 28, 28) of one whole channel of conv1 or pool1 for the given images."""
     act = trace.activations
     one = slice(channel, channel + 1)
     signal = act[layer][images, one]
@@ -472,11 +403,9 @@ def _map(
 def _one_channel_transposed(signal: np.ndarray, kernel: np.ndarray, padding: int) -> np.ndarray:
     """conv_transpose2d of (k, H, W) planes, one input and one output channel: (k, H', W').
 
-    One matrix product with the kernel's rows as banded matrices - input row u
+    One matrix product with the kernel's rows as banded matrices (input row u
     of a plane times band dy gives kernel row dy's contribution to output row
-    u + dy - then one shifted add per kernel row. 5x the multiply-adds of the
-    direct sum, but in one BLAS call: 3.5x (float64) to 6x (float32) faster
-    than conv.conv_transpose2d on one channel, one thread.
+    u + dy), then one shifted add per kernel row.
     """
     k, h, w = signal.shape
     kh, kw = kernel.shape
@@ -538,14 +467,11 @@ def _conv2_unit(
 ) -> np.ndarray:
     """One conv2 value per row through conv2^T, the ReLU, pool1's switches and conv1^T.
 
-    conv2^T of one value is value * filter on pool1's 5x5 window from (y, x),
-    6 channels. The mirror ReLU is taken there, before unpooling (they commute;
-    the forward activation under a switch is pool1's own value). Unpooling and
-    conv1^T are then one switched step (_fast_unpool_conv.py): each value picks its
-    channel's filter at its switch phase from conv1's phase table - here as one
-    matrix product of the table (36, 6*4) with the values spread out by phase
-    (6*4 with zeros, x every window position and row) - and the 25 overlapping
-    6x6 windows add up. Rows are innermost, so every add runs over long rows.
+    conv2^T of one value is value * filter on pool1's 5x5 window from (y, x); the
+    mirror ReLU is taken there, before unpooling (they commute; the forward
+    activation under a switch is pool1's own value). Each value is spread over
+    the four switch phases, so one product with conv1's phase table gives every
+    6x6 window; the 25 overlapping windows then add up (rows innermost).
     """
     m = len(value)
     ci = np.arange(6)[:, None, None, None]
