@@ -1,23 +1,22 @@
-"""The fast kernels behind conv.py: blocked im2col products and stride-1 shifted adds.
+"""The kernels behind conv.py: blocked im2col products and stride-1 shifted adds.
 
-Private: conv.py validates the arguments and states each op's idea; these
-functions only compute, into an ``out`` array the caller allocated. Their
-loop-level twins are numpy_lenet.reference.conv2d and .conv_transpose2d, and
-benchmarks/bench_ops.py times them against torch at LeNet's shapes. For
-LeNet's shapes every matrix product is small enough that OpenBLAS runs it on
-the calling thread (functional.py says why that matters).
+Private: conv.py validates the arguments; these functions only compute, into an
+``out`` array the caller allocated. Their loop-level twins are
+numpy_lenet.reference.conv2d and .conv_transpose2d. For LeNet's shapes every
+matrix product is small enough that OpenBLAS runs it on the calling thread
+(functional.py says why that matters).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .im2col import Pair, fold_add, patches
+from .im2col import Pair, patches
 
 # Images are processed in blocks whose column (or product) matrix is about this
 # big: large enough that the per-block Python and BLAS-call overhead is small,
 # small enough that what im2col writes is still in the L2 cache when the matrix
-# product reads it (measured fastest on LeNet shapes; see benchmarks/bench_ops.py).
+# product reads it.
 BLOCK_BYTES = 2 * 2**20
 
 
@@ -45,7 +44,7 @@ def conv2d_blocked(
     if pad != (0, 0):
         # Only the interior is rewritten per block; the zero border stays.
         padded = np.zeros((block, c_in, h + 2 * pad[0], w + 2 * pad[1]), dtype=x.dtype)
-    # The window view is built once (~0.1 ms) and sliced per block (im2col).
+    # The window view is built once and sliced per block (im2col).
     windows = patches(padded if pad != (0, 0) else x, (kh, kw), stride, (ho, wo))
     for start in range(0, n, block):
         stop = min(start + block, n)
@@ -61,38 +60,6 @@ def conv2d_blocked(
             target += bias[:, None]
 
 
-def conv_transpose2d_blocked(
-    x: np.ndarray,
-    weight: np.ndarray,
-    bias: np.ndarray | None,
-    stride: Pair,
-    pad: Pair,
-    out: np.ndarray,
-) -> None:
-    """conv_transpose2d into ``out`` (n >= 1): per block, weight^T @ x, then col2im."""
-    n, c_in, h, w = x.shape
-    c_out, kh, kw = weight.shape[1:]
-    ho, wo = out.shape[2:]
-    k = c_out * kh * kw
-    # A transposed view: matmul hands it to BLAS as a transposed operand, no copy.
-    w2d_t = weight.reshape(c_in, k).T
-    block = block_size(k * h * w * x.itemsize, n)
-    cols = np.empty((block, k, h * w), dtype=x.dtype)
-    if pad != (0, 0):
-        padded = np.empty((block, c_out, ho + 2 * pad[0], wo + 2 * pad[1]), dtype=x.dtype)
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        m = stop - start
-        np.matmul(w2d_t, x[start:stop].reshape(m, c_in, h * w), out=cols[:m])
-        target = padded[:m] if pad != (0, 0) else out[start:stop]
-        target.fill(0)
-        fold_add(cols[:m].reshape(m, c_out, kh, kw, h, w), target, stride)
-        if pad != (0, 0):
-            out[start:stop] = target[:, :, pad[0] : pad[0] + ho, pad[1] : pad[1] + wo]
-        if bias is not None:
-            out[start:stop] += bias[:, None, None]
-
-
 def conv_transpose2d_unit_stride(
     x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, pad: Pair, out: np.ndarray
 ) -> None:
@@ -103,7 +70,7 @@ def conv_transpose2d_unit_stride(
     dy * fw + dx. Products are laid out per output channel and offset as one
     long row over all images of a block, each image taking one full output
     plane (the part past its input stays zero): then col2im is kh*kw adds of
-    long contiguous rows, 3x faster than adding Wo-element rows one by one.
+    long contiguous rows rather than many adds of Wo-element rows.
     """
     n, c_in, h, w = x.shape
     c_out, kh, kw = weight.shape[1:]

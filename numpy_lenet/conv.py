@@ -3,8 +3,7 @@
 conv2d is the weights times the im2col columns of the input, one matrix product
 per image; conv_transpose2d, its adjoint, is the transposed weights times the
 input, scattered back with col2im. The loop-level maths of both is in
-numpy_lenet/reference.py; the blocked, cache-sized kernels that compute them
-fast are in _fast_conv.py (timed by benchmarks/bench_ops.py).
+numpy_lenet/reference.py; the blocked kernels are in _fast_conv.py.
 """
 
 from __future__ import annotations
@@ -23,12 +22,7 @@ def conv2d(
     stride: int | Pair = 1,
     padding: int | Pair = 0,
 ) -> np.ndarray:
-    """Cross-correlate x (N, Cin, H, W) with weight (Cout, Cin, kh, kw), like F.conv2d.
-
-    The weights times the im2col columns: reference.conv2d states the sum;
-    _fast_conv.conv2d_blocked computes it in L2-sized blocks of images
-    (benchmarks/bench_ops.py times it against torch).
-    """
+    """Cross-correlate x (N, Cin, H, W) with weight (Cout, Cin, kh, kw), like F.conv2d."""
     check_float_array(x, "x", ndim=4)
     check_float_array(weight, "weight", ndim=4)
     check_same_dtype(x, "x", weight, "weight")
@@ -56,13 +50,7 @@ def conv_transpose2d(
     padding: int | Pair = 0,
     output_padding: int | Pair = 0,
 ) -> np.ndarray:
-    """Transposed conv of x (N, Cin, H, W) by weight (Cin, Cout, kh, kw): F.conv_transpose2d.
-
-    Every input value scatters its filter, scaled (reference.conv_transpose2d):
-    weight^T @ x, then col2im. With stride 1 the scatter is kh*kw shifted adds
-    of long rows (_fast_conv.conv_transpose2d_unit_stride: 3x faster than
-    adding short rows one by one; benchmarks/bench_ops.py times it against torch).
-    """
+    """Transposed conv of x (N, Cin, H, W) by weight (Cin, Cout, kh, kw): F.conv_transpose2d."""
     check_float_array(x, "x", ndim=4)
     check_float_array(weight, "weight", ndim=4)
     check_same_dtype(x, "x", weight, "weight")
@@ -91,8 +79,12 @@ def conv_transpose2d(
     out = np.empty((n, c_out, ho, wo), dtype=x.dtype)
     if n == 0:
         return out
-    if stride_hw == (1, 1):
-        _fast_conv.conv_transpose2d_unit_stride(x, weight, bias, pad, out)
-    else:
-        _fast_conv.conv_transpose2d_blocked(x, weight, bias, stride_hw, pad, out)
+    if stride_hw != (1, 1):
+        # The strided op is the stride-1 one of x with stride - 1 zeros between its
+        # values, and output_padding zero rows and columns after them.
+        (sh, sw), (oh, ow) = stride_hw, out_pad
+        spread = np.zeros((n, c_in, (h - 1) * sh + 1 + oh, (w - 1) * sw + 1 + ow), x.dtype)
+        spread[:, :, : (h - 1) * sh + 1 : sh, : (w - 1) * sw + 1 : sw] = x
+        x = spread
+    _fast_conv.conv_transpose2d_unit_stride(x, weight, bias, pad, out)
     return out
