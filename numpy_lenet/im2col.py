@@ -3,13 +3,9 @@
 Column layout (the same as ``torch.nn.functional.unfold``): ``im2col`` of
 x (N, C, H, W) is (N, C*kh*kw, Ho*Wo); row ``c*kh*kw + dy*kw + dx`` holds
 input channel c at kernel offset (dy, dx), column ``oy*Wo + ox`` is output
-position (oy, ox). This is the fastest layout for ``conv2d``: the rows are
-ordered like ``weight.reshape(Cout, Cin*kh*kw)``, so ``weight2d @ cols`` is
-directly (N, Cout, Ho*Wo), i.e. NCHW, with no transpose of the (large)
-output; and it is filled by one strided copy in the input's own N, C order.
-(Widening each row to the padded input width, so that an offset is one flat
-shift and the copies are long runs, was measured no faster for LeNet's conv2:
-the 40% wider product costs what the copy saves.)
+position (oy, ox). The rows are ordered like ``weight.reshape(Cout, Cin*kh*kw)``,
+so ``weight2d @ cols`` is directly (N, Cout, Ho*Wo), i.e. NCHW, with no
+transpose of the output; and it is filled by one strided copy.
 """
 
 from __future__ import annotations
@@ -22,23 +18,16 @@ from ._checks import check_float_array, nonnegative_pair, positive_pair
 Pair = tuple[int, int]
 
 
-def conv_output_size(
-    size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1
-) -> int:
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
     """Length along one axis of a convolution's or pooling's output (floor mode)."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    return (size + 2 * padding - kernel) // stride + 1
 
 
 def conv_transpose_output_size(
-    size: int,
-    kernel: int,
-    stride: int = 1,
-    padding: int = 0,
-    output_padding: int = 0,
-    dilation: int = 1,
+    size: int, kernel: int, stride: int = 1, padding: int = 0, output_padding: int = 0
 ) -> int:
     """Length along one axis of a transposed convolution's output."""
-    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    return (size - 1) * stride - 2 * padding + kernel + output_padding
 
 
 def conv_geometry(
@@ -75,8 +64,8 @@ def im2col(
     check_float_array(x, "x", ndim=4)
     kernel, stride_hw, pad, out_hw = conv_geometry(x.shape[2:], kernel_size, stride, padding)
     n, c = x.shape[:2]
-    cols = np.empty((n, c, kernel[0], kernel[1], out_hw[0], out_hw[1]), dtype=x.dtype)
-    unfold_into(pad_spatial(x, pad), cols, stride_hw)
+    # All kh*kw shifted planes as one strided view, copied by a single call.
+    cols = patches(pad_spatial(x, pad), kernel, stride_hw, out_hw).copy()
     return cols.reshape(n, c * kernel[0] * kernel[1], out_hw[0] * out_hw[1])
 
 
@@ -121,15 +110,6 @@ def patches(padded: np.ndarray, kernel: Pair, stride: Pair, out_hw: Pair) -> np.
     windows = sliding_window_view(padded, (kh, kw), axis=(2, 3))
     windows = windows[:, :, : sh * (ho - 1) + 1 : sh, : sw * (wo - 1) + 1 : sw]
     return windows.transpose(0, 1, 4, 5, 2, 3)
-
-
-def unfold_into(padded: np.ndarray, cols: np.ndarray, stride: Pair) -> None:
-    """Fill cols (N, C, kh, kw, Ho, Wo) from an already padded (N, C, Hp, Wp) input."""
-    kh, kw, ho, wo = cols.shape[2:]
-    # All kh*kw shifted planes as one strided view, copied by a single call: about
-    # 2x faster than one copy per kernel offset, whose many short rows (Wo
-    # elements each) cost more in per-row overhead than in copying.
-    np.copyto(cols, patches(padded, (kh, kw), stride, (ho, wo)))
 
 
 def fold_add(cols: np.ndarray, padded: np.ndarray, stride: Pair) -> None:
