@@ -1,9 +1,7 @@
-"""The fast kernels behind pool.py: a separable max scan, bit selects and offset codes.
+"""The kernels behind pool.py: a separable max scan, bit selects and offset codes.
 
-Private: pool.py validates the arguments and states each op's idea; these
-functions only compute. Their loop-level twin is numpy_lenet.reference.max_pool2d
-(torch's scan, one window at a time); benchmarks/bench_ops.py times them
-against torch at LeNet's shapes.
+Private: pool.py validates the arguments; these functions only compute. Their
+loop-level twin is numpy_lenet.reference.max_pool2d (torch's scan).
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from .im2col import Pair, pad_spatial
 
 # max_pool2d scans blocks of planes of about this many input elements (1 MiB of
 # float32): big enough that the ~20 NumPy calls per block cost little, small
-# enough for the L2 cache (measured on LeNet's shapes: 4x smaller is ~15% slower).
+# enough for the L2 cache.
 POOL_BLOCK_ELEMENTS = 2**18
 
 
@@ -52,10 +50,9 @@ def _scan_separable(
 
     Rows first, then columns of row winners: the first row holding the maximum,
     and the first position in that row, is exactly the first position in
-    row-major order, so ties resolve as torch does, at fewer comparisons than
-    scanning all kh*kw offsets. A candidate replaces the best only when greater
-    (torch's rule), and as later candidates have larger codes, the code is the
-    running maximum of ``update * candidate code``: no slow masked copies.
+    row-major order, so ties resolve as torch does. A candidate replaces the best
+    only when greater (torch's rule), and as later candidates have larger codes,
+    the code is the running maximum of ``update * candidate code``.
     """
     (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
     rows = sh * (ho - 1) + kh
@@ -86,11 +83,7 @@ def _scan_separable(
 def _select(
     mask: np.ndarray, new: np.ndarray, old: np.ndarray, out: np.ndarray | None = None
 ) -> np.ndarray:
-    """``np.where(mask, new, old)`` bit for bit, on the floats' integer views.
-
-    old ^ ((old ^ new) * mask): three fast integer passes, where np.where and
-    np.copyto(where=) take 5-30x longer on float32. Exact, signed zeros included.
-    """
+    """``np.where(mask, new, old)`` bit for bit: old ^ ((old ^ new) * mask) on integer views."""
     ints = np.dtype(f"i{new.itemsize}")
     old_bits = old.view(ints)
     diff = np.bitwise_xor(old_bits, new.view(ints))

@@ -5,8 +5,8 @@ a window in row-major order, a value replaces the current maximum when it is
 greater or when it is NaN. So ties go to the first position, a NaN beats any
 number, and of several NaNs the last one wins. Padding never wins: when every
 real value of a window is -inf the switch is the window's first real position.
-numpy_lenet/reference.py states both ops as loops over windows; the fast scan
-is in _fast_pool.py (timed by benchmarks/bench_ops.py).
+numpy_lenet/reference.py states both ops as loops over windows; the scan is in
+_fast_pool.py.
 """
 
 from __future__ import annotations
@@ -27,11 +27,7 @@ def max_pool2d(
     stride: int | Pair | None = None,
     padding: int | Pair = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Max over windows of x ((N,) C, H, W) and the int64 switches (flat positions in H*W).
-
-    Each window's maximum and where it was, by torch's scan (reference.max_pool2d);
-    _fast_pool.max_pool2d_planes gets the same bits with a separable scan.
-    """
+    """Max over windows of x ((N,) C, H, W) and the int64 switches (flat positions in H*W)."""
     check_float_array(x, "x")
     if x.ndim not in (3, 4):
         raise ValueError(f"x must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape {x.shape}")
@@ -43,7 +39,6 @@ def max_pool2d(
     h, w = x.shape[-2:]
     values = np.empty((*x.shape[:-2], ho, wo), dtype=x.dtype)
     indices = np.empty(values.shape, dtype=np.int64)
-    # Rows first, then columns of row winners (a separable scan), on blocks of planes.
     _fast_pool.max_pool2d_planes(
         x.reshape(-1, h, w),
         kernel,
@@ -64,8 +59,6 @@ def max_unpool2d(
     output_size: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Put each value of x (..., H, W) at its switch in a zero plane, like F.max_unpool2d.
-
-    Loop by loop in reference.max_unpool2d; here one flat scatter.
 
     ``indices`` only needs to broadcast to x's shape (one image's switches can
     serve many signals). Where overlapping windows share a switch the last value
@@ -100,8 +93,7 @@ def max_unpool2d(
             )
     # One flat scatter: each value goes to its plane's start plus its switch.
     # Fancy assignment through a 1-D index runs in order, so where switches
-    # coincide the last value wins, as documented above. 4-30x faster than
-    # put_along_axis, and the int64 positions are built at x's shape only once.
+    # coincide the last value wins, as documented above.
     planes = math.prod(lead)
     starts = np.arange(0, planes * ho * wo, ho * wo, dtype=np.int64).reshape(*lead, 1, 1)
     positions = np.broadcast_to(np.add(indices, starts, dtype=np.int64), x.shape)
