@@ -19,11 +19,9 @@ from ._checks import check_bias, check_float_array, check_same_dtype
 #
 # Blocks stay under _ONE_THREAD multiply-adds because OpenBLAS splits a larger
 # product over its threads: the split would make the bits depend on the thread
-# count, and on a small machine shared with other work (2 cores here) a split
-# product waits for a time slice (measured 12-16 ms for a (24..256 x 120) @
-# (120 x 400) product that takes 0.03-0.25 ms on the calling thread). At most
-# _MAX_ROW_BLOCK rows, so that padding a short matrix (one projection, say)
-# costs little.
+# count, and on a machine shared with other work a split product waits for a
+# time slice. At most _MAX_ROW_BLOCK rows, so that padding a short matrix (one
+# projection, say) costs little.
 _ONE_THREAD = 2**19
 _MAX_ROW_BLOCK = 16
 
