@@ -34,13 +34,9 @@ def block_for(height: int, width: int) -> int:
 def phase_table(weight: np.ndarray, block: int) -> np.ndarray:
     """(B, B, C, 4, Q): transposed filters placed at every block cell and switch phase.
 
-    Entry [by, bx, c, p] is channel c's transposed filter weight[c] (O, k, k)
-    placed in a block's output window (O, win, win) at the offset of block
-    cell (by, bx) and switch phase p = 2 * dy + dx; win = 2B + k - 1, rounded
-    up to a multiple of 2B so the windows tile. The window is cut into its
-    (win / 2B)^2 tiles of 2B x 2B and flattened tile-major, Q = (tile row q,
-    tile column r, O, 2B, 2B): all of one tile's outputs lie together, so that
-    adding a tile into its place in the output block runs over whole rows.
+    Entry [by, bx, c, p] is channel c's filter weight[c] (O, k, k) placed in a
+    block's output window at cell (by, bx) and phase p = 2 * dy + dx, flattened
+    tile by tile (Q = tile row, tile column, O, 2B, 2B; see _window).
     """
     check_float_array(weight, "weight", ndim=4)
     c_in, c_out, kh, kw = weight.shape
