@@ -1,18 +1,9 @@
-"""The ReLU step of a mirror block under the three backward rules.
+"""The ReLU step of a mirror block under the three backward rules (docs/rules.md).
 
-The deconvnet and its two siblings share everything - the unpooling with the
-forward pass's switches and the transposed filters - except what the mirror
-block does where the forward pass had a ReLU. With z the forward ReLU's input
-and r the signal coming down (docs/rules.md):
-
-- ``deconvnet`` (Zeiler & Fergus 2014): relu(r) - the reconstruction rectified;
-- ``gradient`` (backpropagation; Simonyan et al. 2014): r * [z > 0] - masked by
-  the forward pass, exactly the gradient of the kept activations;
-- ``guided`` (guided backpropagation; Springenberg et al. 2015): relu(r) * [z > 0].
-
-At z == 0 the mask is 0, as PyTorch's ReLU gradient. The recorded activations
-are post-ReLU, a = relu(z), so [z > 0] is [a > 0]: the trace already holds
-every mask.
+With z the forward ReLU's input and r the signal coming down: ``deconvnet``
+relu(r), ``gradient`` r * [z > 0], ``guided`` relu(r) * [z > 0]. The recorded
+activations are post-ReLU, a = relu(z), so [z > 0] is [a > 0]: the trace
+already holds every mask.
 """
 
 from __future__ import annotations

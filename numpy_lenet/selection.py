@@ -1,16 +1,10 @@
 """Which activations of a layer a projection keeps: the ``map``, ``max`` and ``unit`` modes.
 
 ``plan_selection`` turns a request (layer, mode, channels or units) into a
-checked plan; ``select`` applies it to recorded activations. The plan is plain
-Python so that the PyTorch deconvnet reads the very same one.
-
-``select`` spells every selection out as a full copy of the layer (N, S,
-*shape): what the straightforward deconvnet starts from. The fast path and the
-cross-check need less - which selections keep anything non-zero
-(``live_selections``), the one entry a ``max``/``unit``/fc selection keeps
-(``selected_units``), whether two sides' selections keep the same entries
-(``selections_differ``) - and read it from the activations directly, at the
-size of the layer rather than S times it.
+checked plan (plain Python, so the PyTorch deconvnet reads the very same one);
+``select`` applies it to recorded activations as S full copies of the layer.
+``live_selections``, ``selected_units`` and ``selections_differ`` read what the
+fast path and the cross-check need from the activations directly.
 """
 
 from __future__ import annotations
