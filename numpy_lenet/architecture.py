@@ -6,8 +6,6 @@ written down exactly once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 INPUT_SHAPE: tuple[int, int, int] = (1, 28, 28)
 
 #: The recorded layers, bottom to top. Conv/fc names hold post-ReLU values
@@ -92,22 +90,12 @@ def shape_below(block: dict[str, str | int | bool | None]) -> tuple[int, ...]:
     return INPUT_SHAPE if below is None else LAYER_SHAPES[str(below)]
 
 
-@dataclass(frozen=True)
-class _Spatial:
-    """One spatial step of the forward pass: kernel, stride and padding."""
-
-    name: str
-    kernel: int
-    stride: int
-    padding: int
-
-
-# The spatial steps up to each spatial layer, bottom to top.
-_SPATIAL_STEPS: tuple[_Spatial, ...] = (
-    _Spatial("conv1", 5, 1, CONV1_PADDING),
-    _Spatial("pool1", POOL_KERNEL, POOL_STRIDE, 0),
-    _Spatial("conv2", 5, 1, CONV2_PADDING),
-    _Spatial("pool2", POOL_KERNEL, POOL_STRIDE, 0),
+# The spatial steps of the forward pass, bottom to top: (name, kernel, stride, padding).
+_SPATIAL_STEPS: tuple[tuple[str, int, int, int], ...] = (
+    ("conv1", 5, 1, CONV1_PADDING),
+    ("pool1", POOL_KERNEL, POOL_STRIDE, 0),
+    ("conv2", 5, 1, CONV2_PADDING),
+    ("pool2", POOL_KERNEL, POOL_STRIDE, 0),
 )
 
 
@@ -140,11 +128,11 @@ def receptive_field_geometry(layer: str) -> tuple[int, int, int]:
     if not is_spatial(layer):
         raise ValueError(f"layer {layer!r} is fully connected: it sees the whole image")
     size, jump, start = 1, 1, 0
-    for step in _SPATIAL_STEPS:
-        size += (step.kernel - 1) * jump
-        start -= step.padding * jump
-        jump *= step.stride
-        if step.name == layer:
+    for name, kernel, stride, padding in _SPATIAL_STEPS:
+        size += (kernel - 1) * jump
+        start -= padding * jump
+        jump *= stride
+        if name == layer:
             return size, jump, start
     raise AssertionError("unreachable")  # every spatial layer is in _SPATIAL_STEPS
 
