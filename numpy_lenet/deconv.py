@@ -177,6 +177,11 @@ class LiveProjections:
     live: np.ndarray
     values: np.ndarray
 
+    @property
+    def signal(self) -> np.ndarray:
+        """(n, S, *shape): what each selection keeps (built on demand: S copies of the layer)."""
+        return select(self.activations, self.plan)
+
 
 def project_live(
     params: Mapping[str, np.ndarray],
