@@ -55,7 +55,7 @@ from .selection import SelectionPlan, live_selections, selected_units
 _ROWS = 4096
 #: Projections put side by side in one group of images (projections-last layout).
 _GROUP_ROWS = 512
-#: Projections of whole conv2/pool2 maps per group of images (_maps_below_conv2): few
+#: Projections of whole maps per group of images (_maps): few
 #: enough that a group's map rows and products stay in cache.
 _MAP_ROWS = 128
 #: conv1's and conv2's kernel (both 5 x 5): the switched steps' windows.
@@ -81,25 +81,17 @@ def project_live(
     # Which selections are live, read from the activations: never the (n, S, *shape) copies.
     live = live_selections(activations, plan)
     images, selections = np.nonzero(live)
+    if plan.mode == "map":
+        values = _maps(weights, trace, plan, images, selections, rule)
+        return LiveProjections(plan, activations, live, values)
     values = np.empty((len(images), *INPUT_SHAPE[1:]), dtype=activations.dtype)
-    # The path that makes every row at once hands over its array as it is (no copy).
-    if plan.mode == "map" and plan.layer in ("conv2", "pool2"):
-        values = np.ascontiguousarray(
-            _maps_below_conv2(weights, trace, plan, images, selections, rule)
+    where, kept = selected_units(activations, plan)
+    where, kept = where[images, selections], kept[images, selections]
+    for start in range(0, len(images), _ROWS):
+        rows = slice(start, start + _ROWS)
+        values[rows] = _unit(
+            weights, trace, plan.layer, where[rows], kept[rows], images[rows], rule
         )
-    elif plan.mode == "map":
-        for s, channel in enumerate(plan.channels):
-            rows = np.flatnonzero(selections == s)
-            if len(rows):
-                values[rows] = _map(weights, trace, plan.layer, channel, images[rows], rule)
-    else:
-        where, kept = selected_units(activations, plan)
-        where, kept = where[images, selections], kept[images, selections]
-        for start in range(0, len(images), _ROWS):
-            rows = slice(start, start + _ROWS)
-            values[rows] = _unit(
-                weights, trace, plan.layer, where[rows], kept[rows], images[rows], rule
-            )
     return LiveProjections(plan, activations, live, values)
 
 
@@ -298,7 +290,7 @@ def _tables(w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     }
 
 
-def _maps_below_conv2(
+def _maps(
     w: Mapping[str, np.ndarray],
     trace: Trace,
     plan: SelectionPlan,
@@ -306,16 +298,18 @@ def _maps_below_conv2(
     selections: np.ndarray,
     rule: str,
 ) -> np.ndarray:
-    """Projections (m, 28, 28) of whole conv2/pool2 channels, every selection of an image at once.
+    """Projections (m, 28, 28) of whole channels, every selection of an image at once.
 
-    Each map goes through its own channel's transposed filter, then the mirror
-    ReLU at pool1 and the switched step below it, in groups of about _MAP_ROWS.
+    Each map goes through its own channel's transposed filter; below conv2 the
+    mirror ReLU at pool1 and the switched step follow. Groups of about _MAP_ROWS.
     """
     act = trace.activations
+    conv = "conv1" if plan.layer in ("conv1", "pool1") else "conv2"
     channels = np.asarray(plan.channels)
-    weight = w["conv2.weight"][channels]  # (S, 6, 5, 5): each selection's own filter
-    tables = _tables(w)
-    rows_pixels = _table_rows(trace, "pool1")
+    weight = w[f"{conv}.weight"][channels]  # (S, O, 5, 5): each selection's own filter
+    if conv == "conv2":
+        tables = _tables(w)
+        rows_pixels = _table_rows(trace, "pool1")
     out = np.empty((len(images), *INPUT_SHAPE[1:]), dtype=weight.dtype)
     # The rows of each group of images, found once: every row's image, sorted.
     order = np.argsort(images, kind="stable")
@@ -326,23 +320,28 @@ def _maps_below_conv2(
     for group, start in enumerate(starts):
         picked = picked_images[start : start + step]
         maps = act[plan.layer][picked[:, None], channels]
-        if plan.layer == "pool2":
+        if plan.layer != conv:
             maps = max_unpool2d(
                 maps,
-                trace.switches["pool2"][picked[:, None], channels],
+                trace.switches[plan.layer][picked[:, None], channels],
                 POOL_KERNEL,
                 POOL_STRIDE,
-                output_size=LAYER_SHAPES["conv2"][1:],
+                output_size=LAYER_SHAPES[conv][1:],
             )
-        # The mirror ReLU at conv2 (a kept map is non-negative: it changes nothing there).
-        maps = rectify(maps[:, None], act["conv2"][picked[:, None], channels], rule)[:, 0]
-        below = to_blocks(_own_filters_transposed(maps, weight), 2)
+        # The mirror ReLU at the conv (a kept map is non-negative: it changes nothing there).
+        maps = rectify(maps[:, None], act[conv][picked[:, None], channels], rule)[:, 0]
+        full = _own_filters_transposed(maps, weight)
+        rows = order[bounds[group] : bounds[group + 1]]
+        slot = np.searchsorted(picked, images[rows])
+        if conv == "conv1":  # (k, 1, 32, 32, S): crop conv1's padding
+            pad = CONV1_PADDING
+            out[rows] = full[slot, 0, pad:-pad, pad:-pad, selections[rows]]
+            continue
+        below = to_blocks(full, 2)
         forward = None  # only the masked rules read pool1's activations (in the same blocks)
         if rule != "deconvnet":
             forward = to_blocks(act["pool1"][picked][..., None], 2)[..., 0]
         below = rectify_last(below, forward, rule)
-        rows = order[bounds[group] : bounds[group + 1]]
-        slot = np.searchsorted(picked, images[rows])
         for part in chunks(below, tables["conv1"]):
             pixels = switched_blocks(
                 below[part], rows_pixels[picked[part]], tables["conv1"], _KERNEL
@@ -374,52 +373,6 @@ def _own_filters_transposed(maps: np.ndarray, weight: np.ndarray) -> np.ndarray:
         bands[:, :, columns, :, columns + dx] = weight[:, :, ::-1, dx].transpose(0, 2, 1)
     below = np.matmul(rows, bands.reshape(s, kh * w, c_out * out_w))
     return below.reshape(s, k, out_h, c_out, out_w).transpose(1, 3, 2, 4, 0)
-
-
-def _map(
-    w: Mapping[str, np.ndarray],
-    trace: Trace,
-    layer: str,
-    channel: int,
-    images: np.ndarray,
-    rule: str,
-) -> np.ndarray:
-    """Projections (k, 28, 28) of one whole channel of conv1 or pool1 for the given images."""
-    act = trace.activations
-    one = slice(channel, channel + 1)
-    signal = act[layer][images, one]
-    if layer == "pool1":
-        signal = max_unpool2d(
-            signal,
-            trace.switches["pool1"][images, one],
-            POOL_KERNEL,
-            POOL_STRIDE,
-            output_size=LAYER_SHAPES["conv1"][1:],
-        )
-    signal = rectify(signal[:, None], act["conv1"][images, one], rule)[:, 0]
-    return _one_channel_transposed(signal[:, 0], w["conv1.weight"][channel, 0], CONV1_PADDING)
-
-
-def _one_channel_transposed(signal: np.ndarray, kernel: np.ndarray, padding: int) -> np.ndarray:
-    """conv_transpose2d of (k, H, W) planes, one input and one output channel: (k, H', W').
-
-    One matrix product with the kernel's rows as banded matrices (input row u
-    of a plane times band dy gives kernel row dy's contribution to output row
-    u + dy), then one shifted add per kernel row.
-    """
-    k, h, w = signal.shape
-    kh, kw = kernel.shape
-    full_h, full_w = h + kh - 1, w + kw - 1
-    bands = np.zeros((w, kh, full_w), dtype=signal.dtype)  # bands[u, dy, u + dx] = kernel[dy, dx]
-    columns = np.arange(w)
-    for dx in range(kw):  # a loop over kernel offsets
-        bands[columns, :, columns + dx] = kernel[:, dx]
-    rows = signal.reshape(k * h, w) @ bands.reshape(w, kh * full_w)
-    rows = rows.reshape(k, h, kh, full_w)
-    full = np.zeros((k, full_h, full_w), dtype=signal.dtype)
-    for dy in range(kh):  # a loop over kernel offsets
-        full[:, dy : dy + h] += rows[:, :, dy]
-    return full[:, padding : full_h - padding, padding : full_w - padding]
 
 
 def _unit(

@@ -1,4 +1,4 @@
-"""Whole conv2/pool2 maps on NumPy's fast path: any channels, any grouping of images."""
+"""Whole maps on NumPy's fast path: any layer and channels, any grouping of images."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from .test_fast_deconv import assert_same_projections
 @given(
     seed=st.integers(0, 2**16),
     n=st.integers(1, 7),
-    layer=st.sampled_from(["conv2", "pool2"]),
+    layer=st.sampled_from(["conv1", "pool1", "conv2", "pool2"]),
     channels=st.lists(st.integers(0, 15), min_size=1, max_size=5, unique=True),
     group_rows=st.integers(1, 20),
     rule=st.sampled_from(RULES),
@@ -37,6 +37,8 @@ def test_maps_in_any_grouping_equal_the_reference(
     images = random_images(seed + 1, n, dtype)
     images[seed % n] = 0.0  # an image whose maps may all be dead: no rows of its own
     trace = forward(params, images)
+    count = trace.activations[layer].shape[1]
+    channels = list(dict.fromkeys(c % count for c in channels))  # conv1/pool1: 6 channels
     plan = plan_selection(layer, "map", channels)
     reference = np_deconv.project_live(params, trace, plan, rule=rule)
     with mock.patch.object(np_fast, "_MAP_ROWS", group_rows):
