@@ -147,11 +147,16 @@ def _fc_projections(
         live = live_selections(trace.activations[plan.layer], plan)
         rows_images, selections = np.nonzero(live)
         units = np.asarray(plan.channels)[selections]
-        unit_signals, unit_which, unit_scale = _fc_rows(w, trace, plan.layer, units, rows_images)
-        which.append(unit_which + sum(len(x) for x in signals))  # into the joined signals
+        value = trace.activations[plan.layer][rows_images, units]
+        positive = fc_signals(w, plan.layer, 1)
+        negative = fc_signals(w, plan.layer, -1) if plan.layer == "fc3" else np.zeros_like(positive)
+        # The mirror ReLU after pool2's unpooling commutes with it, and with the scale |value|
+        # (relu(|a| x) = |a| relu(x), exactly): rectify each unit's signal once, scale it later.
+        unit = units + len(positive) * (value < 0)
+        which.append(unit + sum(len(x) for x in signals))  # into the joined signals
+        signals.append(relu(np.concatenate([positive, negative])))
         lives.append(live)
-        signals.append(unit_signals)
-        scale.append(unit_scale)
+        scale.append(np.abs(value))
         images.append(rows_images)
     values = _below_pool2(
         trace,
@@ -167,23 +172,6 @@ def _fc_projections(
         out.append(LiveProjections(plan, trace.activations[plan.layer], live, values[start:stop]))
         start = stop
     return out
-
-
-def _fc_rows(
-    w: Mapping[str, np.ndarray],
-    trace: Trace,
-    layer: str,
-    units: np.ndarray,
-    images: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """_below_pool2's signals, which and scale for single fc units of ``images``."""
-    value = trace.activations[layer][images, units]
-    positive = fc_signals(w, layer, 1)
-    negative = fc_signals(w, layer, -1) if layer == "fc3" else np.zeros_like(positive)
-    # The mirror ReLU after pool2's unpooling commutes with it, and with the scale |value|
-    # (relu(|a| x) = |a| relu(x), exactly): rectify each unit's signal once, scale it later.
-    signals = relu(np.concatenate([positive, negative]))
-    return signals, units + len(positive) * (value < 0), np.abs(value)
 
 
 def _by_image(
