@@ -89,7 +89,15 @@ def col2im(
             f"kernel_size {kernel}, stride {stride_hw}, padding {pad}"
         )
     padded = np.zeros((n, c, h + 2 * pad[0], w + 2 * pad[1]), dtype=cols.dtype)
-    fold_add(cols.reshape(n, c, kernel[0], kernel[1], out_hw[0], out_hw[1]), padded, stride_hw)
+    (kh, kw), (sh, sw), (ho, wo) = kernel, stride_hw, out_hw
+    blocks = cols.reshape(n, c, kh, kw, ho, wo)
+    # Offsets may overlap one another, so each is its own in-place add; within
+    # one offset the strided target positions are distinct.
+    for dy in range(kh):
+        for dx in range(kw):
+            padded[:, :, dy : dy + sh * (ho - 1) + 1 : sh, dx : dx + sw * (wo - 1) + 1 : sw] += (
+                blocks[:, :, dy, dx]
+            )
     return np.ascontiguousarray(padded[:, :, pad[0] : pad[0] + h, pad[1] : pad[1] + w])
 
 
@@ -110,16 +118,3 @@ def patches(padded: np.ndarray, kernel: Pair, stride: Pair, out_hw: Pair) -> np.
     windows = sliding_window_view(padded, (kh, kw), axis=(2, 3))
     windows = windows[:, :, : sh * (ho - 1) + 1 : sh, : sw * (wo - 1) + 1 : sw]
     return windows.transpose(0, 1, 4, 5, 2, 3)
-
-
-def fold_add(cols: np.ndarray, padded: np.ndarray, stride: Pair) -> None:
-    """Add cols (N, C, kh, kw, Ho, Wo) into a padded (N, C, Hp, Wp) output (col2im's core)."""
-    kh, kw, ho, wo = cols.shape[2:]
-    sh, sw = stride
-    # Offsets may overlap one another, so each is its own in-place add; within
-    # one offset the strided target positions are distinct.
-    for dy in range(kh):
-        for dx in range(kw):
-            padded[:, :, dy : dy + sh * (ho - 1) + 1 : sh, dx : dx + sw * (wo - 1) + 1 : sw] += (
-                cols[:, :, dy, dx]
-            )
