@@ -19,6 +19,7 @@ from .options import (
     add_out,
     add_quiet,
     add_weights,
+    check_at_least_one,
 )
 
 DESCRIPTION = """\
@@ -90,12 +91,10 @@ def run(args: argparse.Namespace) -> int:
     from ..figures.gallery import check_chosen
     from ..top_activations import image_batches
     from .compare import DEFAULT_BATCH_SIZE as COMPARE_BATCH_SIZE
-    from .compare import json_ready
     from .visualize import metrics_beside
 
     chosen = None if args.images is None else parse_int_list(args.images, "--images")
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be at least 1, got {args.limit}")
+    check_at_least_one(args, "limit")
     device = resolve_device(args.device)
     if args.epochs is not None and not args.train:
         raise ValueError("--epochs only applies when training: add --train or drop --epochs")
@@ -145,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
             device=device,
             on_batch=tick,
         )
-    compare_path = write_json(args.out / "compare.json", json_ready(report.as_dict()))
+    compare_path = write_json(args.out / "compare.json", report.as_dict())
 
     say("step 4/4: visualize, with the study (Zeiler & Fergus section 4) beside it")
     # The study: its figures in the gallery's folder, its entries at the end of the page.
@@ -174,34 +173,31 @@ def run(args: argparse.Namespace) -> int:
         )
         study = study_result()
 
-    numpy_acc = 100 * results["numpy"].accuracy
+    accuracy = {backend: f"{100 * result.accuracy:.2f}%" for backend, result in results.items()}
+    beyond = report.drift_beyond_bound()
+    failed = report.failures()
+    if len(differ):
+        failed.append(f"the backends predict differently on {len(differ)} test image(s)")
     lines = [
         f"weights      {weights}",
-        f"evaluation   {evaluation_path}: test accuracy {numpy_acc:.2f}% (NumPy) / "
-        f"{100 * results['torch'].accuracy:.2f}% (PyTorch), "
-        + ("same prediction for every image" if not len(differ) else f"{len(differ)} differ"),
-        f"agreement    {compare_path}: float64 verdict "
-        + ("PASSED" if report.passed else "FAILED")
-        + f" over {report.images} images, {len(report.verdict.flips)} flipped switch(es); "
+        f"evaluation   {evaluation_path}: test accuracy {accuracy['numpy']} (NumPy) / "
+        f"{accuracy['torch']} (PyTorch), "
+        + (f"{len(differ)} differ" if len(differ) else "same prediction for every image"),
+        f"agreement    {compare_path}: float64 verdict {'PASSED' if report.passed else 'FAILED'}"
+        f" over {report.images} images, {len(report.verdict.flips)} flipped switch(es); "
         + (
-            "float32 drift within its bound"
-            if not report.drift_beyond_bound()
-            else "float32 drift beyond its bound at " + ", ".join(report.drift_beyond_bound())
+            "float32 drift beyond its bound at " + ", ".join(beyond)
+            if beyond
+            else "float32 drift within its bound"
         )
         + f" (first {report.comparisons['torch float32'].images} images)",
-        *(f"  failed: {line}" for line in report.failures()),
-        *(
-            []
-            if not len(differ)
-            else [f"  failed: the backends predict differently on {len(differ)} test image(s)"]
-        ),
+        *(f"  failed: {line}" for line in failed),
         f"gallery      {index}",
-        "study        "
-        + ("backends agree" if study.passed else "backends DISAGREE")
-        + f" on {', '.join(study.agreements)}",
+        f"study        backends {'agree' if study.passed else 'DISAGREE'} on "
+        + ", ".join(study.agreements),
     ]
     print("\n".join(lines))
-    return 0 if report.passed and not len(differ) and study.passed else 1
+    return 0 if not failed and study.passed else 1
 
 
 def _check_out(out: Path, force: bool) -> None:
