@@ -47,15 +47,6 @@ def torch_model(
     return model.to(device)
 
 
-def trace_to_numpy(trace: TorchTrace) -> Trace:
-    """A TorchTrace as a NumPy ``Trace`` (no copies on the CPU)."""
-    return Trace(
-        {k: v.cpu().numpy() for k, v in trace.activations.items()},
-        {k: v.cpu().numpy() for k, v in trace.switches.items()},
-        trace.log_probs.cpu().numpy(),
-    )
-
-
 def trace_to_torch(trace: Trace, device: torch.device | str = "cpu") -> TorchTrace:
     """A NumPy ``Trace`` as a TorchTrace on ``device`` (no copies on the CPU)."""
     return TorchTrace(
@@ -66,10 +57,15 @@ def trace_to_torch(trace: Trace, device: torch.device | str = "cpu") -> TorchTra
 
 
 def torch_trace(model: LeNet5, images: np.ndarray) -> Trace:
-    """The PyTorch forward trace of NumPy images, converted to a NumPy ``Trace``."""
+    """The PyTorch forward trace of NumPy images, as a NumPy ``Trace`` (no copies on the CPU)."""
     device = model.conv1.weight.device
     with torch.inference_mode():
-        return trace_to_numpy(model.trace(torch.from_numpy(check_images(images)).to(device)))
+        trace = model.trace(torch.from_numpy(check_images(images)).to(device))
+    return Trace(
+        {k: v.cpu().numpy() for k, v in trace.activations.items()},
+        {k: v.cpu().numpy() for k, v in trace.switches.items()},
+        trace.log_probs.cpu().numpy(),
+    )
 
 
 @dataclass(frozen=True)
@@ -122,10 +118,8 @@ class Engine:
     ) -> np_deconv.LiveProjections:
         """Every live selection of ``plan`` projected, for every traced image (NumPy arrays).
 
-        NumPy: ``fast`` takes its fast path (numpy_lenet/fast_deconv.py),
-        ``fast=False`` the straightforward reference. PyTorch: always its own
-        layer ops (torch_lenet/deconv.py); ``fast`` crops single units to their
-        receptive fields, ``fast=False`` runs them on whole layers.
+        ``fast=False``: NumPy's straightforward reference instead of its fast path;
+        PyTorch's layer ops on whole layers instead of single units' receptive fields.
         """
         if self.model is None:
             project = np_fast.project_live if fast else np_deconv.project_live
@@ -248,32 +242,3 @@ def _single_units(
     where = (np.arange(len(index)), *index.T)
     out[where] = activations[where]
     return out
-
-
-def trace_images(
-    params: Mapping[str, np.ndarray],
-    images: np.ndarray,
-    backend: str,
-    dtype: type,
-    device: torch.device | str = "cpu",
-) -> Trace:
-    """The forward trace of ``images`` by ``backend`` in ``dtype``, as NumPy arrays."""
-    return make_engine(params, backend, dtype, device).trace(images)
-
-
-def project_images(
-    params: Mapping[str, np.ndarray],
-    images: np.ndarray,
-    layer: str,
-    mode: str,
-    *,
-    backend: str,
-    dtype: type = np.float64,
-    channels: Sequence[int] | None = None,
-    units: Sequence[Sequence[int]] | None = None,
-    rule: str = DEFAULT_RULE,
-    device: torch.device | str = "cpu",
-) -> np.ndarray:
-    """Projections (N, S, 1, 28, 28) of ``images`` computed by ``backend`` under ``rule``."""
-    engine = make_engine(params, backend, dtype, device)
-    return engine.project(engine.trace(images), layer, mode, channels, units, rule)

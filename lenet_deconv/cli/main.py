@@ -33,10 +33,6 @@ COMMANDS: tuple[str, ...] = (
 )
 
 
-class UsageError(ValueError):
-    """A command-line request that cannot be carried out as given."""
-
-
 class Terminated(BaseException):
     """SIGTERM or SIGHUP arrived: unwind (removing temporary files) and exit 128 + signal."""
 

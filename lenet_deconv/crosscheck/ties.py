@@ -1,14 +1,9 @@
 """Switches that two traces chose differently, and whether rounding alone explains each.
 
-The near-tie bound has one definition (docs/agreement.md, "Near-ties"): a
-pre-pool value z = sum(w * x) + b computed in a format of unit roundoff u is
-within gamma_n * A of the exact value, where A = sum(|w| * |x|) + |b| is the
-*magnitude* of the sum (the same convolution on absolute values) and n the
-number of terms. If backend a picked position p and backend b picked q, the gap
-|z_a(p) - z_a(q)| in a's own numbers is at most (gamma_a + gamma_b) * (A(p) + A(q)):
-any flip with a larger gap is a real disagreement. A flip between two values
-that are *exactly* equal in both backends' numbers is never a near-tie: the
-switch rule (first position in row-major order) decides it, so both must agree.
+The near-tie bound is defined in docs/agreement.md, "Near-ties": a flip whose gap
+|z_a(p) - z_a(q)| exceeds (gamma_a + gamma_b) * (A(p) + A(q)), with A the magnitude
+sum(|w| |x|) + |b| of each pre-pool value, is a real disagreement; so is a flip between
+two values exactly equal in both traces (the switch rule decides it).
 """
 
 from __future__ import annotations
