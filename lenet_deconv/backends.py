@@ -32,13 +32,6 @@ def check_backend(backend: str) -> None:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
 
 
-def dtype_named(name: str) -> type:
-    """The float type called ``name`` (a key of DTYPES); ValueError for any other name."""
-    if name not in DTYPES:
-        raise ValueError(f"unknown dtype {name!r}; expected one of {', '.join(DTYPES)}")
-    return DTYPES[name]
-
-
 def torch_model(
     params: Mapping[str, np.ndarray], dtype: type, device: torch.device | str = "cpu"
 ) -> LeNet5:
