@@ -43,8 +43,8 @@ def torch_model(
 def trace_to_torch(trace: Trace, device: torch.device | str = "cpu") -> TorchTrace:
     """A NumPy ``Trace`` as a TorchTrace on ``device`` (no copies on the CPU)."""
     return TorchTrace(
-        {k: torch.from_numpy(v).to(device) for k, v in trace.activations.items()},
-        {k: torch.from_numpy(v).to(device) for k, v in trace.switches.items()},
+        _tensors(trace.activations, device),
+        _tensors(trace.switches, device),
         torch.from_numpy(trace.log_probs).to(device),
     )
 
@@ -95,16 +95,9 @@ class Engine:
         if self.model is None:
             return np_deconv.project(self.params, trace, layer, mode, channels, units, rule=rule)
         with torch.inference_mode():
-            projected = torch_deconv.project(
-                self.model,
-                trace_to_torch(trace, self.device),
-                layer,
-                mode,
-                channels,
-                units,
-                rule=rule,
-            )
-        return projected.cpu().numpy()
+            tensors = trace_to_torch(trace, self.device)
+            out = torch_deconv.project(self.model, tensors, layer, mode, channels, units, rule=rule)
+        return out.cpu().numpy()
 
     def project_live(
         self, trace: Trace, plan: SelectionPlan, rule: str = DEFAULT_RULE, *, fast: bool = True
@@ -121,7 +114,12 @@ class Engine:
             out = torch_deconv.project_live(
                 self.model, trace_to_torch(trace, self.device), plan, rule=rule, crop=fast
             )
-        return _numpy_projections(out)
+        return np_deconv.LiveProjections(
+            out.plan,
+            out.activations.cpu().numpy(),
+            out.live.cpu().numpy(),
+            out.values.cpu().numpy(),
+        )
 
     def project_live_many(
         self,
@@ -176,30 +174,21 @@ class Engine:
             )
         if observe is not None:
             raise ValueError("observe is only available on the numpy backend")
-        device = self.device
         with torch.inference_mode():
-            tensors = {k: torch.from_numpy(v).to(device) for k, v in switches.items()}
-            forward = (
-                None
-                if activations is None
-                else {k: torch.from_numpy(v).to(device) for k, v in activations.items()}
-            )
             out = torch_deconv.backproject(
                 self.model,
                 layer,
-                torch.from_numpy(signal).to(device),
-                tensors,
+                torch.from_numpy(signal).to(self.device),
+                _tensors(switches, self.device),
                 rule=rule,
-                activations=forward,
+                activations=None if activations is None else _tensors(activations, self.device),
             )
         return out.cpu().numpy()
 
 
-def _numpy_projections(out: torch_deconv.LiveProjections) -> np_deconv.LiveProjections:
-    """PyTorch's LiveProjections as NumPy arrays on the CPU."""
-    return np_deconv.LiveProjections(
-        out.plan, out.activations.cpu().numpy(), out.live.cpu().numpy(), out.values.cpu().numpy()
-    )
+def _tensors(arrays: Mapping[str, np.ndarray], device: torch.device | str) -> dict:
+    """NumPy arrays by name as tensors on ``device`` (no copies on the CPU)."""
+    return {k: torch.from_numpy(v).to(device) for k, v in arrays.items()}
 
 
 def make_engine(

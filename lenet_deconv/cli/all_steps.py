@@ -16,6 +16,7 @@ from .options import (
     add_data_dir,
     add_device,
     add_force,
+    add_limit,
     add_out,
     add_quiet,
     add_weights,
@@ -63,11 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--images",
         help="test images shown one by one in the gallery, e.g. 0,7,42 (default: 0,1,2)",
     )
-    parser.add_argument(
-        "--limit",
-        type=int,
-        metavar="N",
-        help="compare and visualize over the first N test images only (default: all 10,000)",
+    add_limit(
+        parser, "compare and visualize over the first N test images only (default: all 10,000)"
     )
     add_device(parser)
     add_quiet(parser, "only the final summary: no progress on stderr")

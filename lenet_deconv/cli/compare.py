@@ -17,6 +17,7 @@ from .options import (
     add_command,
     add_data_dir,
     add_device,
+    add_limit,
     add_no_download,
     add_quiet,
     add_rule,
@@ -67,11 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_weights(parser)
     add_data_dir(parser)
     add_split(parser)
-    parser.add_argument(
-        "--limit",
-        type=int,
-        metavar="N",
-        help="only the first N images of the split (default: all); the verdict holds for any N",
+    add_limit(
+        parser, "only the first N images of the split (default: all); the verdict holds for any N"
     )
     add_rule(parser, "projections compared")
     parser.add_argument(

@@ -96,11 +96,8 @@ class Comparison:
         self.flips += batch.flips
         for job, new in batch.jobs.items():
             stats = self.jobs.setdefault(job, JobStats())
-            stats.sq_diff += new.sq_diff
-            stats.sq_norm += new.sq_norm
-            stats.crossed += new.crossed
-            stats.projections += new.projections
-            stats.set_aside += new.set_aside
+            for name, value in vars(new).items():  # lists joined, counts added
+                setattr(stats, name, getattr(stats, name) + value)
 
     def forward_errors(self) -> dict[str, float]:
         """Each named layer's relative error over every image compared."""
