@@ -153,7 +153,3 @@ def _signals_unwind(received: list[int]) -> Iterator[None]:
         sys.unraisablehook = default_hook
         for sig, old in previous.items():
             signal.signal(sig, old)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -80,7 +80,6 @@ class JobStats:
 class Comparison:
     """One side against the NumPy float64 reference: forward, switches, every projection."""
 
-    name: str
     images: int = 0  # images compared (the drift report may take only the first ones)
     sq_forward: dict[str, list[float]] = field(default_factory=dict)  # [sum diff^2, sum ref^2]
     flips: list[Flip] = field(default_factory=list)
@@ -271,7 +270,7 @@ def crosscheck(
     if drift_images is not None and drift_images < 1:
         raise ValueError(f"drift_images must be at least 1, got {drift_images}")
     sides = SIDES if drift else SIDES[:1]
-    report = CrossCheck(rule, comparisons={name: Comparison(name) for name, _, _ in sides})
+    report = CrossCheck(rule, comparisons={name: Comparison() for name, _, _ in sides})
 
     def fold(result: dict[str, Comparison], size: int) -> None:
         for name, batch in result.items():
@@ -369,7 +368,7 @@ def _batch_task(
     in_sample = drift_images is None or first < drift_images
     others = {n: e for n, e in engines.items() if e.dtype == np.float64 or in_sample}
     ref_trace = reference.trace(images)
-    result = {name: Comparison(name, len(images)) for name in others}
+    result = {name: Comparison(len(images)) for name in others}
     sides = {}  # each side's trace to project from and, for the drift report, flipped images
     for name, engine in others.items():
         trace = engine.trace(images)
