@@ -103,7 +103,11 @@ def run(args: argparse.Namespace) -> int:
             f"{run_dir} already exists: pass --weights {run_dir / 'model.npz'} to use its "
             "weights, `lenet-deconv train --resume` to finish it, or another --out"
         )
-    say = (lambda message: None) if args.quiet else _stderr
+
+    def say(message: str) -> None:
+        if not args.quiet:
+            print(f"all: {message}", file=sys.stderr)
+
     data_dir = resolve_data_dir(args.data_dir)
     images, labels = load_mnist(data_dir, "test")
     if chosen is not None:
@@ -210,7 +214,3 @@ def _check_out(out: Path, force: bool) -> None:
         raise OutputError(f"{out} already holds results ({', '.join(done)}); pass --force")
     check_gallery_folder(out / "gallery", force)
     sweep_temps(out)  # temporaries of a killed run
-
-
-def _stderr(message: str) -> None:
-    print(f"all: {message}", file=sys.stderr)

@@ -15,6 +15,7 @@ by a flipped switch or a differing selection.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import itertools
 import math
@@ -128,7 +129,7 @@ class Comparison:
         """JSON-ready forward errors, flips and projection ``rows`` (its summaries)."""
         return {
             "forward_relative_error": self.forward_errors(),
-            "switch_flips": [f.as_dict() for f in self.flips],
+            "switch_flips": [dataclasses.asdict(f) for f in self.flips],
             "projections": [{k: v for k, v in r.items() if k != "channel_errors"} for r in rows],
         }
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -36,11 +35,6 @@ _SUM_TERMS: dict[str, tuple[int, ...]] = {
     "conv1": (1 * 5 * 5 + 1 + 2,),
     "conv2": (1 * 5 * 5 + 1 + 2, 6 * 5 * 5 + 1 + 1),
 }
-
-
-def rounding_factor(layer: str, dtype: type) -> float:
-    """The gamma that bounds one backend's rounding of ``layer``'s values, relative to A."""
-    return sum(gamma(n, dtype) for n in _SUM_TERMS[layer])
 
 
 def magnitudes(params: Mapping[str, np.ndarray], images: np.ndarray) -> dict[str, np.ndarray]:
@@ -70,10 +64,6 @@ class Flip:
     near_tie: bool
     why: str
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return dict(self.__dict__)
-
 
 def find_flips(
     params: Mapping[str, np.ndarray],
@@ -97,7 +87,8 @@ def find_flips(
     row_of = {int(n): r for r, n in enumerate(flipped_images)}
     for pool in POOL_NAMES:
         layer = PRE_POOL[pool]
-        factor = rounding_factor(layer, ref_dtype) + rounding_factor(layer, other_dtype)
+        # The gammas that bound both sides' rounding of the layer's values, relative to A.
+        factor = sum(gamma(n, t) for t in (ref_dtype, other_dtype) for n in _SUM_TERMS[layer])
         width = LAYER_SHAPES[layer][2]
         ref_plane = reference.activations[layer].reshape(len(images), LAYER_SHAPES[layer][0], -1)
         other_plane = other.activations[layer].reshape(ref_plane.shape)
