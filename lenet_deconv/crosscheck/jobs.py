@@ -24,11 +24,9 @@ Job = tuple[str, str]  # (layer, mode)
 
 
 def unit_selections(layer: str) -> list[tuple[int, ...]]:
-    """The units ``unit`` mode is checked at: every channel's centre unit (fc: every unit)."""
-    shape = LAYER_SHAPES[layer]
-    if not is_spatial(layer):
-        return [(j,) for j in range(shape[0])]
-    return [(c, shape[1] // 2, shape[2] // 2) for c in range(shape[0])]
+    """The units ``unit`` mode is checked at: every channel's centre unit (conv and pool layers)."""
+    channels, height, width = LAYER_SHAPES[layer]
+    return [(c, height // 2, width // 2) for c in range(channels)]
 
 
 def jobs_for(layers: Sequence[str] = LAYER_NAMES) -> list[Job]:
