@@ -143,8 +143,7 @@ class Engine:
     ) -> np.ndarray:
         """One projection (N, 1, 28, 28) per traced image: image i keeps only ``units[i]``.
 
-        A unit is (c, y, x) for a conv/pool layer and (j,) for an fc layer, as
-        in ``unit`` mode; unlike ``project``, every image has its own.
+        A unit is (c, y, x) for a conv/pool layer and (j,) for an fc layer, as in ``unit`` mode.
         """
         signal = _single_units(trace.activations[layer], layer, units)[:, None]
         return self.backproject(
@@ -163,10 +162,7 @@ class Engine:
     ) -> np.ndarray:
         """The mirror blocks from ``layer`` down: signal (n, S, *shape) -> (n, S, 1, 28, 28).
 
-        ``switches`` are (n, C, h, w) per pool, ``activations`` the trace's
-        (n, *shape) per layer (needed by the gradient and guided rules).
-        ``observe`` (NumPy backend only) sees each mirror block's input, as in
-        ``numpy_lenet.deconv.backproject``.
+        As ``numpy_lenet.deconv.backproject``; ``observe`` on the NumPy backend only.
         """
         if self.model is None:
             return np_deconv.backproject(

@@ -1,15 +1,5 @@
-"""The end-to-end agreement of the two backends (docs/agreement.md): a float64 verdict and a
-float32 drift report.
-
-For every batch of images NumPy float64 (the reference: its fast path) and each
-side compared with it - PyTorch float64 (the verdict: PyTorch's own layer ops)
-and, on the drift report's sample, NumPy float32 and PyTorch float32 - run
-their own forward pass, selections and deconvnet from every layer, in every
-mode, for every channel. For the verdict PyTorch projects from the reference's
-trace, so that an activation that is a tiny difference of large sums cannot
-raise a false alarm (the forward passes are judged on their own); the drift
-report takes each side's own trace and sets aside the projections *crossed*
-by a flipped switch or a differing selection.
+"""The end-to-end agreement of the two backends: the float64 verdict and the float32 drift
+report, as docs/agreement.md defines them (what is compared, from which trace, and why).
 """
 
 from __future__ import annotations
@@ -418,10 +408,8 @@ def _compared(
 ) -> JobStats:
     """One side's projections of one job against the reference's.
 
-    ``flipped`` is None for the verdict (the reference's trace: nothing is
-    crossed), else the images whose switches flipped in each pool (drift report):
-    a projection is crossed when it goes through a flipped switch or its two
-    selections differ.
+    ``flipped``, the images whose switches flipped in each pool, is None for the verdict
+    (the reference's trace: nothing is crossed).
     """
     crossed = np.zeros(ref.live.shape, dtype=bool)
     if flipped is not None:
