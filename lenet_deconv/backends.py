@@ -32,13 +32,6 @@ def check_backend(backend: str) -> None:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
 
 
-def dtype_named(name: str) -> type:
-    """The float type called ``name`` (a key of DTYPES); ValueError for any other name."""
-    if name not in DTYPES:
-        raise ValueError(f"unknown dtype {name!r}; expected one of {', '.join(DTYPES)}")
-    return DTYPES[name]
-
-
 def torch_model(
     params: Mapping[str, np.ndarray], dtype: type, device: torch.device | str = "cpu"
 ) -> LeNet5:
@@ -47,29 +40,25 @@ def torch_model(
     return model.to(device)
 
 
-def trace_to_numpy(trace: TorchTrace) -> Trace:
-    """A TorchTrace as a NumPy ``Trace`` (no copies on the CPU)."""
-    return Trace(
-        {k: v.cpu().numpy() for k, v in trace.activations.items()},
-        {k: v.cpu().numpy() for k, v in trace.switches.items()},
-        trace.log_probs.cpu().numpy(),
-    )
-
-
 def trace_to_torch(trace: Trace, device: torch.device | str = "cpu") -> TorchTrace:
     """A NumPy ``Trace`` as a TorchTrace on ``device`` (no copies on the CPU)."""
     return TorchTrace(
-        {k: torch.from_numpy(v).to(device) for k, v in trace.activations.items()},
-        {k: torch.from_numpy(v).to(device) for k, v in trace.switches.items()},
+        _tensors(trace.activations, device),
+        _tensors(trace.switches, device),
         torch.from_numpy(trace.log_probs).to(device),
     )
 
 
 def torch_trace(model: LeNet5, images: np.ndarray) -> Trace:
-    """The PyTorch forward trace of NumPy images, converted to a NumPy ``Trace``."""
+    """The PyTorch forward trace of NumPy images, as a NumPy ``Trace`` (no copies on the CPU)."""
     device = model.conv1.weight.device
     with torch.inference_mode():
-        return trace_to_numpy(model.trace(torch.from_numpy(check_images(images)).to(device)))
+        trace = model.trace(torch.from_numpy(check_images(images)).to(device))
+    return Trace(
+        {k: v.cpu().numpy() for k, v in trace.activations.items()},
+        {k: v.cpu().numpy() for k, v in trace.switches.items()},
+        trace.log_probs.cpu().numpy(),
+    )
 
 
 @dataclass(frozen=True)
@@ -106,26 +95,17 @@ class Engine:
         if self.model is None:
             return np_deconv.project(self.params, trace, layer, mode, channels, units, rule=rule)
         with torch.inference_mode():
-            projected = torch_deconv.project(
-                self.model,
-                trace_to_torch(trace, self.device),
-                layer,
-                mode,
-                channels,
-                units,
-                rule=rule,
-            )
-        return projected.cpu().numpy()
+            tensors = trace_to_torch(trace, self.device)
+            out = torch_deconv.project(self.model, tensors, layer, mode, channels, units, rule=rule)
+        return out.cpu().numpy()
 
     def project_live(
         self, trace: Trace, plan: SelectionPlan, rule: str = DEFAULT_RULE, *, fast: bool = True
     ) -> np_deconv.LiveProjections:
         """Every live selection of ``plan`` projected, for every traced image (NumPy arrays).
 
-        NumPy: ``fast`` takes its fast path (numpy_lenet/fast_deconv.py),
-        ``fast=False`` the straightforward reference. PyTorch: always its own
-        layer ops (torch_lenet/deconv.py); ``fast`` crops single units to their
-        receptive fields, ``fast=False`` runs them on whole layers.
+        ``fast=False``: NumPy's straightforward reference instead of its fast path;
+        PyTorch's layer ops on whole layers instead of single units' receptive fields.
         """
         if self.model is None:
             project = np_fast.project_live if fast else np_deconv.project_live
@@ -134,7 +114,12 @@ class Engine:
             out = torch_deconv.project_live(
                 self.model, trace_to_torch(trace, self.device), plan, rule=rule, crop=fast
             )
-        return _numpy_projections(out)
+        return np_deconv.LiveProjections(
+            out.plan,
+            out.activations.cpu().numpy(),
+            out.live.cpu().numpy(),
+            out.values.cpu().numpy(),
+        )
 
     def project_live_many(
         self,
@@ -158,8 +143,7 @@ class Engine:
     ) -> np.ndarray:
         """One projection (N, 1, 28, 28) per traced image: image i keeps only ``units[i]``.
 
-        A unit is (c, y, x) for a conv/pool layer and (j,) for an fc layer, as
-        in ``unit`` mode; unlike ``project``, every image has its own.
+        A unit is (c, y, x) for a conv/pool layer and (j,) for an fc layer, as in ``unit`` mode.
         """
         signal = _single_units(trace.activations[layer], layer, units)[:, None]
         return self.backproject(
@@ -178,10 +162,7 @@ class Engine:
     ) -> np.ndarray:
         """The mirror blocks from ``layer`` down: signal (n, S, *shape) -> (n, S, 1, 28, 28).
 
-        ``switches`` are (n, C, h, w) per pool, ``activations`` the trace's
-        (n, *shape) per layer (needed by the gradient and guided rules).
-        ``observe`` (NumPy backend only) sees each mirror block's input, as in
-        ``numpy_lenet.deconv.backproject``.
+        As ``numpy_lenet.deconv.backproject``; ``observe`` on the NumPy backend only.
         """
         if self.model is None:
             return np_deconv.backproject(
@@ -189,30 +170,21 @@ class Engine:
             )
         if observe is not None:
             raise ValueError("observe is only available on the numpy backend")
-        device = self.device
         with torch.inference_mode():
-            tensors = {k: torch.from_numpy(v).to(device) for k, v in switches.items()}
-            forward = (
-                None
-                if activations is None
-                else {k: torch.from_numpy(v).to(device) for k, v in activations.items()}
-            )
             out = torch_deconv.backproject(
                 self.model,
                 layer,
-                torch.from_numpy(signal).to(device),
-                tensors,
+                torch.from_numpy(signal).to(self.device),
+                _tensors(switches, self.device),
                 rule=rule,
-                activations=forward,
+                activations=None if activations is None else _tensors(activations, self.device),
             )
         return out.cpu().numpy()
 
 
-def _numpy_projections(out: torch_deconv.LiveProjections) -> np_deconv.LiveProjections:
-    """PyTorch's LiveProjections as NumPy arrays on the CPU."""
-    return np_deconv.LiveProjections(
-        out.plan, out.activations.cpu().numpy(), out.live.cpu().numpy(), out.values.cpu().numpy()
-    )
+def _tensors(arrays: Mapping[str, np.ndarray], device: torch.device | str) -> dict:
+    """NumPy arrays by name as tensors on ``device`` (no copies on the CPU)."""
+    return {k: torch.from_numpy(v).to(device) for k, v in arrays.items()}
 
 
 def make_engine(
@@ -248,32 +220,3 @@ def _single_units(
     where = (np.arange(len(index)), *index.T)
     out[where] = activations[where]
     return out
-
-
-def trace_images(
-    params: Mapping[str, np.ndarray],
-    images: np.ndarray,
-    backend: str,
-    dtype: type,
-    device: torch.device | str = "cpu",
-) -> Trace:
-    """The forward trace of ``images`` by ``backend`` in ``dtype``, as NumPy arrays."""
-    return make_engine(params, backend, dtype, device).trace(images)
-
-
-def project_images(
-    params: Mapping[str, np.ndarray],
-    images: np.ndarray,
-    layer: str,
-    mode: str,
-    *,
-    backend: str,
-    dtype: type = np.float64,
-    channels: Sequence[int] | None = None,
-    units: Sequence[Sequence[int]] | None = None,
-    rule: str = DEFAULT_RULE,
-    device: torch.device | str = "cpu",
-) -> np.ndarray:
-    """Projections (N, S, 1, 28, 28) of ``images`` computed by ``backend`` under ``rule``."""
-    engine = make_engine(params, backend, dtype, device)
-    return engine.project(engine.trace(images), layer, mode, channels, units, rule)

@@ -1,11 +1,7 @@
 """MNIST for the command line: which folder holds it, and the images a command picks from it.
 
-The data directory is a torchvision root: the four uncompressed official files
-sit in ``<data dir>/MNIST/raw/`` (torch_lenet/data.py reads and checks them).
-It is chosen, first match wins, from
-1. the ``--data-dir`` argument,
-2. the environment variable ``LENET_DECONV_DATA``,
-3. ``$XDG_CACHE_HOME/lenet-deconvnet/data`` (``~/.cache/lenet-deconvnet/data`` when unset).
+The data directory is a torchvision root: the four official files sit in
+``<data dir>/MNIST/raw/`` (torch_lenet/data.py reads and checks them).
 """
 
 from __future__ import annotations

@@ -1,20 +1,8 @@
-"""The output policy every command follows (docs/safety.md).
+"""The output policy every command follows (docs/safety.md, "The output policy").
 
-* an output is either a new path or an existing *regular* file; a folder, a
-  device node, a FIFO or a socket is never written onto;
-* an output that is a symbolic link is refused (the rename that makes a write
-  atomic would replace the link, not the file it points to; following it
-  would write somewhere the user did not name); folders given as outputs are
-  containers and may be links to folders;
-* an output is never one of the same command's inputs: weights, ``--input``,
-  the MNIST files of its split, a run's checkpoint (compared as files, so hard
-  links and ``a/../b`` spellings count too; atomic_path checks again at each
-  write, against the inputs the command line protects);
-* an existing file is only replaced when the user passed ``--force``; a gallery
-  folder (visualize, study, sanity, all's gallery/) must be new or empty unless
-  ``--force``, so none of the files it writes replaces one silently;
-* every write is atomic (numpy_lenet/atomic.py): a temporary file beside the
-  target, renamed over it only when complete, removed on every exit path.
+An output is a new path or an existing regular file, never a symbolic link,
+never one of the command's inputs, replaced only with ``--force``, and written
+atomically (numpy_lenet/atomic.py).
 """
 
 from __future__ import annotations

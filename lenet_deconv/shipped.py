@@ -1,10 +1,8 @@
 """The shipped model: the weights that come with the package, or with the checkout.
 
-An installed wheel holds them as package data (``lenet_deconv/weights/``); a
-checkout run through ``PYTHONPATH`` keeps them in its ``weights/`` folder, which
-pyproject.toml maps onto that package when it builds the wheel. Either way the
-folder has the same layout: the model, its ``epochs/`` and ``metrics.json``,
-and the shuffled-label model of the sanity checks.
+An installed wheel holds them in ``lenet_deconv/weights/``, a checkout in ``weights/``
+(pyproject.toml maps it onto that package): the model, its ``epochs/`` and
+``metrics.json``, and the shuffled-label model of the sanity checks.
 """
 
 from __future__ import annotations

@@ -331,8 +331,6 @@ def test_crosscheck_rejects_bad_arguments():
     params = load_npz(SHIPPED_WEIGHTS)
     with pytest.raises(ValueError, match="no images"):
         crosscheck(params, iter(()))
-    with pytest.raises(ValueError, match="unknown mode"):
-        crosscheck(params, iter(()), modes=("mean",))
     with pytest.raises(ValueError, match="unknown rule"):
         crosscheck(params, iter(()), rule="lrp")
     with pytest.raises(ValueError, match="workers"):

@@ -10,7 +10,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from lenet_deconv.backends import Engine, project_images
+from lenet_deconv.backends import Engine, make_engine
 from lenet_deconv.cli import main
 from numpy_lenet.params import save_npz
 from numpy_lenet.rules import RULES
@@ -39,9 +39,8 @@ def test_project_computes_the_asked_rule_and_defaults_to_the_deconvnet(tmp_path,
         out = tmp_path / f"{rule}.npy"
         assert _project(inputs, out, "--rule", rule) == 0
         results[rule] = np.load(out)
-        expected = project_images(
-            random_params(6), random_images(6, 2), "fc1", "max", backend="numpy", rule=rule
-        )
+        engine = make_engine(random_params(6), "numpy", np.float64)
+        expected = engine.project(engine.trace(random_images(6, 2)), "fc1", "max", rule=rule)
         np.testing.assert_array_equal(results[rule], expected)
     assert _project(inputs, tmp_path / "default.npy") == 0
     np.testing.assert_array_equal(np.load(tmp_path / "default.npy"), results["deconvnet"])

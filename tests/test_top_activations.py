@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lenet_deconv.backends import trace_images
+from lenet_deconv.backends import make_engine
 from lenet_deconv.top_activations import (
     TopK,
     empty_topk,
@@ -86,9 +86,7 @@ def test_streaming_topk_equals_brute_force_with_ties(n, batch, k, spatial, level
 def test_topk_of_the_network_equals_brute_force(seed):
     params = random_params(seed)
     images = random_images(seed, 50)
-    found = top_activations(
-        chunks(images, 7), lambda b: trace_images(params, b, "numpy", np.float64), k=9
-    )
+    found = top_activations(chunks(images, 7), make_engine(params, "numpy", np.float64).trace, k=9)
     # The reference sees the very numbers the search saw: BLAS may round a different batch
     # split differently in the last bit, and that is not what this test is about.
     traces = [forward(params, b) for b in chunks(images, 7)]
@@ -139,7 +137,7 @@ def test_search_over_the_training_set_streams_in_bounded_memory(data_dir):
     try:
         found = top_activations(
             image_batches(images, 250, np.float32),
-            lambda b: trace_images(params, b, "numpy", np.float32),
+            make_engine(params, "numpy", np.float32).trace,
         )
         _, peak = tracemalloc.get_traced_memory()
     finally:

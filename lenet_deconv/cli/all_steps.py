@@ -16,9 +16,11 @@ from .options import (
     add_data_dir,
     add_device,
     add_force,
+    add_limit,
     add_out,
     add_quiet,
     add_weights,
+    check_at_least_one,
 )
 
 DESCRIPTION = """\
@@ -62,11 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--images",
         help="test images shown one by one in the gallery, e.g. 0,7,42 (default: 0,1,2)",
     )
-    parser.add_argument(
-        "--limit",
-        type=int,
-        metavar="N",
-        help="compare and visualize over the first N test images only (default: all 10,000)",
+    add_limit(
+        parser, "compare and visualize over the first N test images only (default: all 10,000)"
     )
     add_device(parser)
     add_quiet(parser, "only the final summary: no progress on stderr")
@@ -90,12 +89,10 @@ def run(args: argparse.Namespace) -> int:
     from ..figures.gallery import check_chosen
     from ..top_activations import image_batches
     from .compare import DEFAULT_BATCH_SIZE as COMPARE_BATCH_SIZE
-    from .compare import json_ready
     from .visualize import metrics_beside
 
     chosen = None if args.images is None else parse_int_list(args.images, "--images")
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be at least 1, got {args.limit}")
+    check_at_least_one(args, "limit")
     device = resolve_device(args.device)
     if args.epochs is not None and not args.train:
         raise ValueError("--epochs only applies when training: add --train or drop --epochs")
@@ -106,7 +103,11 @@ def run(args: argparse.Namespace) -> int:
             f"{run_dir} already exists: pass --weights {run_dir / 'model.npz'} to use its "
             "weights, `lenet-deconv train --resume` to finish it, or another --out"
         )
-    say = (lambda message: None) if args.quiet else _stderr
+
+    def say(message: str) -> None:
+        if not args.quiet:
+            print(f"all: {message}", file=sys.stderr)
+
     data_dir = resolve_data_dir(args.data_dir)
     images, labels = load_mnist(data_dir, "test")
     if chosen is not None:
@@ -145,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
             device=device,
             on_batch=tick,
         )
-    compare_path = write_json(args.out / "compare.json", json_ready(report.as_dict()))
+    compare_path = write_json(args.out / "compare.json", report.as_dict())
 
     say("step 4/4: visualize, with the study (Zeiler & Fergus section 4) beside it")
     # The study: its figures in the gallery's folder, its entries at the end of the page.
@@ -174,34 +175,31 @@ def run(args: argparse.Namespace) -> int:
         )
         study = study_result()
 
-    numpy_acc = 100 * results["numpy"].accuracy
+    accuracy = {backend: f"{100 * result.accuracy:.2f}%" for backend, result in results.items()}
+    beyond = report.drift_beyond_bound()
+    failed = report.failures()
+    if len(differ):
+        failed.append(f"the backends predict differently on {len(differ)} test image(s)")
     lines = [
         f"weights      {weights}",
-        f"evaluation   {evaluation_path}: test accuracy {numpy_acc:.2f}% (NumPy) / "
-        f"{100 * results['torch'].accuracy:.2f}% (PyTorch), "
-        + ("same prediction for every image" if not len(differ) else f"{len(differ)} differ"),
-        f"agreement    {compare_path}: float64 verdict "
-        + ("PASSED" if report.passed else "FAILED")
-        + f" over {report.images} images, {len(report.verdict.flips)} flipped switch(es); "
+        f"evaluation   {evaluation_path}: test accuracy {accuracy['numpy']} (NumPy) / "
+        f"{accuracy['torch']} (PyTorch), "
+        + (f"{len(differ)} differ" if len(differ) else "same prediction for every image"),
+        f"agreement    {compare_path}: float64 verdict {'PASSED' if report.passed else 'FAILED'}"
+        f" over {report.images} images, {len(report.verdict.flips)} flipped switch(es); "
         + (
-            "float32 drift within its bound"
-            if not report.drift_beyond_bound()
-            else "float32 drift beyond its bound at " + ", ".join(report.drift_beyond_bound())
+            "float32 drift beyond its bound at " + ", ".join(beyond)
+            if beyond
+            else "float32 drift within its bound"
         )
         + f" (first {report.comparisons['torch float32'].images} images)",
-        *(f"  failed: {line}" for line in report.failures()),
-        *(
-            []
-            if not len(differ)
-            else [f"  failed: the backends predict differently on {len(differ)} test image(s)"]
-        ),
+        *(f"  failed: {line}" for line in failed),
         f"gallery      {index}",
-        "study        "
-        + ("backends agree" if study.passed else "backends DISAGREE")
-        + f" on {', '.join(study.agreements)}",
+        f"study        backends {'agree' if study.passed else 'DISAGREE'} on "
+        + ", ".join(study.agreements),
     ]
     print("\n".join(lines))
-    return 0 if report.passed and not len(differ) and study.passed else 1
+    return 0 if not failed and study.passed else 1
 
 
 def _check_out(out: Path, force: bool) -> None:
@@ -216,7 +214,3 @@ def _check_out(out: Path, force: bool) -> None:
         raise OutputError(f"{out} already holds results ({', '.join(done)}); pass --force")
     check_gallery_folder(out / "gallery", force)
     sweep_temps(out)  # temporaries of a killed run
-
-
-def _stderr(message: str) -> None:
-    print(f"all: {message}", file=sys.stderr)

@@ -7,29 +7,24 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-from numpy_lenet.rules import DEFAULT_RULE, RULES
 from torch_lenet.progress import progress_bar
 
 from ..crosscheck.agreement import VERDICT_TOLERANCE
-from ..crosscheck.check import (
-    DRIFT_FACTOR,
-    DRIFT_IMAGES,
-    DRIFTS,
-    VERDICT,
-    CrossCheck,
-    crosscheck,
-)
+from ..crosscheck.check import DRIFT_FACTOR, DRIFT_IMAGES, DRIFTS, VERDICT, CrossCheck, crosscheck
 from ..crosscheck.ties import Flip
 from .options import (
     add_command,
     add_data_dir,
     add_device,
+    add_limit,
     add_no_download,
     add_quiet,
+    add_rule,
     add_split,
     add_weights,
+    check_at_least_one,
+    checked_rule,
 )
 
 #: Images per batch: a few hundred MB at the peak.
@@ -40,28 +35,21 @@ MAX_FLIPS_SHOWN = 20
 DESCRIPTION = f"""\
 The end-to-end agreement of the two backends (docs/agreement.md).
 
-The verdict: the NumPy backend (the reference: its fast path) and the PyTorch
-backend (its own layer ops: F.max_unpool2d, F.conv_transpose2d, F.linear with
-the transposed weight), both in float64, each run their own forward pass,
-selections and deconvnet on the same weights and MNIST images. Every named
-activation (relative error over all images), every switch, and every
-projection - every layer, every mode (map, max, and unit at each channel's
-centre; fc layers once, as mode "fc") and every channel - must agree within
-{VERDICT_TOLERANCE:g}, each projection on its own (relative to its own norm, or
-to 1/1000 of its channel's largest when it is far smaller). A switch may differ
-only in a window whose two values are within float64 rounding of each other (a
-near-tie: shown with its gap and bound). Both deconvnets project from NumPy's
-trace - the same activations and switches - so that a projection's error
-measures the deconvnets, not the rounding of one activation that is a tiny
-difference of large sums.
+The verdict: NumPy (the reference: its fast path) and PyTorch (its own layer
+ops: F.max_unpool2d, F.conv_transpose2d, F.linear), both in float64, run their
+own forward pass, selections and deconvnet on the same weights and images.
+Every activation, every switch (except a near-tie within rounding) and every
+projection - every layer, mode (map, max, unit at each channel's centre; fc
+layers once, as "fc") and channel - must agree within {VERDICT_TOLERANCE:g},
+each projection relative to its own norm (or to 1/1000 of its channel's
+largest). Both deconvnets project from NumPy's trace, so that the error
+measures the deconvnets, not the rounding of the forward passes.
 
 The float32 drift report (skip it with --no-drift), on the first
-{DRIFT_IMAGES} images unless --drift-images says otherwise: NumPy float32 and
-PyTorch float32 each measured against the float64 reference; PyTorch's worst error per
-layer and mode is judged against {DRIFT_FACTOR:g} x NumPy's own float32 error on the
-same projections. It is a report: drift beyond that bound is flagged, but does
-not change the exit status (float32 rounding depends on the machine; the float64
-verdict is what proves the implementations equal).
+{DRIFT_IMAGES} images unless --drift-images says otherwise: NumPy and PyTorch
+in float32 against the float64 reference; PyTorch's worst error per layer and
+mode is judged against {DRIFT_FACTOR:g} x NumPy's own. Drift beyond that bound
+is flagged but does not change the exit status.
 
 Exit status: 0 when the verdict holds; 1 when the backends disagree (what failed
 goes to stderr); 2 for bad input (missing or corrupt weights, unreadable MNIST,
@@ -80,18 +68,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_weights(parser)
     add_data_dir(parser)
     add_split(parser)
-    parser.add_argument(
-        "--limit",
-        type=int,
-        metavar="N",
-        help="only the first N images of the split (default: all); the verdict holds for any N",
+    add_limit(
+        parser, "only the first N images of the split (default: all); the verdict holds for any N"
     )
-    parser.add_argument(
-        "--rule",
-        choices=RULES,
-        default=DEFAULT_RULE,
-        help=f"the backward rule whose projections are compared (default: {DEFAULT_RULE})",
-    )
+    add_rule(parser, "projections compared")
     parser.add_argument(
         "--batch-size",
         type=int,
@@ -132,10 +112,8 @@ def run(args: argparse.Namespace) -> int:
     from ..top_activations import image_batches
 
     # The cheap checks first: a typo should not wait for MNIST or the first batch.
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be at least 1, got {args.limit}")
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+    check_at_least_one(args, "limit", "batch_size")
+    rule = checked_rule(args.rule)
     sampled = drift_images(args.drift_images)
     device = resolve_device(args.device)
     params = load_params(args.weights)
@@ -143,22 +121,19 @@ def run(args: argparse.Namespace) -> int:
         resolve_data_dir(args.data_dir), args.split, download=not args.no_download
     )
     total = len(images)
-    if args.limit is not None:
-        images = images[: args.limit]
-
+    images = images[: args.limit]
     with progress_bar(len(images), "compare", "img", quiet=args.quiet) as tick:
         report = crosscheck(
             params,
             image_batches(images, args.batch_size),
-            rule=args.rule,
+            rule=rule,
             drift=not args.no_drift,
             drift_images=sampled,
             device=device,
             on_batch=tick,
         )
     if args.json:
-        document = {"weights": str(args.weights), "split": args.split, **report.as_dict()}
-        print(json.dumps(json_ready(document)))
+        print(json.dumps({"weights": str(args.weights), "split": args.split, **report.as_dict()}))
     else:
         print(format_report(report, str(args.weights), args.split, total))
     if report.passed:
@@ -186,34 +161,14 @@ def drift_images(text: str) -> int | None:
     return count
 
 
-def json_ready(value: Any) -> Any:
-    """``value`` with every infinite or NaN float as the string "inf", "-inf" or "nan".
-
-    json.dumps would write them as Infinity and NaN, which strict JSON parsers reject.
-    """
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    return value
-
-
-def format_report(
-    report: CrossCheck,
-    weights: str,
-    split: str,
-    total: int | None = None,
-    max_flips: int = MAX_FLIPS_SHOWN,
-) -> str:
+def format_report(report: CrossCheck, weights: str, split: str, total: int) -> str:
     """The human-readable report: the verdict's tables, the drift report, the verdict line.
 
     ``total`` is the size of the split, to say when only its first images were compared.
     """
     tol = report.tolerance
     scope = f"{report.images} {split} images"
-    if total is not None and report.images < total:
+    if report.images < total:
         scope = f"the first {report.images} of {total} {split} images"
     verdict = report.verdict
     lines = [
@@ -224,7 +179,7 @@ def format_report(
         "forward pass (relative error over all images):",
     ]
     lines += [
-        f"  {layer:<6} {_error(error)}{_mark(error, tol)}"
+        f"  {layer:<6} {_error(error)}{_mark(error <= tol, 'over tolerance')}"
         for layer, error in verdict.forward_errors().items()
     ]
     lines += [
@@ -237,11 +192,11 @@ def format_report(
         lines.append(
             f"  {row['layer']:<6} {row['mode']:<5} {row['projections']:>11} "
             f"{_error(row['max_relative_error']):>10} {row['worst_channel']:>8} "
-            f"{row['worst_image']:>6}{_mark(row['max_relative_error'], tol)}"
+            f"{row['worst_image']:>6}{_mark(row['max_relative_error'] <= tol, 'over tolerance')}"
         )
-    lines += ["", *format_flips(verdict.flips, "float64", max_flips)]
+    lines += ["", *format_flips(verdict.flips, "float64")]
     if DRIFTS[1] in report.comparisons:
-        lines += ["", *format_drift(report, max_flips)]
+        lines += ["", *format_drift(report)]
     lines.append("")
     if report.passed:
         lines.append(
@@ -253,11 +208,8 @@ def format_report(
     return "\n".join(lines)
 
 
-def format_drift(report: CrossCheck, max_flips: int = MAX_FLIPS_SHOWN) -> list[str]:
+def format_drift(report: CrossCheck) -> list[str]:
     """The float32 drift table: NumPy's and PyTorch's float32 error and PyTorch's bound."""
-    bounds = report.drift_bounds()
-    numpy_rows = report.summaries[DRIFTS[0]]
-    torch_rows = report.summaries[DRIFTS[1]]
     sampled = report.comparisons[DRIFTS[1]].images
     scope = (
         f"the first {sampled} of {report.images} images (--drift-images all for every one)"
@@ -270,13 +222,12 @@ def format_drift(report: CrossCheck, max_flips: int = MAX_FLIPS_SHOWN) -> list[s
         f"  {'layer':<6} {'mode':<5} {'numpy f32':>10} {'torch f32':>10} {'bound':>10} "
         f"{'set aside':>9}",
     ]
-    for mine, theirs in zip(numpy_rows, torch_rows, strict=True):
-        bound = bounds[(theirs["layer"], theirs["mode"])]
-        flag = "" if theirs["max_relative_error"] <= bound else "  <- beyond bound"
+    for mine, theirs in zip(*(report.summaries[name] for name in DRIFTS), strict=True):
         lines.append(
             f"  {theirs['layer']:<6} {theirs['mode']:<5} {_error(mine['max_relative_error']):>10} "
-            f"{_error(theirs['max_relative_error']):>10} {_error(bound):>10} "
-            f"{mine['set_aside'] + theirs['set_aside']:>9}{flag}"
+            f"{_error(theirs['max_relative_error']):>10} {_error(theirs['bound']):>10} "
+            f"{mine['set_aside'] + theirs['set_aside']:>9}"
+            + _mark(theirs["max_relative_error"] <= theirs["bound"], "beyond bound")
         )
     forward = {name: report.comparisons[name].forward_errors() for name in DRIFTS}
     lines.append(
@@ -288,10 +239,7 @@ def format_drift(report: CrossCheck, max_flips: int = MAX_FLIPS_SHOWN) -> list[s
     )
     for name in DRIFTS:
         flips = report.comparisons[name].flips
-        lines += [
-            f"  {name}:",
-            *("  " + line for line in format_flips(flips, "float32", max_flips)),
-        ]
+        lines += [f"  {name}:", *("  " + line for line in format_flips(flips, "float32"))]
     beyond = report.drift_beyond_bound()
     lines.append(
         "  drift: PyTorch float32 within its bound everywhere"
@@ -301,10 +249,8 @@ def format_drift(report: CrossCheck, max_flips: int = MAX_FLIPS_SHOWN) -> list[s
     return lines
 
 
-def format_flips(
-    flips: Sequence[Flip], precision: str, max_flips: int = MAX_FLIPS_SHOWN
-) -> list[str]:
-    """The flipped switches, at most ``max_flips`` of them, with what decides each."""
+def format_flips(flips: Sequence[Flip], precision: str) -> list[str]:
+    """The flipped switches, at most MAX_FLIPS_SHOWN of them, with what decides each."""
     if not flips:
         return [f"switch flips ({precision}): none"]
     ties = sum(f.near_tie for f in flips)
@@ -314,14 +260,14 @@ def format_flips(
         f"  {'pool':<5} {'image':>6} {'ch':>3} {'y':>2} {'x':>2} {'reference pick':>22} "
         f"{'other pick':>22} {'gap':>9} {'bound':>9}  verdict",
     ]
-    for f in flips[:max_flips]:
+    for f in flips[:MAX_FLIPS_SHOWN]:
         lines.append(
             f"  {f.pool:<5} {f.image:>6} {f.channel:>3} {f.y:>2} {f.x:>2} "
             f"{f.reference_value:>22.16g} {f.other_pick_value:>22.16g} {f.gap:>9.3g} "
             f"{f.bound:>9.3g}  {'near-tie' if f.near_tie else f.why.upper()}"
         )
-    if len(flips) > max_flips:
-        lines.append(f"  ... and {len(flips) - max_flips} more (--json lists them all)")
+    if len(flips) > MAX_FLIPS_SHOWN:
+        lines.append(f"  ... and {len(flips) - MAX_FLIPS_SHOWN} more (--json lists them all)")
     return lines
 
 
@@ -329,6 +275,6 @@ def _error(value: float) -> str:
     return f"{value:.3g}" if math.isfinite(value) else str(value)
 
 
-def _mark(error: float, tol: float) -> str:
-    """A flag after a row whose error is over the tolerance."""
-    return "" if error <= tol else "  <- over tolerance"
+def _mark(within: bool, what: str) -> str:
+    """A flag after a row whose error is not within its limit."""
+    return "" if within else f"  <- {what}"

@@ -10,6 +10,7 @@ import numpy as np
 
 from torch_lenet.evaluate import EvalResult
 
+from ..backends import DTYPES
 from ..outputs import output_file_arg
 from ..overflow import overflow_checked_after
 from .options import (
@@ -68,8 +69,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the report."""
     from numpy_lenet.atomic import atomic_path
+    from torch_lenet.data import images_to_float, load_mnist, normalize_images
+    from torch_lenet.weights import load_params
 
-    from ..evaluation import evaluate_weights
+    from ..evaluation import evaluate_params
     from ..mnist import resolve_data_dir
     from ..outputs import check_output_file
 
@@ -79,17 +82,14 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(
             args.predictions, inputs=(args.weights,), force=args.force, what="--predictions"
         )
+    params = load_params(args.weights)
+    data_dir = resolve_data_dir(args.data_dir)
+    uint8, labels = load_mnist(data_dir, args.split, download=not args.no_download)
+    images = images_to_float(uint8, DTYPES[args.dtype])
+    if args.normalize:
+        images = normalize_images(images)
     with overflow_checked_after():  # a non-finite loss is refused just below
-        result = evaluate_weights(
-            args.weights,
-            resolve_data_dir(args.data_dir),
-            args.backend,
-            split=args.split,
-            normalize=args.normalize,
-            dtype=args.dtype,
-            device=args.device,
-            download=not args.no_download,
-        )
+        result = evaluate_params(params, images, labels, args.backend, device=args.device)
     if not math.isfinite(result.loss):
         raise ValueError(
             f"the network's outputs are not finite on the {args.split} set (loss {result.loss}): "

@@ -33,10 +33,6 @@ COMMANDS: tuple[str, ...] = (
 )
 
 
-class UsageError(ValueError):
-    """A command-line request that cannot be carried out as given."""
-
-
 class Terminated(BaseException):
     """SIGTERM or SIGHUP arrived: unwind (removing temporary files) and exit 128 + signal."""
 
@@ -157,7 +153,3 @@ def _signals_unwind(received: list[int]) -> Iterator[None]:
         sys.unraisablehook = default_hook
         for sig, old in previous.items():
             signal.signal(sig, old)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -110,6 +110,19 @@ def checked_rule(rule: str) -> str:
     return rule
 
 
+def add_limit(parser: Parser, what: str) -> None:
+    """Add ``--limit N``: only the first N images (checked by ``check_at_least_one``)."""
+    parser.add_argument("--limit", type=int, metavar="N", help=what)
+
+
+def check_at_least_one(args: argparse.Namespace, *names: str) -> None:
+    """ValueError (one line, exit 2) for the first of these options given below 1."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+
 def add_device(parser: argparse.ArgumentParser) -> None:
     """Add ``--device cpu|cuda|auto``: where the PyTorch side computes."""
     parser.add_argument(

@@ -110,16 +110,11 @@ def run(args: argparse.Namespace) -> int:
     single = count == 1 and (channels is not None or units is not None)
     chunk = _images_per_chunk(count, np.dtype(dtype).itemsize, budget, args.dtype)
     params = load_params(args.weights)
-    if args.input is not None:
-        if args.index is not None:
-            raise ValueError("--index picks MNIST images; it does not go with --input")
+    if args.input is not None:  # --input and --index: one of them, never both (argparse)
         images = load_images_npy(args.input, max_bytes=budget)
     else:
-        if args.index is None:
-            raise ValueError("--data-dir needs --index (which MNIST images to project)")
-        images = load_mnist_images(
-            args.data_dir or None, args.split, parse_int_list(args.index, "--index")
-        )
+        indices = parse_int_list(args.index, "--index")
+        images = load_mnist_images(args.data_dir or None, args.split, indices)
     engine = make_engine(params, args.backend, dtype, device)  # refuses weights that overflow dtype
     shape = (len(images), 1, 28, 28) if single else (len(images), count, 1, 28, 28)
     _check_disk(out, int(np.prod(shape)) * np.dtype(dtype).itemsize)

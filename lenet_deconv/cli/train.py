@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from torch_lenet.batches import LOADERS
@@ -10,22 +11,6 @@ from torch_lenet.evaluate import DEVICES
 from torch_lenet.train import TrainConfig
 
 from .options import add_command, add_data_dir, add_force, add_no_download, add_out, add_quiet
-
-# The options that go into TrainConfig. They default to None on the command line so
-# that --resume can tell an option the user gave from one left at its default.
-CONFIG_OPTIONS: tuple[str, ...] = (
-    "seed",
-    "epochs",
-    "batch_size",
-    "lr",
-    "loader",
-    "normalize",
-    "train_limit",
-    "test_limit",
-    "device",
-    "threads",
-    "shuffle_labels",
-)
 
 DESCRIPTION = """\
 Train LeNet-5 on MNIST: seed 42, Adam (lr 0.001), batch size 128, 15 epochs,
@@ -147,29 +132,15 @@ def run(args: argparse.Namespace) -> int:
 
     from ..mnist import resolve_data_dir
 
-    given: dict[str, Any] = {
-        name: getattr(args, name) for name in CONFIG_OPTIONS if getattr(args, name) is not None
-    }
+    # Every recipe option defaults to None, so that --resume can tell one the user gave.
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    given: dict[str, Any] = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     data_dir = resolve_data_dir(args.data_dir)
-    download = not args.no_download
+    options = {"progress": Progress(quiet=args.quiet), "download": not args.no_download}
     if args.resume:
-        result = resume(
-            args.out,
-            data_dir,
-            given,
-            progress=Progress(quiet=args.quiet),
-            download=download,
-        )
+        result = resume(args.out, data_dir, given, **options)
     else:
-        config = TrainConfig(**given)
-        result = train(
-            config,
-            data_dir,
-            args.out,
-            force=args.force,
-            progress=Progress(quiet=args.quiet),
-            download=download,
-        )
+        result = train(TrainConfig(**given), data_dir, args.out, force=args.force, **options)
     final = result.final
     total = sum(m["seconds"] for m in result.metrics)
     print(

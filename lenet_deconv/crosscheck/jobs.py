@@ -24,31 +24,21 @@ Job = tuple[str, str]  # (layer, mode)
 
 
 def unit_selections(layer: str) -> list[tuple[int, ...]]:
-    """The units ``unit`` mode is checked at: every channel's centre unit (fc: every unit)."""
-    shape = LAYER_SHAPES[layer]
-    if not is_spatial(layer):
-        return [(j,) for j in range(shape[0])]
-    return [(c, shape[1] // 2, shape[2] // 2) for c in range(shape[0])]
+    """The units ``unit`` mode is checked at: every channel's centre unit (conv and pool layers)."""
+    channels, height, width = LAYER_SHAPES[layer]
+    return [(c, height // 2, width // 2) for c in range(channels)]
 
 
-def modes_for(layer: str, modes: Sequence[str]) -> list[str]:
-    """The modes actually projected for a layer (fc layers: once, as ``fc``)."""
-    return list(modes) if is_spatial(layer) else [FC_MODE]
-
-
-def jobs_for(
-    layers: Sequence[str] = LAYER_NAMES, modes: Sequence[str] = SELECTION_MODES
-) -> list[Job]:
-    """Every (layer, mode) to project, bottom to top; checks the names."""
-    for mode in modes:
-        if mode not in SELECTION_MODES:
-            raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(SELECTION_MODES)}")
-    if not modes:
-        raise ValueError("no mode to check")
+def jobs_for(layers: Sequence[str] = LAYER_NAMES) -> list[Job]:
+    """Every (layer, mode) to project, bottom to top (fc layers once, as ``fc``); checks names."""
     for layer in layers:
         check_layer(layer)
-    ordered = [layer for layer in LAYER_NAMES if layer in layers]
-    return [(layer, mode) for layer in ordered for mode in modes_for(layer, modes)]
+    return [
+        (layer, mode)
+        for layer in LAYER_NAMES
+        if layer in layers
+        for mode in (SELECTION_MODES if is_spatial(layer) else [FC_MODE])
+    ]
 
 
 def plan_for(job: Job) -> SelectionPlan:

@@ -1,21 +1,15 @@
 """Switches that two traces chose differently, and whether rounding alone explains each.
 
-The near-tie bound has one definition (docs/agreement.md, "Near-ties"): a
-pre-pool value z = sum(w * x) + b computed in a format of unit roundoff u is
-within gamma_n * A of the exact value, where A = sum(|w| * |x|) + |b| is the
-*magnitude* of the sum (the same convolution on absolute values) and n the
-number of terms. If backend a picked position p and backend b picked q, the gap
-|z_a(p) - z_a(q)| in a's own numbers is at most (gamma_a + gamma_b) * (A(p) + A(q)):
-any flip with a larger gap is a real disagreement. A flip between two values
-that are *exactly* equal in both backends' numbers is never a near-tie: the
-switch rule (first position in row-major order) decides it, so both must agree.
+The near-tie bound is defined in docs/agreement.md, "Near-ties": a flip whose gap
+|z_a(p) - z_a(q)| exceeds (gamma_a + gamma_b) * (A(p) + A(q)), with A the magnitude
+sum(|w| |x|) + |b| of each pre-pool value, is a real disagreement; so is a flip between
+two values exactly equal in both traces (the switch rule decides it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -41,11 +35,6 @@ _SUM_TERMS: dict[str, tuple[int, ...]] = {
     "conv1": (1 * 5 * 5 + 1 + 2,),
     "conv2": (1 * 5 * 5 + 1 + 2, 6 * 5 * 5 + 1 + 1),
 }
-
-
-def rounding_factor(layer: str, dtype: type) -> float:
-    """The gamma that bounds one backend's rounding of ``layer``'s values, relative to A."""
-    return sum(gamma(n, dtype) for n in _SUM_TERMS[layer])
 
 
 def magnitudes(params: Mapping[str, np.ndarray], images: np.ndarray) -> dict[str, np.ndarray]:
@@ -75,10 +64,6 @@ class Flip:
     near_tie: bool
     why: str
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return dict(self.__dict__)
-
 
 def find_flips(
     params: Mapping[str, np.ndarray],
@@ -102,7 +87,8 @@ def find_flips(
     row_of = {int(n): r for r, n in enumerate(flipped_images)}
     for pool in POOL_NAMES:
         layer = PRE_POOL[pool]
-        factor = rounding_factor(layer, ref_dtype) + rounding_factor(layer, other_dtype)
+        # The gammas that bound both sides' rounding of the layer's values, relative to A.
+        factor = sum(gamma(n, t) for t in (ref_dtype, other_dtype) for n in _SUM_TERMS[layer])
         width = LAYER_SHAPES[layer][2]
         ref_plane = reference.activations[layer].reshape(len(images), LAYER_SHAPES[layer][0], -1)
         other_plane = other.activations[layer].reshape(ref_plane.shape)
