@@ -27,12 +27,7 @@ def parse_int_list(text: str, what: str) -> list[int]:
 
 
 def load_images_npy(path: str | os.PathLike[str], max_bytes: int | None = None) -> np.ndarray:
-    """Read (N, 1, 28, 28) or (N, 28, 28) float pixels in [0, 1] from a .npy file.
-
-    The header (dtype, shape, a data size that matches the file) is checked
-    before any pixel is read, and the array refused unread if it holds more
-    than ``max_bytes`` (the memory budget).
-    """
+    """Read (N, 1, 28, 28) or (N, 28, 28) float pixels in [0, 1] from a checked .npy file."""
     path = Path(path)
     with open_checked(path, "input file", magic=(b"\x93NUMPY",), kind="a .npy array") as handle:
         try:

@@ -17,12 +17,7 @@ def plot_invariance(
     names: Sequence[str],
     path: Path,
 ) -> Path:
-    """One row per transformation, one column per layer and one for p(true class).
-
-    ``curves`` rows are (transformation, unit of its amount, amounts (A,),
-    distances {layer: (A, N)}, probability (A, N)); ``names`` label the N images.
-    Every layer's column shares one y axis, so rows compare transformations.
-    """
+    """A row per transformation (name, unit, amounts, {layer: (A, N)}, p (A, N)), a column each."""
     columns = [*LAYER_NAMES, "p(true class)"]
     figure = new_figure(2.1 * len(columns), 2.0 * len(curves) + 1.0, layout=None)
     grid_axes = figure.subplots(len(curves), len(columns), squeeze=False, sharey="col")

@@ -1,12 +1,4 @@
-"""The sanity study: one fixed image set, the trained model against randomised and relabelled ones.
-
-What is explained is each image's true-class logit (fc3), with the signal seeded
-by 1 there: for the gradient rule this is the class score's input gradient,
-the saliency map Adebayo et al. test. Every model (trained, each step of the
-cascading and of the independent randomisation, the permuted-label model) is
-projected under every rule, and each projection is scored against the trained
-model's under the same rule.
-"""
+"""The sanity study: the trained model's class-logit projections against randomised models'."""
 
 from __future__ import annotations
 

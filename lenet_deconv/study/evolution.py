@@ -1,12 +1,4 @@
-"""Figure 4 of Zeiler & Fergus: each feature's strongest activation over a set, epoch by epoch.
-
-For every epoch's weights, one streaming search finds, per channel of every
-layer, the image of the set that drives it hardest and where (``top_activations``'s
-ranking: the channel's largest value in an image; higher first, then the lower
-image index); that one activation is projected to pixels (``unit`` mode). The
-channels shown are fixed across epochs: every conv/pool channel and fc3 unit,
-and the fc1/fc2 units most active at the last epoch shown.
-"""
+"""Figure 4 of Zeiler & Fergus: each feature's strongest activation, epoch by epoch."""
 
 from __future__ import annotations
 
@@ -33,20 +25,14 @@ SEARCH_BATCH = 2048
 
 @dataclass(frozen=True)
 class LayerEvolution:
-    """One layer's shown channels over the epochs.
-
-    ``values``, ``images`` (E, S): the strongest activation of each channel over
-    the set at each epoch and the image holding it; ``units`` (E, S, d): the
-    unit as ``unit`` mode takes it ((c, y, x) or (j,)); ``projections``
-    (E, S, 28, 28): that activation projected to pixels.
-    """
+    """One layer's shown channels over the epochs: each one's strongest activation over the set."""
 
     layer: str
     channels: list[int]
-    values: np.ndarray
-    images: np.ndarray
-    units: np.ndarray
-    projections: np.ndarray
+    values: np.ndarray  # (E, S)
+    images: np.ndarray  # (E, S): the image holding it
+    units: np.ndarray  # (E, S, d): (c, y, x) or (j,), as ``unit`` mode takes it
+    projections: np.ndarray  # (E, S, 28, 28)
 
 
 @dataclass(frozen=True)
@@ -94,12 +80,7 @@ def evolution(
     fc_units: int = FC_UNITS,
     tick: Callable[[int], None] | None = None,
 ) -> Evolution:
-    """Figure 4's numbers for the epochs of ``snapshots`` (in increasing order) over a set.
-
-    ``backend`` computes them; the other backend checks, per epoch, the
-    activations of the winning and runner-up images, that the winner still
-    wins, and the projections. ``tick(n)`` is called after each batch searched.
-    """
+    """Figure 4's numbers for the epochs of ``snapshots`` over a set; the other backend checks."""
     epochs = sorted(snapshots)
     if not epochs:
         raise ValueError("no epoch weights to show")
@@ -132,10 +113,7 @@ def _one_epoch(
     agreement: Agreement,
     name: str,
 ) -> dict[str, tuple[np.ndarray, ...]]:
-    """Per layer (values, images, units, projections) of the shown channels, checked.
-
-    Every layer's winners and runners-up are traced as one batch per backend.
-    """
+    """Per layer (values, images, units, projections) of the shown channels, checked."""
     mine, theirs = engines
     rows, units, picks = {}, {}, []
     for layer in LAYER_NAMES:
@@ -192,11 +170,7 @@ def _check_winners(agreement: Agreement, name: str, checked: np.ndarray, shown: 
 
 
 def settling(ev: LayerEvolution) -> np.ndarray:
-    """(E, S) cosine similarity of each projection to the last epoch's, in receptive-field crops.
-
-    Crops make it independent of where the strongest activation sits; 1 means
-    the feature looks the same as at the end, 0 unrelated (or an empty projection).
-    """
+    """(E, S) cosine similarity of each projection to the last epoch's, in receptive-field crops."""
     from ..figures.tiles import crop_fields
 
     e, s = ev.projections.shape[:2]

@@ -1,21 +1,4 @@
-"""Figure 7 of Zeiler & Fergus: what an image's features and class depend on, by occlusion.
-
-A square of constant value is slid over the image; every occluded variant of
-an image (and the image itself, first) goes through the network as one batch.
-For conv2 and pool2 the feature map that is strongest in the unoccluded image
-(the channel holding the layer's largest activation, the lower channel on
-ties) is followed: its total activation (the sum over the map) at each
-occluder position, and the deconvnet projection of its strongest activation in
-the unoccluded image. At each position the probability of the true class and
-the most probable class are recorded too.
-
-The occluder's value is 0 by default: MNIST's background is exactly 0 and the
-network was trained on pixel/255 without normalisation, so a 0 square erases
-ink and adds nothing - the question becomes which strokes matter. (Zeiler &
-Fergus's grey square is the mean pixel of their normalised input; a grey
-0.5 square on MNIST adds a blob of half-ink that the network may read as a
-stroke. ``value`` takes any level in [0, 1].)
-"""
+"""Figure 7 of Zeiler & Fergus: what an image's features and class depend on (docs/study.md)."""
 
 from __future__ import annotations
 
@@ -77,19 +60,14 @@ class Occluder:
 
 @dataclass(frozen=True)
 class FollowedMap:
-    """One layer's strongest feature map of an image, under occlusion.
-
-    ``unit`` is (c, y, x) of the map's strongest activation in the unoccluded
-    image; ``total`` (P, P) the map's sum with the occluder at each position;
-    ``projection`` (28, 28) the deconvnet projection of that unit.
-    """
+    """One layer's strongest feature map of an image, under occlusion."""
 
     layer: str
-    unit: tuple[int, int, int]
+    unit: tuple[int, int, int]  # the map's strongest activation in the unoccluded image
     activation: float
     unoccluded_total: float
-    total: np.ndarray
-    projection: np.ndarray
+    total: np.ndarray  # (P, P): the map's sum with the occluder at each position
+    projection: np.ndarray  # (28, 28): the deconvnet projection of ``unit``
 
 
 @dataclass(frozen=True)
