@@ -91,7 +91,7 @@ def test_the_gradient_map_is_the_class_logits_input_gradient():
 
     params, images = random_params(4), random_images(4, 3)
     labels = np.array([3, 0, 9])
-    maps = _explain(params, images, labels, ["gradient"])["gradient"]
+    maps = _explain(params, images, labels)["gradient"]
     x = torch.from_numpy(images).requires_grad_(True)
     logits = torch_model(params, np.float64).trace(x).activations["fc3"]
     (grad,) = torch.autograd.grad(logits[torch.arange(3), torch.from_numpy(labels)].sum(), x)

@@ -44,11 +44,11 @@ class Evolution:
     agreement: Agreement
 
 
-def shown_channels(final: Mapping[str, TopK], fc_units: int = FC_UNITS) -> dict[str, list[int]]:
-    """The channels shown per layer: all, except fc1/fc2's ``fc_units`` most active at the end."""
+def shown_channels(final: Mapping[str, TopK]) -> dict[str, list[int]]:
+    """The channels shown per layer: all, except fc1/fc2's FC_UNITS most active at the end."""
     return {
         layer: (
-            [int(c) for c in most_active_units(final[layer], fc_units)]
+            [int(c) for c in most_active_units(final[layer], FC_UNITS)]
             if layer in ("fc1", "fc2")
             else list(range(num_channels(layer)))
         )
@@ -77,7 +77,6 @@ def evolution(
     images_uint8: np.ndarray,
     backend: str = "numpy",
     *,
-    fc_units: int = FC_UNITS,
     tick: Callable[[int], None] | None = None,
 ) -> Evolution:
     """Figure 4's numbers for the epochs of ``snapshots`` over a set; the other backend checks."""
@@ -89,7 +88,7 @@ def evolution(
     for epoch in epochs:
         engines[epoch] = engine_pair(snapshots[epoch], backend)
         searches[epoch] = search(engines[epoch][0].trace, images_uint8, tick)
-    channels = shown_channels(searches[epochs[-1]], fc_units)
+    channels = shown_channels(searches[epochs[-1]])
     per_epoch = [
         _one_epoch(engines[e], searches[e], channels, images_uint8, agreement, f"epoch {e}")
         for e in epochs

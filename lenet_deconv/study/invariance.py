@@ -36,9 +36,6 @@ TRANSFORMS: tuple[Transform, ...] = (
     Transform("scaling", "factor", _steps(0.6, 1.4, 0.05), 1.0),
 )
 
-#: Images of Figure 5 by default: the first five of the test set.
-DEFAULT_IMAGES: tuple[int, ...] = (0, 1, 2, 3, 4)
-
 
 def transform_images(images: np.ndarray, transform: Transform, amount: float) -> np.ndarray:
     """Images (N, 1, 28, 28) transformed by one amount of ``transform``, dtype kept."""

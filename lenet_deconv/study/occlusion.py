@@ -16,9 +16,6 @@ from .agreement import STUDY_DTYPE, Agreement, engine_pair, new_agreement
 #: The layers whose strongest feature map is followed (the paper's layer 5 is its top conv).
 FOLLOWED_LAYERS: tuple[str, ...] = ("conv2", "pool2")
 
-#: Images of Figure 7 by default: the first three of the test set.
-DEFAULT_IMAGES: tuple[int, ...] = (0, 1, 2)
-
 
 @dataclass(frozen=True)
 class Occluder:
