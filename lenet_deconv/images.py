@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,6 +25,15 @@ def parse_int_list(text: str, what: str) -> list[int]:
     if not values:
         raise ValueError(f"{what}: no value given")
     return values
+
+
+def check_indices(
+    indices: Sequence[int], count: int, where: str, what: str = "image index"
+) -> None:
+    """Raise ValueError unless every index picks one of ``count`` images."""
+    bad = [i for i in indices if not 0 <= i < count]
+    if bad:
+        raise ValueError(f"{what} {bad[0]} is out of range for {where} (0..{count - 1})")
 
 
 def load_images_npy(path: str | os.PathLike[str], max_bytes: int | None = None) -> np.ndarray:

@@ -174,7 +174,10 @@ def test_the_command_writes_figures_json_and_page(written):
     [
         (["--limit", "0"], "--limit must be at least 1"),
         (["--limit", "20000"], "exceeds the 10000 test images"),
-        (["--limit", "5", "--images", "5"], "--images 5 is not among the first 5"),
+        (
+            ["--limit", "5", "--images", "5"],
+            "--images 5 is out of range for the first 5 test images",
+        ),
         (["--images", "a"], "--images must be integers"),
         (["--seed", "-1"], "--seed must be at least 0"),
         (["--shuffled-weights", "missing.npz"], "weight file not found"),

@@ -15,6 +15,7 @@ from torch_lenet.progress import progress_over
 
 from ..backends import Engine, make_engine
 from ..crosscheck.agreement import relative_error
+from ..images import check_indices
 from ..rule_comparison import ink_share, project_strongest
 from ..top_activations import TOP_K, TopK, image_batches, most_active_units, top_activations
 from .activations import plot_activations
@@ -38,13 +39,6 @@ PROJECTION_MODES = ("map", "max")
 Progress = Callable[[str], None]
 
 
-def check_chosen(chosen: Sequence[int], count: int, set_name: str) -> None:
-    """Raise ValueError unless every chosen index picks an image of a set of ``count``."""
-    bad = [i for i in chosen if not 0 <= i < count]
-    if bad:
-        raise ValueError(f"image index {bad[0]} is out of range for {set_name} (0..{count - 1})")
-
-
 def make_gallery(
     params: Mapping[str, np.ndarray],
     images: np.ndarray,
@@ -66,7 +60,7 @@ def make_gallery(
     """Write every figure for uint8 ``images`` (N, 28, 28) into ``out``; return index.html."""
     say = progress or (lambda message: None)
     chosen = list(DEFAULT_CHOSEN[: len(images)] if chosen is None else chosen)
-    check_chosen(chosen, len(images), set_name)
+    check_indices(chosen, len(images), set_name)
     engine = make_engine(params, backend, np.float32, device)
     epochs = None if metrics_path is None else load_metrics(metrics_path)
     out.mkdir(parents=True, exist_ok=True)

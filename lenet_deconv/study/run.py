@@ -21,6 +21,7 @@ from ..figures.evolution import plot_evolution
 from ..figures.invariance import plot_invariance
 from ..figures.occlusion import OcclusionRow, plot_occlusion
 from ..figures.page import Entry
+from ..images import check_indices
 from .agreement import Agreement
 from .evolution import FC_UNITS, Evolution, evolution, evolution_as_dict
 from .invariance import TRANSFORMS, Invariance, invariance, invariance_as_dict
@@ -113,10 +114,7 @@ def plan_study(
     ):
         if not indices:
             raise ValueError(f"{flag}: no image given")
-        bad = [i for i in indices if not 0 <= i < len(test_images)]
-        if bad:
-            last = len(test_images) - 1
-            raise ValueError(f"{flag}: index {bad[0]} is out of range for the test set (0..{last})")
+        check_indices(indices, len(test_images), "the test set", f"{flag}: index")
     set_images, _, set_name = first_images(test_images, test_labels, "test", limit)
     params = load_params(weights)
     skipped = None
