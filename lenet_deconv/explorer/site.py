@@ -77,19 +77,6 @@ def model_files(params: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], bytes
     return spec, b"".join(chunks)
 
 
-def search_top9(
-    params: Mapping[str, np.ndarray],
-    images: np.ndarray,
-    progress: Callable[[Iterator[np.ndarray], int], Iterator[np.ndarray]] | None = None,
-) -> dict[str, TopK]:
-    """The top-9 table of every layer over uint8 ``images`` (N, 28, 28), in float64."""
-    weights = cast_params(validate_params(params), np.float64)
-    batches = image_batches(images, SEARCH_BATCH, np.float64)
-    if progress is not None:
-        batches = progress(batches, -(-len(images) // SEARCH_BATCH))
-    return top_activations(batches, lambda batch: forward(weights, batch))
-
-
 def site_files(
     params: Mapping[str, np.ndarray],
     images: np.ndarray,
@@ -106,7 +93,11 @@ def site_files(
     if sample < 0:
         raise ValueError(f"the sample must hold 0 or more images, got {sample}")
     spec, weights = model_files(params)
-    table = search_top9(params, images, progress)
+    weights64 = cast_params(validate_params(params), np.float64)
+    batches = image_batches(images, SEARCH_BATCH, np.float64)
+    if progress is not None:
+        batches = progress(batches, -(-len(images) // SEARCH_BATCH))
+    table = top_activations(batches, lambda batch: forward(weights64, batch))
     rows: dict[int, int] = {}  # test-set index -> row of images.u8
 
     def row(index: int) -> int:

@@ -36,6 +36,13 @@ SEARCH_BATCH = 1000
 DEFAULT_CHOSEN = (0, 1, 2)
 PROJECTION_MODES = ("map", "max")
 
+FILTER_CAPTIONS = {
+    "conv1": "conv1's six 5x5 filters, applied to the raw pixels: red weights reward ink, blue "
+    "ones penalise it, so most filters read as oriented stroke or edge detectors.",
+    "conv2": "conv2's 16 filters, each 6 slices of 5x5 (one per conv1 map): a column is one "
+    "conv2 channel, a row the conv1 map it reads. One colour scale for the whole layer.",
+}
+
 Progress = Callable[[str], None]
 
 
@@ -77,7 +84,9 @@ def make_gallery(
             )
         )
     say("filters")
-    entries += _filters(params, out)
+    for layer, caption in FILTER_CAPTIONS.items():
+        plot_filters(params, layer, out / f"filters-{layer}.png")
+        entries.append(Entry("Filters", f"filters-{layer}.png", caption))
     say(f"activations and projections of {len(chosen)} chosen image(s)")
     picked = images_to_float(images[chosen], np.float32)
     trace = engine.trace(picked)
@@ -107,26 +116,6 @@ def make_gallery(
         "is scaled to its own largest value."
     )
     return write_index(out, title, intro, entries)
-
-
-def _filters(params: Mapping[str, np.ndarray], out: Path) -> list[Entry]:
-    """The two conv layers' weights."""
-    plot_filters(params, "conv1", out / "filters-conv1.png")
-    plot_filters(params, "conv2", out / "filters-conv2.png")
-    return [
-        Entry(
-            "Filters",
-            "filters-conv1.png",
-            "conv1's six 5x5 filters, applied to the raw pixels: red weights reward ink, blue "
-            "ones penalise it, so most filters read as oriented stroke or edge detectors.",
-        ),
-        Entry(
-            "Filters",
-            "filters-conv2.png",
-            "conv2's 16 filters, each 6 slices of 5x5 (one per conv1 map): a column is one "
-            "conv2 channel, a row the conv1 map it reads. One colour scale for the whole layer.",
-        ),
-    ]
 
 
 def _one_image(

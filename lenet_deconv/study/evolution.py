@@ -130,7 +130,8 @@ def _one_epoch(
     for layer in LAYER_NAMES:
         shown = list(channels[layer])
         ranks = len(found[layer])
-        checked = _unit_values(other.activations[layer][rows[layer]], units[layer])
+        picked = other.activations[layer][rows[layer]]
+        checked = picked[(np.arange(len(picked)), *units[layer].T)]  # unit i of image i
         _check_winners(agreement, f"{name}/{layer}", checked.reshape(ranks, len(shown)), shown)
         winners = trace.subset(rows[layer][: len(shown)])
         first = units[layer][: len(shown)]
@@ -143,11 +144,6 @@ def _one_epoch(
         topk = found[layer]
         out[layer] = (topk.values[0, shown], topk.images[0, shown], first, projections)
     return out
-
-
-def _unit_values(activations: np.ndarray, units: np.ndarray) -> np.ndarray:
-    """Activation of unit i in image i: (M,) from activations (M, *shape) and units (M, d)."""
-    return activations[(np.arange(len(units)), *np.asarray(units).T)]
 
 
 def _check_winners(agreement: Agreement, name: str, checked: np.ndarray, shown: list[int]) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 from numpy_lenet.architecture import INPUT_SHAPE, LAYER_SHAPES
 from numpy_lenet.params import Params
 
+from ..rule_comparison import strongest_units
 from .agreement import STUDY_DTYPE, Agreement, engine_pair, new_agreement
 
 #: The layers whose strongest feature map is followed (the paper's layer 5 is its top conv).
@@ -89,11 +90,6 @@ class Occlusion:
     agreement: Agreement
 
 
-def strongest_unit(maps: np.ndarray) -> tuple[int, int, int]:
-    """(c, y, x) of the largest value of maps (C, H, W); first in (c, y, x) order on ties."""
-    return tuple(int(i) for i in np.unravel_index(np.argmax(maps), maps.shape))
-
-
 def occlusion(
     params: Params,
     images: np.ndarray,
@@ -117,7 +113,8 @@ def occlusion(
         label = int(label)
         maps = {}
         for layer in FOLLOWED_LAYERS:
-            unit = strongest_unit(trace.activations[layer][0])
+            # The unoccluded image's (first in the batch) largest activation; ties: first (c, y, x).
+            unit = strongest_units(trace.activations[layer][:1])[0]
             totals = trace.activations[layer][1:, unit[0]].sum(axis=(1, 2))
             first = trace.subset([0])
             projection = mine.project_each(first, layer, [unit])[0, 0]
