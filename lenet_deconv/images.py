@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,13 +27,17 @@ def parse_int_list(text: str, what: str) -> list[int]:
     return values
 
 
-def load_images_npy(path: str | os.PathLike[str], max_bytes: int | None = None) -> np.ndarray:
-    """Read (N, 1, 28, 28) or (N, 28, 28) float pixels in [0, 1] from a .npy file.
+def check_indices(
+    indices: Sequence[int], count: int, where: str, what: str = "image index"
+) -> None:
+    """Raise ValueError unless every index picks one of ``count`` images."""
+    bad = [i for i in indices if not 0 <= i < count]
+    if bad:
+        raise ValueError(f"{what} {bad[0]} is out of range for {where} (0..{count - 1})")
 
-    The header (dtype, shape, a data size that matches the file) is checked
-    before any pixel is read, and the array refused unread if it holds more
-    than ``max_bytes`` (the memory budget).
-    """
+
+def load_images_npy(path: str | os.PathLike[str], max_bytes: int | None = None) -> np.ndarray:
+    """Read (N, 1, 28, 28) or (N, 28, 28) float pixels in [0, 1] from a checked .npy file."""
     path = Path(path)
     with open_checked(path, "input file", magic=(b"\x93NUMPY",), kind="a .npy array") as handle:
         try:

@@ -1,10 +1,4 @@
-"""Each layer's strongest activation projected under every rule, and where each rule puts it.
-
-The numbers behind the side-by-side figures: how much of a projection lies on
-the digit's ink (pixels > 0; a blank pixel adds nothing to the forward pass), and
-how much of the deconvnet's signal flows through units the forward pass had
-switched off (ReLU input <= 0), which the gradient and guided rules block.
-"""
+"""Each layer's strongest activation projected under every rule, and where each rule puts it."""
 
 from __future__ import annotations
 
@@ -37,10 +31,7 @@ def project_strongest(
 
 
 def ink_share(projections: np.ndarray, images: np.ndarray) -> np.ndarray:
-    """Per image, the share of sum |projection| that lies on pixels with ink (value > 0).
-
-    projections and images are (N, 28, 28); an all-zero projection has share 0.
-    """
+    """Per image of (N, 28, 28), the share of sum |projection| on pixels with ink (0 if none)."""
     magnitude = np.abs(np.asarray(projections, dtype=np.float64))
     on_ink = (magnitude * (np.asarray(images) > 0)).sum(axis=(1, 2))
     total = magnitude.sum(axis=(1, 2))
@@ -48,12 +39,7 @@ def ink_share(projections: np.ndarray, images: np.ndarray) -> np.ndarray:
 
 
 def switched_off_share(engine: Engine, trace: Trace, layer: str) -> dict[str, float]:
-    """Mirror ReLU block -> share of the deconvnet's positive signal there on switched-off units.
-
-    The signal starts from each image's strongest ``layer`` activation; the
-    share is summed over all images. The deconvnet passes all of that share on
-    (relu(r) ignores the forward pass); the gradient and guided rules pass none.
-    """
+    """Mirror ReLU block -> share of the deconvnet's positive signal there on switched-off units."""
     if engine.model is not None:
         raise ValueError("switched_off_share needs the numpy engine (it observes the mirror)")
     activations = trace.activations[layer]

@@ -1,17 +1,4 @@
-"""Streaming top-k search: the k images that excite each channel of each layer the most.
-
-An image's activation of a channel is the channel's largest value in that
-image (for fc layers, the unit's value); its position is where that largest
-value sits, the first one in row-major order on ties (what ``max`` mode
-projects). The search runs over the data set batch by batch and keeps, per
-(layer, channel), only a running top k, merged with each new batch:
-
-    ranking rule: higher activation first; equal activations -> lower image index first.
-
-So memory holds one batch of activations plus k entries per channel, whatever
-the set's size, and the result equals sorting every (activation, index) pair
-of the whole set by that rule and keeping the first k.
-"""
+"""Streaming top-k search: the k images that excite each channel of each layer the most."""
 
 from __future__ import annotations
 
@@ -28,17 +15,11 @@ TOP_K = 9
 
 @dataclass(frozen=True)
 class TopK:
-    """The running top-k of every channel of one layer, best first.
+    """The running top-k of every channel of one layer: entry [r, c] is channel c's r-th best."""
 
-    ``values``, ``images`` and ``positions`` are (k, C): entry [r, c] is the
-    r-th strongest image for channel c, its activation, and the flat row-major
-    position (y * W + x; 0 for fc units) of that activation. Fewer than k
-    rows while fewer than k images have been seen.
-    """
-
-    values: np.ndarray
-    images: np.ndarray
-    positions: np.ndarray
+    values: np.ndarray  # (k, C) activations; fewer rows while fewer images were seen
+    images: np.ndarray  # (k, C) image indices
+    positions: np.ndarray  # (k, C) flat row-major position (y * W + x; 0 for fc units)
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -99,12 +80,7 @@ def top_activations(
     k: int = TOP_K,
     layers: Iterable[str] = LAYER_NAMES,
 ) -> dict[str, TopK]:
-    """The top-k images of every channel of ``layers`` over image batches taken in order.
-
-    ``batches`` yields float image arrays (n, 1, 28, 28); image indices count
-    from 0 across batches. ``trace_fn`` runs the forward pass of one batch.
-    Only one batch's trace is alive at a time.
-    """
+    """The top-k images of every channel of ``layers`` over float image batches, taken in order."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     layers = tuple(layers)
@@ -141,9 +117,6 @@ def image_batches(
 
 
 def most_active_units(topk: TopK, count: int) -> np.ndarray:
-    """The ``count`` channels with the highest best activation over the set, strongest first.
-
-    Ties go to the lower channel index.
-    """
+    """The ``count`` channels with the highest best activation, strongest (then lowest) first."""
     best = topk.values[0]
     return np.lexsort((np.arange(len(best)), -best))[:count]

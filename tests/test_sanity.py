@@ -91,7 +91,7 @@ def test_the_gradient_map_is_the_class_logits_input_gradient():
 
     params, images = random_params(4), random_images(4, 3)
     labels = np.array([3, 0, 9])
-    maps = _explain(params, images, labels, ["gradient"])["gradient"]
+    maps = _explain(params, images, labels)["gradient"]
     x = torch.from_numpy(images).requires_grad_(True)
     logits = torch_model(params, np.float64).trace(x).activations["fc3"]
     (grad,) = torch.autograd.grad(logits[torch.arange(3), torch.from_numpy(labels)].sum(), x)
@@ -174,7 +174,10 @@ def test_the_command_writes_figures_json_and_page(written):
     [
         (["--limit", "0"], "--limit must be at least 1"),
         (["--limit", "20000"], "exceeds the 10000 test images"),
-        (["--limit", "5", "--images", "5"], "--images 5 is not among the first 5"),
+        (
+            ["--limit", "5", "--images", "5"],
+            "--images 5 is out of range for the first 5 test images",
+        ),
         (["--images", "a"], "--images must be integers"),
         (["--seed", "-1"], "--seed must be at least 0"),
         (["--shuffled-weights", "missing.npz"], "weight file not found"),

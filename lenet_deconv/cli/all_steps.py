@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from ..crosscheck.check import DRIFT_IMAGES
     from ..evaluation import evaluate_params
     from ..figures import make_gallery
-    from ..figures.gallery import check_chosen
+    from ..images import check_indices
     from ..top_activations import image_batches
     from .compare import DEFAULT_BATCH_SIZE as COMPARE_BATCH_SIZE
     from .visualize import metrics_beside
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     images, labels = load_mnist(data_dir, "test")
     if chosen is not None:
-        check_chosen(chosen, min(len(images), args.limit or len(images)), "the test images")
+        check_indices(chosen, min(len(images), args.limit or len(images)), "the test images")
     if args.train:
         say("step 1/4: train")
         given = {} if args.epochs is None else {"epochs": args.epochs}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from torch_lenet.weights import load_params
 
-from ..images import parse_int_list
+from ..images import check_indices, parse_int_list
 from ..outputs import check_gallery_folder, output_folder_arg
 from ..shipped import SHUFFLED_NAME
 from .options import add_command, add_data_dir, add_force, add_out, add_quiet, add_weights
@@ -83,9 +83,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--seed must be at least 0, got {args.seed}")
     shown = list(DEFAULT_SHOWN) if args.images is None else parse_int_list(args.images, "--images")
     shown = [i for i in shown if args.images is not None or i < args.limit]
-    bad = [i for i in shown if not 0 <= i < args.limit]
-    if bad:
-        raise ValueError(f"--images {bad[0]} is not among the first {args.limit} test images")
+    check_indices(shown, args.limit, f"the first {args.limit} test images", "--images")
     check_gallery_folder(args.out, args.force)  # the output policy, as visualize's
     trained = load_params(args.weights)
     shuffled_path = args.shuffled_weights

@@ -29,8 +29,6 @@ machine's loopback names, unless --host says otherwise. Ctrl-C stops it.
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `serve` subcommand."""
-    from ..explorer.site import DEFAULT_SAMPLE
-
     parser = add_command(
         subparsers,
         "serve",
@@ -56,12 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         type=int,
         help=f"port to listen on; 0 picks a free one (default: {DEFAULT_PORT}, or a free one "
         "when that is busy)",
-    )
-    parser.add_argument(
-        "--sample",
-        type=int,
-        default=DEFAULT_SAMPLE,
-        help=f"test images the page can browse (default: {DEFAULT_SAMPLE})",
     )
     add_quiet(parser, "no progress bar")
     return parser
@@ -130,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--site serves a built site: drop --weights and --data-dir")
     exposed = not is_loopback(host)
     # One line, before any work: nothing else is printed on stderr before an error.
-    files = read_site(args.site) if args.site is not None else build_files(args, args.sample)
+    files = read_site(args.site) if args.site is not None else build_files(args)
     sock = bind(host, args.port)
     # Another --host: other machines reach it by names we cannot know, so any Host goes.
     server = SiteServer(sock, files, hosts=None if exposed else ())

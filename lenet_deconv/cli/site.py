@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +22,6 @@ elsewhere. `lenet-deconv serve` serves the same files on this machine.
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `site` subcommand."""
-    from ..explorer.site import DEFAULT_SAMPLE
-
     parser = add_command(
         subparsers,
         "site",
@@ -33,6 +31,17 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_site_inputs(parser)
     # A str, not a Path: Path("") is ".", and an empty --out must not mean this folder.
     parser.add_argument("--out", required=True, help="folder to write the site into")
+    add_force(parser, "replace a site already in --out")
+    add_quiet(parser)
+    return parser
+
+
+def add_site_inputs(parser: argparse.ArgumentParser) -> None:
+    """Add --weights, --data-dir and --sample: what goes into the site (`site` and `serve`)."""
+    from ..explorer.site import DEFAULT_SAMPLE
+
+    add_weights(parser)
+    add_data_dir(parser, "; its test split feeds the sample and the top-9 search")
     parser.add_argument(
         "--sample",
         type=int,
@@ -40,18 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="how many test images (the first ones) the page can browse "
         f"(default: {DEFAULT_SAMPLE})",
     )
-    add_force(parser, "replace a site already in --out")
-    add_quiet(parser)
-    return parser
 
 
-def add_site_inputs(parser: argparse.ArgumentParser) -> None:
-    """Add --weights and --data-dir: what goes into the site (`site` and `serve` alike)."""
-    add_weights(parser)
-    add_data_dir(parser, "; its test split feeds the sample and the top-9 search")
-
-
-def build_files(args: argparse.Namespace, sample: int) -> dict[str, bytes]:
+def build_files(args: argparse.Namespace) -> dict[str, bytes]:
     """The site's files for the weights and test set the options name."""
     from torch_lenet.data import load_mnist
     from torch_lenet.progress import progress_over
@@ -66,36 +66,27 @@ def build_files(args: argparse.Namespace, sample: int) -> dict[str, bytes]:
     def progress(batches: Iterator[np.ndarray], total: int) -> Iterator[np.ndarray]:
         return progress_over(batches, total, "top-9 search", "batch", quiet=args.quiet)
 
-    return site_files(params, images, labels, sample=sample, progress=progress)
-
-
-def check_site_folder(folder: Path, names: Iterable[str], force: bool) -> None:
-    """The output policy: a folder, and none of the site's files replaced without --force."""
-    from numpy_lenet.atomic import OutputError
-
-    from ..outputs import check_output_folder
-
-    check_output_folder(folder)
-    present = [folder / name for name in names if (folder / name).exists()]
-    if present and not force:
-        raise OutputError(
-            f"{folder} already holds {present[0].name} (a site?); pass --force to replace it"
-        )
+    return site_files(params, images, labels, sample=args.sample, progress=progress)
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the site and write it into --out."""
-    from numpy_lenet.atomic import atomic_path
+    from numpy_lenet.atomic import OutputError, atomic_path
 
     from ..explorer.site import site_file_names
+    from ..outputs import check_output_folder
 
     if args.sample < 0:
         raise ValueError(f"--sample must be 0 or more, got {args.sample}")
     if not args.out:
         raise ValueError("--out is empty; name a folder")
     out = Path(args.out)
-    check_site_folder(out, site_file_names(), args.force)
-    files = build_files(args, args.sample)
+    # The output policy: a folder, and none of the site's files replaced without --force.
+    check_output_folder(out)
+    present = [name for name in site_file_names() if (out / name).exists()]
+    if present and not args.force:
+        raise OutputError(f"{out} already holds {present[0]} (a site?); pass --force to replace it")
+    files = build_files(args)
     for name, body in files.items():
         with atomic_path(out / name) as tmp:
             tmp.write_bytes(body)

@@ -63,39 +63,16 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="N",
         help="search the first N test images for the evolution figure (default: all 10,000)",
     )
-    parser.add_argument(
-        "--images",
-        metavar="LIST",
-        default="0,1,2,3,4",
-        help="test images of the invariance figure (default: 0,1,2,3,4)",
-    )
-    parser.add_argument(
-        "--occlusion-images",
-        metavar="LIST",
-        default="0,1,2",
-        help="test images of the occlusion figure (default: 0,1,2)",
-    )
-    parser.add_argument(
-        "--occluder-size",
-        type=int,
-        metavar="PX",
-        default=8,
-        help="side of the square occluder in pixels (default: 8)",
-    )
-    parser.add_argument(
-        "--occluder-stride",
-        type=int,
-        metavar="PX",
-        default=2,
-        help="pixels between occluder positions (default: 2)",
-    )
-    parser.add_argument(
-        "--occluder-value",
-        type=float,
-        metavar="V",
-        default=0.0,
-        help="the occluder's pixel value in [0, 1] (default: 0, MNIST's background: it erases ink)",
-    )
+    for flag, kind, metavar, default, what in (
+        ("--images", str, "LIST", "0,1,2,3,4", "test images of the invariance figure"),
+        ("--occlusion-images", str, "LIST", "0,1,2", "test images of the occlusion figure"),
+        ("--occluder-size", int, "PX", 8, "side of the square occluder in pixels"),
+        ("--occluder-stride", int, "PX", 2, "pixels between occluder positions"),
+        ("--occluder-value", float, "V", "0", "pixel value in [0, 1]; 0 is MNIST's background"),
+    ):
+        parser.add_argument(
+            flag, type=kind, metavar=metavar, default=default, help=f"{what} (default: {default})"
+        )
     add_backend(parser, " the figures; the other checks them")
     add_quiet(parser, "no progress bars, only the summary")
     add_force(parser, "replace a study or gallery already in --out")

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from torch_lenet.evaluate import resolve_device
 
     from ..figures import make_gallery
-    from ..figures.gallery import check_chosen
+    from ..figures.curves import load_metrics
     from ..mnist import resolve_data_dir
 
     # Cheap checks first, so that a typo costs nothing and writes nothing.
@@ -92,11 +92,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
     check_gallery_folder(args.out, args.force)
     params = load_params(args.weights)
-    metrics = _metrics_path(args)
+    if args.metrics is not None:
+        load_metrics(args.metrics)  # a clear error now, not after minutes of work
+    metrics = args.metrics or metrics_beside(args.weights)
     images, labels = load_mnist(resolve_data_dir(args.data_dir), args.split)
     images, labels, set_name = first_images(images, labels, args.split, args.limit)
-    if chosen is not None:
-        check_chosen(chosen, len(images), set_name)
     index = make_gallery(
         params,
         images,
@@ -115,16 +115,6 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"wrote {index}")
     return 0
-
-
-def _metrics_path(args: argparse.Namespace) -> Path | None:
-    """--metrics if given (checked now), else a readable metrics.json beside the weights."""
-    from ..figures.curves import load_metrics
-
-    if args.metrics is not None:
-        load_metrics(args.metrics)  # a clear error now, not after minutes of work
-        return args.metrics
-    return metrics_beside(args.weights)
 
 
 def metrics_beside(weights: Path) -> Path | None:

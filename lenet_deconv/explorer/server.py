@@ -1,18 +1,4 @@
-"""The explorer's site served from memory by the standard library's http.server, on this machine.
-
-Only what a static host would do, and less: GET and HEAD of the site's own
-files, by exact name; nothing else exists (no file system behind it, so no path
-reaches outside the site). Hardened for a server on the user's own machine:
-
-- the Host header must name this machine (localhost, 127.0.0.0/8, ::1): a
-  web page elsewhere cannot reach it through DNS rebinding (unless --host
-  opened it to other machines, which reach it by any name);
-- a query string is refused: the site takes no parameters;
-- every refusal, malformed requests included, is one line of JSON
-  ``{"error": "..."}`` with a 4xx status;
-- every answer carries the Content-Security-Policy the page also states, so
-  the browser loads nothing from elsewhere.
-"""
+"""The explorer's site served from memory on this machine, hardened (docs/explorer.md)."""
 
 from __future__ import annotations
 

@@ -1,22 +1,4 @@
-"""The explorer as a static site: the page, its float64 engine, the model and the test data.
-
-``site_files`` builds every file in memory (name -> bytes); ``lenet-deconv site``
-writes them to a folder any static web host can serve, ``lenet-deconv serve``
-serves them from memory. The page computes everything itself
-(``static/lenet.js``), so the files hold only data:
-
-- ``model.json``: the layers and their shapes, the pools, the mirror table the
-  engine runs (top down: name, conv/fc, the pool its block unpools first,
-  padding, whether it has a ReLU), receptive fields, modes and rules, and where
-  each parameter sits in ``weights.f64``;
-- ``weights.f64``: every parameter as little-endian float64, the exact values
-  the NumPy float64 reference computes with (float32 weights widen exactly);
-- ``images.u8``: 784 bytes per image: the sample of test images, then every
-  image of the top-9 tables (pixels / 255 in float64, as the CLI reads them);
-- ``data.json``: the sample's indices and labels, and the top-9 table of every
-  channel of every layer over the whole test set, each entry with its
-  activation, unit, label, the input box that unit sees, and its image row.
-"""
+"""The explorer as a static site: the page, the model and the test data (docs/explorer.md)."""
 
 from __future__ import annotations
 
@@ -95,19 +77,6 @@ def model_files(params: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], bytes
     return spec, b"".join(chunks)
 
 
-def search_top9(
-    params: Mapping[str, np.ndarray],
-    images: np.ndarray,
-    progress: Callable[[Iterator[np.ndarray], int], Iterator[np.ndarray]] | None = None,
-) -> dict[str, TopK]:
-    """The top-9 table of every layer over uint8 ``images`` (N, 28, 28), in float64."""
-    weights = cast_params(validate_params(params), np.float64)
-    batches = image_batches(images, SEARCH_BATCH, np.float64)
-    if progress is not None:
-        batches = progress(batches, -(-len(images) // SEARCH_BATCH))
-    return top_activations(batches, lambda batch: forward(weights, batch))
-
-
 def site_files(
     params: Mapping[str, np.ndarray],
     images: np.ndarray,
@@ -116,11 +85,7 @@ def site_files(
     sample: int = DEFAULT_SAMPLE,
     progress: Callable[[Iterator[np.ndarray], int], Iterator[np.ndarray]] | None = None,
 ) -> dict[str, bytes]:
-    """Every file of the site, by name (site_file_names): the page, model, sample and top-9 tables.
-
-    ``images`` (N, 28, 28) uint8 and ``labels`` (N,) are the test set the top-9
-    tables are searched over; its first ``sample`` images are shipped for browsing.
-    """
+    """Every file of the site by name, for the test set (N, 28, 28) uint8 and its labels."""
     if images.ndim != 3 or images.shape[1:] != INPUT_SHAPE[1:] or images.dtype != np.uint8:
         raise ValueError(f"images must be (N, 28, 28) uint8, got {images.shape} {images.dtype}")
     if len(images) == 0 or len(labels) != len(images):
@@ -128,7 +93,11 @@ def site_files(
     if sample < 0:
         raise ValueError(f"the sample must hold 0 or more images, got {sample}")
     spec, weights = model_files(params)
-    table = search_top9(params, images, progress)
+    weights64 = cast_params(validate_params(params), np.float64)
+    batches = image_batches(images, SEARCH_BATCH, np.float64)
+    if progress is not None:
+        batches = progress(batches, -(-len(images) // SEARCH_BATCH))
+    table = top_activations(batches, lambda batch: forward(weights64, batch))
     rows: dict[int, int] = {}  # test-set index -> row of images.u8
 
     def row(index: int) -> int:

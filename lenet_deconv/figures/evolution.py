@@ -33,13 +33,7 @@ def plot_evolution(
     set_name: str,
     path: Path,
 ) -> Path:
-    """One panel per layer: ``layers[name]`` is (channels, units (E, S, d), projections).
-
-    Projections are (E, S, 28, 28).
-
-    Each channel is a strip of its epochs left to right, cut to the
-    receptive field of the projected unit (the whole image for fc layers).
-    """
+    """A panel per layer of ``layers``: (channels, units (E, S, d), projections (E, S, 28, 28))."""
     panels = {}
     for layer, (channels, units, projections) in layers.items():
         e, s = projections.shape[:2]

@@ -1,9 +1,4 @@
-"""The learned convolution filters, on one symmetric colour scale per layer.
-
-Each 5x5 slice is a tile with a white line around it, so neighbouring
-filters never run into each other; conv2's 16 x 6 slices are laid out wide
-(a column per conv2 filter, a row per conv1 map it reads) to fit a page.
-"""
+"""The learned convolution filters, on one symmetric colour scale per layer."""
 
 from __future__ import annotations
 
@@ -42,8 +37,7 @@ def plot_filters(params: Mapping[str, np.ndarray], layer: str, path: Path) -> Pa
     """conv1's or conv2's weights as separated tiles on one colour scale, with a colour bar."""
     weight = np.asarray(params[f"{layer}.weight"], dtype=np.float64)
     out_ch, in_ch, kh, kw = weight.shape
-    tiles = filter_tiles(weight)
-    rows, cols = tiles.shape[:2]
+    rows, cols = filter_tiles(weight).shape[:2]
     picture, limit = filter_picture(weight)
     tile = TILE_INCHES.get(in_ch, 0.5)
     side_in, top_in, bottom_in = 1.3, 0.4, 0.55
@@ -59,13 +53,12 @@ def plot_filters(params: Mapping[str, np.ndarray], layer: str, path: Path) -> Pa
     axes.tick_params(length=0, labelsize=8)
     for spine in axes.spines.values():
         spine.set_visible(False)
+    axes.set_xlabel(f"{layer} filter (output channel)", fontsize=9)
     if in_ch == 1:
         axes.set_yticks([])
-        axes.set_xlabel(f"{layer} filter (output channel)", fontsize=9)
         title = f"{layer} weights {out_ch}x{in_ch}x{kh}x{kw}, one scale ±{limit:.3g}"
     else:
         axes.set_yticks(np.arange(rows) * step_y + (kh - 1) / 2, [str(r) for r in range(rows)])
-        axes.set_xlabel(f"{layer} filter (output channel)", fontsize=9)
         axes.set_ylabel("input (conv1 map)", fontsize=9)
         title = (
             f"{layer} weights {out_ch}x{in_ch}x{kh}x{kw}: a column per filter, a row per "

@@ -15,6 +15,7 @@ from torch_lenet.progress import progress_over
 
 from ..backends import Engine, make_engine
 from ..crosscheck.agreement import relative_error
+from ..images import check_indices
 from ..rule_comparison import ink_share, project_strongest
 from ..top_activations import TOP_K, TopK, image_batches, most_active_units, top_activations
 from .activations import plot_activations
@@ -35,14 +36,14 @@ SEARCH_BATCH = 1000
 DEFAULT_CHOSEN = (0, 1, 2)
 PROJECTION_MODES = ("map", "max")
 
+FILTER_CAPTIONS = {
+    "conv1": "conv1's six 5x5 filters, applied to the raw pixels: red weights reward ink, blue "
+    "ones penalise it, so most filters read as oriented stroke or edge detectors.",
+    "conv2": "conv2's 16 filters, each 6 slices of 5x5 (one per conv1 map): a column is one "
+    "conv2 channel, a row the conv1 map it reads. One colour scale for the whole layer.",
+}
+
 Progress = Callable[[str], None]
-
-
-def check_chosen(chosen: Sequence[int], count: int, set_name: str) -> None:
-    """Raise ValueError unless every chosen index picks an image of a set of ``count``."""
-    bad = [i for i in chosen if not 0 <= i < count]
-    if bad:
-        raise ValueError(f"image index {bad[0]} is out of range for {set_name} (0..{count - 1})")
 
 
 def make_gallery(
@@ -63,19 +64,10 @@ def make_gallery(
     device: str = "cpu",
     bar: bool = False,
 ) -> Path:
-    """Write every figure for uint8 ``images`` (N, 28, 28) into ``out``; return index.html.
-
-    ``extra_entries`` (figures already in ``out``, e.g. the study's) close the page;
-    given as a function, it is called just before the page is written (`all`
-    computes the study in another process meanwhile).
-    ``rule`` is the backward rule of every projection figure; the rules section
-    always shows all three side by side. ``device`` is where the PyTorch side
-    computes; ``bar`` shows a tqdm bar with an ETA on stderr for the one long
-    step, the top-9 search over every image.
-    """
+    """Write every figure for uint8 ``images`` (N, 28, 28) into ``out``; return index.html."""
     say = progress or (lambda message: None)
     chosen = list(DEFAULT_CHOSEN[: len(images)] if chosen is None else chosen)
-    check_chosen(chosen, len(images), set_name)
+    check_indices(chosen, len(images), set_name)
     engine = make_engine(params, backend, np.float32, device)
     epochs = None if metrics_path is None else load_metrics(metrics_path)
     out.mkdir(parents=True, exist_ok=True)
@@ -92,7 +84,9 @@ def make_gallery(
             )
         )
     say("filters")
-    entries += _filters(params, out)
+    for layer, caption in FILTER_CAPTIONS.items():
+        plot_filters(params, layer, out / f"filters-{layer}.png")
+        entries.append(Entry("Filters", f"filters-{layer}.png", caption))
     say(f"activations and projections of {len(chosen)} chosen image(s)")
     picked = images_to_float(images[chosen], np.float32)
     trace = engine.trace(picked)
@@ -111,40 +105,17 @@ def make_gallery(
         entries.append(_top9(engine, images, topk[layer], layer, all_units, set_name, out, rule))
     say("NumPy against PyTorch")
     entries.append(_backends(params, picked[0], f"{image_name} {chosen[0]}", out, rule, device))
+    # Figures already in ``out`` (the study's); a function is called only now, as `all`
+    # computes the study in another process meanwhile.
     entries += extra_entries() if callable(extra_entries) else extra_entries
     title = "LeNet-5 through the deconvnet"
-    kind = "deconvnet reconstructions" if rule == DEFAULT_RULE else f"{_named(rule)} maps"
+    kind = "deconvnet reconstructions" if rule == DEFAULT_RULE else f"{RULE_TITLES[rule]} maps"
     intro = (
         f"Figures of the {backend} backend for {set_name}. Projections are {kind} in pixel "
         "space: red pixels push the selected activation up, blue ones down; each projection "
         "is scaled to its own largest value."
     )
     return write_index(out, title, intro, entries)
-
-
-def _filters(params: Mapping[str, np.ndarray], out: Path) -> list[Entry]:
-    """The two conv layers' weights."""
-    plot_filters(params, "conv1", out / "filters-conv1.png")
-    plot_filters(params, "conv2", out / "filters-conv2.png")
-    return [
-        Entry(
-            "Filters",
-            "filters-conv1.png",
-            "conv1's six 5x5 filters, applied to the raw pixels: red weights reward ink, blue "
-            "ones penalise it, so most filters read as oriented stroke or edge detectors.",
-        ),
-        Entry(
-            "Filters",
-            "filters-conv2.png",
-            "conv2's 16 filters, each 6 slices of 5x5 (one per conv1 map): a column is one "
-            "conv2 channel, a row the conv1 map it reads. One colour scale for the whole layer.",
-        ),
-    ]
-
-
-def _named(rule: str) -> str:
-    """A rule's name in prose: "deconvnet", "gradient", "guided backprop"."""
-    return RULE_TITLES[rule]
 
 
 def _one_image(
@@ -183,7 +154,7 @@ def _one_image(
             )
             rows[layer] = (shown, engine.project(one, layer, mode, shown, rule=rule)[0, :, 0])
         file = f"projections-{index}-{mode}.png"
-        what_rule = f"{_named(rule)} projections"
+        what_rule = f"{RULE_TITLES[rule]} projections"
         plot_projections(rows, image, f"{title}: {what_rule}, {mode} mode", out / file)
         what = (
             "each whole feature map (map mode)"
@@ -248,7 +219,7 @@ def _top9(
         f"{layer}, {which}: the {k} images of {set_name} that drive each one hardest, each "
         "projected on its own from its strongest activation (max mode), beside the input "
         "patch under that activation's receptive field. The title gives the strongest and "
-        "the 9th activation." + ("" if rule == DEFAULT_RULE else f" Rule: {_named(rule)}."),
+        "the 9th activation." + ("" if rule == DEFAULT_RULE else f" Rule: {RULE_TITLES[rule]}."),
     )
 
 
@@ -264,14 +235,15 @@ def _rules(
     projections = {layer: project_strongest(engine, trace, layer) for layer in LAYER_NAMES}
     pixels = picked[:, 0]
     shares = ", ".join(
-        f"{_named(r)} {100 * ink_share(projections['fc3'][r], pixels).mean():.0f}%" for r in RULES
+        f"{RULE_TITLES[r]} {100 * ink_share(projections['fc3'][r], pixels).mean():.0f}%"
+        for r in RULES
     )
     names = ", ".join(str(i) for i in chosen)
     file = "rules.png"
     plot_rule_grid(
         projections, pixels, f"{image_name}s {names}: the three backward rules", out / file
     )
-    lines = "; ".join(f"{_named(r)} {RULE_LINES[r]}" for r in RULES)
+    lines = "; ".join(f"{RULE_TITLES[r]} {RULE_LINES[r]}" for r in RULES)
     return Entry(
         "Three backward rules",
         file,
@@ -316,5 +288,5 @@ def _backends(
         "backend in float64 and by PyTorch in float32, and their difference on its own scale. "
         f"The largest relative error here is {worst:.1e}: float32 rounding, which "
         "docs/agreement.md bounds; the float64 backends agree within 1e-12."
-        + ("" if rule == DEFAULT_RULE else f" Rule: {_named(rule)}."),
+        + ("" if rule == DEFAULT_RULE else f" Rule: {RULE_TITLES[rule]}."),
     )

@@ -17,31 +17,17 @@ def plot_invariance(
     names: Sequence[str],
     path: Path,
 ) -> Path:
-    """One row per transformation, one column per layer and one for p(true class).
-
-    ``curves`` rows are (transformation, unit of its amount, amounts (A,),
-    distances {layer: (A, N)}, probability (A, N)); ``names`` label the N images.
-    Every layer's column shares one y axis, so rows compare transformations.
-    """
+    """A row per transformation (name, unit, amounts, {layer: (A, N)}, p (A, N)), a column each."""
     columns = [*LAYER_NAMES, "p(true class)"]
     figure = new_figure(2.1 * len(columns), 2.0 * len(curves) + 1.0, layout=None)
     grid_axes = figure.subplots(len(curves), len(columns), squeeze=False, sharey="col")
     figure.subplots_adjust(0.045, 0.09, 0.995, 0.9, wspace=0.32, hspace=0.45)
-    colours = [f"C{i}" for i in range(len(names))]
     for r, (name, unit, amounts, distances, probability) in enumerate(curves):
         row = grid_axes[r]
         for axes, column in zip(row, columns, strict=True):
             values = probability if column == "p(true class)" else distances[column]
-            for i, colour in enumerate(colours):
-                axes.plot(
-                    amounts,
-                    values[:, i],
-                    "-",
-                    color=colour,
-                    linewidth=1.1,
-                    marker=".",
-                    markersize=3,
-                )
+            # One line per image (a column of values), coloured C0, C1, ... in order.
+            axes.plot(amounts, values, "-", linewidth=1.1, marker=".", markersize=3)
             axes.grid(alpha=0.3)
             axes.tick_params(labelsize=7)
             if r == 0:

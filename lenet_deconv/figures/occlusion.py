@@ -33,8 +33,7 @@ class OcclusionRow:
 def plot_occlusion(
     rows: Sequence[OcclusionRow], centres: np.ndarray, size: int, value: float, path: Path
 ) -> Path:
-    """One row per image: (a) the image, (b) followed maps' totals, (c) their projections,
-    (d) p(true class) and (e) the most probable class, each map at the occluder's centres."""
+    """One row per image: the image, followed maps' totals and projections, p(true class), class."""
     layers = len(rows[0].followed)
     cols = 1 + 2 * layers + 2
     figure = new_figure(2.05 * cols, 2.25 * len(rows) + 0.9, layout=None)

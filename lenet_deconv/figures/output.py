@@ -13,11 +13,7 @@ DPI = 100
 
 
 def new_figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
-    """A figure of ``width`` x ``height`` inches, detached from pyplot (no global state).
-
-    Figures of many image-only panels pass ``layout=None`` and place the panels
-    themselves: constrained layout measures every axes and costs more than drawing.
-    """
+    """A figure of ``width`` x ``height`` inches, detached from pyplot (no global state)."""
     return Figure(figsize=(width, height), layout=layout)
 
 

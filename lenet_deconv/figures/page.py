@@ -13,15 +13,12 @@ INDEX_NAME = "index.html"
 
 @dataclass(frozen=True)
 class Entry:
-    """One figure on the page: its section, its file (relative to the page) and caption.
-
-    ``data`` names files (relative to the page) holding the numbers behind the figure.
-    """
+    """One figure on the page: its section, its file (relative to the page) and caption."""
 
     section: str
     file: str
     caption: str
-    data: tuple[str, ...] = ()
+    data: tuple[str, ...] = ()  # files (relative to the page) of the numbers behind it
 
 
 def write_index(out: Path, title: str, intro: str, entries: list[Entry]) -> Path:

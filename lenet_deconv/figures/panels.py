@@ -23,10 +23,7 @@ def plot_tile_table(
     title: str,
     path: Path,
 ) -> Path:
-    """Draw RGB tiles (h, w, 3) in a table (None: an empty cell); name the rows and columns.
-
-    One imshow for the whole table: matplotlib's cost grows with axes, not tiles.
-    """
+    """Draw RGB tiles (h, w, 3) in a table (None: an empty cell); name the rows and columns."""
     rows, cols = len(cells), len(cells[0])
     h, w = next(t for row in cells for t in row if t is not None).shape[:2]
     tiles = np.full((rows, cols, h, w, 3), np.nan)

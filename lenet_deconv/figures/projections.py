@@ -22,11 +22,7 @@ def plot_projections(
     title: str,
     path: Path,
 ) -> Path:
-    """One row per layer: the projection (28x28) of each selection, each on its own scale.
-
-    ``projections[layer]`` is (selection labels, array (S, 28, 28)); the input
-    image comes first for reference.
-    """
+    """One row per layer: ``projections[layer]`` is (labels, (S, 28, 28)), each on its own scale."""
     layers = list(projections)
     heights = [1.3] + [-(-len(projections[k][0]) // TILES_PER_ROW) for k in layers]
     figure = new_figure(9, 1.25 * sum(heights) + 0.4 * len(layers), layout=None)
@@ -53,11 +49,7 @@ def plot_backend_difference(
     title: str,
     path: Path,
 ) -> Path:
-    """Per row (layer, channel, NumPy projection, PyTorch projection): both and their difference.
-
-    NumPy and PyTorch share a symmetric scale; the difference has its own,
-    printed with the relative error ||numpy - torch|| / ||numpy||.
-    """
+    """Per row (layer, channel, NumPy, PyTorch projection): both on one scale, their difference."""
     figure = new_figure(8.5, 2.0 * len(rows) + 1.2)
     grid_axes = figure.subplots(len(rows), 4, squeeze=False)
     cmap = colormaps[DIVERGING].with_extremes(bad=BACKGROUND)

@@ -30,11 +30,7 @@ def plot_rule_grid(
     title: str,
     path: Path,
 ) -> Path:
-    """Rows: the input, then each layer; per image (left to right), one column per rule.
-
-    ``projections[layer][rule]`` is (N, 28, 28) for the N ``images`` (N, 28, 28);
-    every projection is on its own symmetric scale (red up, blue down).
-    """
+    """Rows: the input, then each layer; per image, a column per rule of ``projections[layer]``."""
     layers = list(projections)
     rules = list(projections[layers[0]])
     coloured = {

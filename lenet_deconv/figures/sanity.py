@@ -42,44 +42,35 @@ def figure_count(with_labels: bool) -> int:
 
 def plot_sanity_curves(study: SanityStudy, path: Path) -> Path:
     """Similarity to the trained model's projections per step: one line per rule, mean ± std."""
-    tests = [t for t in ("cascading", "independent") if t in study.scores]
-    has_labels = "labels" in study.scores
-    rows = len(tests) + (1 if has_labels else 0)
-    figure = new_figure(10, 3.2 * rows)
-    grid = figure.subplots(rows, 2, squeeze=False)
-    metrics = list(METRIC_TITLES)
+    tests = [t for t in TESTS if t in study.scores]
+    figure = new_figure(10, 3.2 * len(tests))
+    grid = figure.subplots(len(tests), 2, squeeze=False)
     for r, test in enumerate(tests):
         steps = study.steps(test)
-        # Cascading starts from the trained model itself (similarity 1 by definition).
-        xs = (["trained"] if test == "cascading" else []) + [
-            ("up to " if test == "cascading" else "") + s for s in steps
-        ]
-        for c, metric in enumerate(metrics):
+        for c, metric in enumerate(METRIC_TITLES):
             axes = grid[r][c]
-            for rule in study.rules:
-                stats = [_stat(study, test, s, rule, metric) for s in steps]
-                means = np.array(([1.0] if test == "cascading" else []) + [m for m, _ in stats])
-                stds = np.array(([0.0] if test == "cascading" else []) + [d for _, d in stats])
+            if test == "labels":
+                for k, rule in enumerate(study.rules):
+                    mean, std = _stat(study, test, steps[0], rule, metric)
+                    axes.bar(k, mean, yerr=std, capsize=4, label=RULE_TITLES[rule], color=f"C{k}")
+                axes.set_xticks(range(len(study.rules)), [RULE_TITLES[r] for r in study.rules])
+            else:
+                # Cascading starts from the trained model itself (similarity 1 by definition).
+                start = [(1.0, 0.0)] if test == "cascading" else []
+                prefix = "up to " if test == "cascading" else ""
+                xs = ["trained"] * len(start) + [prefix + s for s in steps]
                 x = np.arange(len(xs))
-                axes.plot(x, means, MARKERS[rule], label=RULE_TITLES[rule], markersize=4)
-                axes.fill_between(x, means - stds, means + stds, alpha=0.15)
-            axes.set_xticks(np.arange(len(xs)), xs, rotation=20, fontsize=8)
+                for rule in study.rules:
+                    stats = start + [_stat(study, test, s, rule, metric) for s in steps]
+                    means, stds = np.array(stats).T
+                    axes.plot(x, means, MARKERS[rule], label=RULE_TITLES[rule], markersize=4)
+                    axes.fill_between(x, means - stds, means + stds, alpha=0.15)
+                axes.set_xticks(x, xs, rotation=20, fontsize=8)
+                axes.set_xlabel("re-initialised layer(s)", fontsize=8)
             axes.set_ylim(-0.2, 1.05)
             axes.axhline(0, color="gray", linewidth=0.6)
-            axes.grid(alpha=0.3)
+            axes.grid(alpha=0.3, axis="y" if test == "labels" else "both")
             axes.set_title(f"{TEST_TITLES[test]}: {METRIC_TITLES[metric]}", fontsize=9)
-            axes.set_xlabel("re-initialised layer(s)", fontsize=8)
-    if has_labels:
-        for c, metric in enumerate(metrics):
-            axes = grid[rows - 1][c]
-            for k, rule in enumerate(study.rules):
-                mean, std = _stat(study, "labels", study.steps("labels")[0], rule, metric)
-                axes.bar(k, mean, yerr=std, capsize=4, label=RULE_TITLES[rule], color=f"C{k}")
-            axes.set_xticks(range(len(study.rules)), [RULE_TITLES[r] for r in study.rules])
-            axes.set_ylim(-0.2, 1.05)
-            axes.axhline(0, color="gray", linewidth=0.6)
-            axes.grid(alpha=0.3, axis="y")
-            axes.set_title(f"{TEST_TITLES['labels']}: {METRIC_TITLES[metric]}", fontsize=9)
     grid[0][0].legend(fontsize=8)
     figure.suptitle(
         f"Similarity to the trained model's projections, mean ± std over {len(study.images)} "

@@ -1,8 +1,4 @@
-"""Arrays of small pictures made into one: tiling, colouring and receptive-field crops.
-
-Figures here draw one ``imshow`` per panel of a whole mosaic rather than one
-axes per tile: matplotlib's cost grows with the number of axes, not pixels.
-"""
+"""Arrays of small pictures made into one: tiling, colouring and receptive-field crops."""
 
 from __future__ import annotations
 
@@ -40,10 +36,7 @@ def grid(tiles: np.ndarray, cols: int, fill: float = np.nan) -> np.ndarray:
 
 
 def signed_rgb(tiles: np.ndarray, cmap: str = DIVERGING) -> np.ndarray:
-    """RGB (..., h, w, 3) of signed tiles (..., h, w), each scaled to its own largest |value|.
-
-    Zero is always the colour map's middle; NaN (no data) is BACKGROUND.
-    """
+    """RGB (..., h, w, 3) of signed tiles (..., h, w), each scaled to its own largest |value|."""
     with np.errstate(invalid="ignore"):
         scale = np.nanmax(np.abs(tiles), axis=(-2, -1), keepdims=True)
     scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
@@ -62,26 +55,17 @@ def _colour(unit_values: np.ndarray, cmap: str) -> np.ndarray:
     return rgb
 
 
-def field_origin(layer: str, units: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-    """(size, tops, lefts): the unclipped input window each (c, y, x) unit of a layer sees.
-
-    fc units (j,) see the whole image: size 28, origin (0, 0).
-    """
-    units = np.asarray(units, dtype=np.int64).reshape(len(units), -1)
-    if units.shape[1] == 1:
-        zeros = np.zeros(len(units), dtype=np.int64)
-        return INPUT_SHAPE[1], zeros, zeros
-    size, jump, start = receptive_field_geometry(layer)
-    return size, start + units[:, 1] * jump, start + units[:, 2] * jump
-
-
 def crop_fields(planes: np.ndarray, layer: str, units: np.ndarray) -> np.ndarray:
-    """Crops (M, size, size) of planes (M, 28, 28) to the receptive field of unit m of ``layer``.
-
-    A field that reaches past the image's border is filled with NaN there, so
-    every crop has the field's full size and the image sits where the unit sees it.
-    """
-    size, tops, lefts = field_origin(layer, units)
+    """Crops (M, size, size) of planes (M, 28, 28) to the receptive field of unit m of ``layer``."""
+    units = np.asarray(units, dtype=np.int64).reshape(len(units), -1)
+    if units.shape[1] == 1:  # fc units (j,) see the whole image
+        size, tops = INPUT_SHAPE[1], np.zeros(len(units), np.int64)
+        lefts = tops
+    else:
+        size, jump, start = receptive_field_geometry(layer)
+        tops, lefts = start + units[:, 1] * jump, start + units[:, 2] * jump
+    # NaN past the image's border: every crop has the field's full size, the image
+    # sitting where the unit sees it.
     planes = np.asarray(planes, dtype=np.float64)
     padded = np.pad(planes, ((0, 0), (size, size), (size, size)), constant_values=np.nan)
     offsets = np.arange(size)

@@ -1,9 +1,4 @@
-"""Zeiler & Fergus's Figure 2 for one layer: per channel, its 9 strongest images.
-
-Each channel gets a block: on the left the deconvnet projections of the
-channel's strongest activation in each of its top images, on the right the
-matching input patches, both cropped to the activation's receptive field.
-"""
+"""Zeiler & Fergus's Figure 2 for one layer: per channel, its 9 strongest images."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Randomised copies of a trained network: cascading from the top, or one layer at a time.
-
-The random weights are PyTorch's default initialisation of a fresh LeNet5 after
-``torch.manual_seed(seed)``, exactly what ``init-weights --seed`` writes; a
-layer's weight and bias are replaced together.
-"""
+"""Randomised copies of a trained network: cascading from the top, or one layer at a time."""
 
 from __future__ import annotations
 

@@ -12,9 +12,6 @@ import numpy as np
 from scipy.stats import spearmanr
 from skimage.metrics import structural_similarity
 
-#: The similarity measures, by the names the JSON and the figures use.
-METRICS: tuple[str, ...] = ("spearman", "ssim")
-
 
 def spearman_abs(a: np.ndarray, b: np.ndarray) -> float | None:
     """Spearman rank correlation of |a| and |b| over all pixels; None if either is constant."""

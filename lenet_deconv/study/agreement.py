@@ -1,11 +1,4 @@
-"""Checking one backend's study numbers against the other's, array by array.
-
-The study computes in float64 with both backends, so the float64 bound of docs/agreement.md
-applies to every array it compares: relative error ||checked - reference|| /
-||reference|| under 1e-12. Forward traces are compared layer by layer, and
-switches must be equal except at honest near-ties; projections are compared
-given the same recorded trace (docs/agreement.md).
-"""
+"""Checking one backend's study numbers against the other's, array by array (docs/study.md)."""
 
 from __future__ import annotations
 
@@ -53,11 +46,7 @@ class Agreement:
         params: Mapping[str, np.ndarray],
         images: np.ndarray,
     ) -> None:
-        """Every layer's activations, the log-probabilities, and the switches of two traces.
-
-        A switch flip passes only as a near-tie, judged by the cross-check's one
-        rounding bound (lenet_deconv/crosscheck/ties.py, docs/agreement.md).
-        """
+        """Every layer's activations, the log-probabilities, and the switches of two traces."""
         for layer in LAYER_NAMES:
             self.compare(
                 f"{name}/{layer}", checked.activations[layer], reference.activations[layer]

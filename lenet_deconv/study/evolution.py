@@ -1,12 +1,4 @@
-"""Figure 4 of Zeiler & Fergus: each feature's strongest activation over a set, epoch by epoch.
-
-For every epoch's weights, one streaming search finds, per channel of every
-layer, the image of the set that drives it hardest and where (``top_activations``'s
-ranking: the channel's largest value in an image; higher first, then the lower
-image index); that one activation is projected to pixels (``unit`` mode). The
-channels shown are fixed across epochs: every conv/pool channel and fc3 unit,
-and the fc1/fc2 units most active at the last epoch shown.
-"""
+"""Figure 4 of Zeiler & Fergus: each feature's strongest activation, epoch by epoch."""
 
 from __future__ import annotations
 
@@ -33,20 +25,14 @@ SEARCH_BATCH = 2048
 
 @dataclass(frozen=True)
 class LayerEvolution:
-    """One layer's shown channels over the epochs.
-
-    ``values``, ``images`` (E, S): the strongest activation of each channel over
-    the set at each epoch and the image holding it; ``units`` (E, S, d): the
-    unit as ``unit`` mode takes it ((c, y, x) or (j,)); ``projections``
-    (E, S, 28, 28): that activation projected to pixels.
-    """
+    """One layer's shown channels over the epochs: each one's strongest activation over the set."""
 
     layer: str
     channels: list[int]
-    values: np.ndarray
-    images: np.ndarray
-    units: np.ndarray
-    projections: np.ndarray
+    values: np.ndarray  # (E, S)
+    images: np.ndarray  # (E, S): the image holding it
+    units: np.ndarray  # (E, S, d): (c, y, x) or (j,), as ``unit`` mode takes it
+    projections: np.ndarray  # (E, S, 28, 28)
 
 
 @dataclass(frozen=True)
@@ -58,11 +44,11 @@ class Evolution:
     agreement: Agreement
 
 
-def shown_channels(final: Mapping[str, TopK], fc_units: int = FC_UNITS) -> dict[str, list[int]]:
-    """The channels shown per layer: all, except fc1/fc2's ``fc_units`` most active at the end."""
+def shown_channels(final: Mapping[str, TopK]) -> dict[str, list[int]]:
+    """The channels shown per layer: all, except fc1/fc2's FC_UNITS most active at the end."""
     return {
         layer: (
-            [int(c) for c in most_active_units(final[layer], fc_units)]
+            [int(c) for c in most_active_units(final[layer], FC_UNITS)]
             if layer in ("fc1", "fc2")
             else list(range(num_channels(layer)))
         )
@@ -91,15 +77,9 @@ def evolution(
     images_uint8: np.ndarray,
     backend: str = "numpy",
     *,
-    fc_units: int = FC_UNITS,
     tick: Callable[[int], None] | None = None,
 ) -> Evolution:
-    """Figure 4's numbers for the epochs of ``snapshots`` (in increasing order) over a set.
-
-    ``backend`` computes them; the other backend checks, per epoch, the
-    activations of the winning and runner-up images, that the winner still
-    wins, and the projections. ``tick(n)`` is called after each batch searched.
-    """
+    """Figure 4's numbers for the epochs of ``snapshots`` over a set; the other backend checks."""
     epochs = sorted(snapshots)
     if not epochs:
         raise ValueError("no epoch weights to show")
@@ -108,7 +88,7 @@ def evolution(
     for epoch in epochs:
         engines[epoch] = engine_pair(snapshots[epoch], backend)
         searches[epoch] = search(engines[epoch][0].trace, images_uint8, tick)
-    channels = shown_channels(searches[epochs[-1]], fc_units)
+    channels = shown_channels(searches[epochs[-1]])
     per_epoch = [
         _one_epoch(engines[e], searches[e], channels, images_uint8, agreement, f"epoch {e}")
         for e in epochs
@@ -132,10 +112,7 @@ def _one_epoch(
     agreement: Agreement,
     name: str,
 ) -> dict[str, tuple[np.ndarray, ...]]:
-    """Per layer (values, images, units, projections) of the shown channels, checked.
-
-    Every layer's winners and runners-up are traced as one batch per backend.
-    """
+    """Per layer (values, images, units, projections) of the shown channels, checked."""
     mine, theirs = engines
     rows, units, picks = {}, {}, []
     for layer in LAYER_NAMES:
@@ -153,7 +130,8 @@ def _one_epoch(
     for layer in LAYER_NAMES:
         shown = list(channels[layer])
         ranks = len(found[layer])
-        checked = _unit_values(other.activations[layer][rows[layer]], units[layer])
+        picked = other.activations[layer][rows[layer]]
+        checked = picked[(np.arange(len(picked)), *units[layer].T)]  # unit i of image i
         _check_winners(agreement, f"{name}/{layer}", checked.reshape(ranks, len(shown)), shown)
         winners = trace.subset(rows[layer][: len(shown)])
         first = units[layer][: len(shown)]
@@ -166,11 +144,6 @@ def _one_epoch(
         topk = found[layer]
         out[layer] = (topk.values[0, shown], topk.images[0, shown], first, projections)
     return out
-
-
-def _unit_values(activations: np.ndarray, units: np.ndarray) -> np.ndarray:
-    """Activation of unit i in image i: (M,) from activations (M, *shape) and units (M, d)."""
-    return activations[(np.arange(len(units)), *np.asarray(units).T)]
 
 
 def _check_winners(agreement: Agreement, name: str, checked: np.ndarray, shown: list[int]) -> None:
@@ -192,11 +165,7 @@ def _check_winners(agreement: Agreement, name: str, checked: np.ndarray, shown: 
 
 
 def settling(ev: LayerEvolution) -> np.ndarray:
-    """(E, S) cosine similarity of each projection to the last epoch's, in receptive-field crops.
-
-    Crops make it independent of where the strongest activation sits; 1 means
-    the feature looks the same as at the end, 0 unrelated (or an empty projection).
-    """
+    """(E, S) cosine similarity of each projection to the last epoch's, in receptive-field crops."""
     from ..figures.tiles import crop_fields
 
     e, s = ev.projections.shape[:2]

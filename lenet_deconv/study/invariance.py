@@ -1,19 +1,4 @@
-"""Figure 5 of Zeiler & Fergus: how features and the prediction change as a digit is moved.
-
-Each image is translated, rotated and scaled by torchvision's affine transform
-(about the image centre, zeros - MNIST's background - filling what comes in
-from outside). Whole-pixel translations sample with nearest neighbour, which
-moves pixels exactly (so a shift by 0 returns the image bit for bit);
-rotations and scalings sample bilinearly. At every layer the distance between
-the feature vectors of the original x and the transformed T(x) is measured as
-
-    ||f(T(x)) - f(x)|| / ||f(x)||    (Euclidean norms over the whole layer),
-
-so 0 means unchanged and 1 means a change as large as the features themselves:
-layers of different sizes and scales read on one axis. The paper plots the
-plain Euclidean distance; its layers differ in size, ours are divided by the
-original's norm to compare them.
-"""
+"""Figure 5 of Zeiler & Fergus: how features and the prediction change as a digit is moved."""
 
 from __future__ import annotations
 
@@ -51,9 +36,6 @@ TRANSFORMS: tuple[Transform, ...] = (
     Transform("scaling", "factor", _steps(0.6, 1.4, 0.05), 1.0),
 )
 
-#: Images of Figure 5 by default: the first five of the test set.
-DEFAULT_IMAGES: tuple[int, ...] = (0, 1, 2, 3, 4)
-
 
 def transform_images(images: np.ndarray, transform: Transform, amount: float) -> np.ndarray:
     """Images (N, 1, 28, 28) transformed by one amount of ``transform``, dtype kept."""
@@ -87,17 +69,12 @@ def transform_images(images: np.ndarray, transform: Transform, amount: float) ->
 
 @dataclass(frozen=True)
 class Curves:
-    """One transformation's curves for every image.
-
-    ``distances[layer]`` (A, N): the normalised feature distance at each amount;
-    ``probability`` (A, N): the probability of the true class; ``predicted``
-    (A, N): the most probable class.
-    """
+    """One transformation's curves for every image, each (amounts A, images N)."""
 
     transform: Transform
-    distances: dict[str, np.ndarray]
-    probability: np.ndarray
-    predicted: np.ndarray
+    distances: dict[str, np.ndarray]  # layer -> normalised feature distance
+    probability: np.ndarray  # of the true class
+    predicted: np.ndarray  # the most probable class
 
 
 @dataclass(frozen=True)
@@ -141,11 +118,7 @@ def invariance(
     transforms: Sequence[Transform] = TRANSFORMS,
     tick: Callable[[], None] | None = None,
 ) -> Invariance:
-    """Figure 5's numbers for float images (N, 1, 28, 28) with their true ``labels``.
-
-    Every amount of a transformation goes through the network as one batch;
-    ``backend`` computes and the other backend checks every trace and curve.
-    """
+    """Figure 5's numbers for float images (N, 1, 28, 28) with their true ``labels``, checked."""
     images = np.asarray(images, STUDY_DTYPE)
     labels = np.asarray(labels, np.int64)
     mine, theirs = engine_pair(params, backend)

@@ -1,21 +1,4 @@
-"""Figure 7 of Zeiler & Fergus: what an image's features and class depend on, by occlusion.
-
-A square of constant value is slid over the image; every occluded variant of
-an image (and the image itself, first) goes through the network as one batch.
-For conv2 and pool2 the feature map that is strongest in the unoccluded image
-(the channel holding the layer's largest activation, the lower channel on
-ties) is followed: its total activation (the sum over the map) at each
-occluder position, and the deconvnet projection of its strongest activation in
-the unoccluded image. At each position the probability of the true class and
-the most probable class are recorded too.
-
-The occluder's value is 0 by default: MNIST's background is exactly 0 and the
-network was trained on pixel/255 without normalisation, so a 0 square erases
-ink and adds nothing - the question becomes which strokes matter. (Zeiler &
-Fergus's grey square is the mean pixel of their normalised input; a grey
-0.5 square on MNIST adds a blob of half-ink that the network may read as a
-stroke. ``value`` takes any level in [0, 1].)
-"""
+"""Figure 7 of Zeiler & Fergus: what an image's features and class depend on (docs/study.md)."""
 
 from __future__ import annotations
 
@@ -28,13 +11,11 @@ import numpy as np
 from numpy_lenet.architecture import INPUT_SHAPE, LAYER_SHAPES
 from numpy_lenet.params import Params
 
+from ..rule_comparison import strongest_units
 from .agreement import STUDY_DTYPE, Agreement, engine_pair, new_agreement
 
 #: The layers whose strongest feature map is followed (the paper's layer 5 is its top conv).
 FOLLOWED_LAYERS: tuple[str, ...] = ("conv2", "pool2")
-
-#: Images of Figure 7 by default: the first three of the test set.
-DEFAULT_IMAGES: tuple[int, ...] = (0, 1, 2)
 
 
 @dataclass(frozen=True)
@@ -77,19 +58,14 @@ class Occluder:
 
 @dataclass(frozen=True)
 class FollowedMap:
-    """One layer's strongest feature map of an image, under occlusion.
-
-    ``unit`` is (c, y, x) of the map's strongest activation in the unoccluded
-    image; ``total`` (P, P) the map's sum with the occluder at each position;
-    ``projection`` (28, 28) the deconvnet projection of that unit.
-    """
+    """One layer's strongest feature map of an image, under occlusion."""
 
     layer: str
-    unit: tuple[int, int, int]
+    unit: tuple[int, int, int]  # the map's strongest activation in the unoccluded image
     activation: float
     unoccluded_total: float
-    total: np.ndarray
-    projection: np.ndarray
+    total: np.ndarray  # (P, P): the map's sum with the occluder at each position
+    projection: np.ndarray  # (28, 28): the deconvnet projection of ``unit``
 
 
 @dataclass(frozen=True)
@@ -112,11 +88,6 @@ class Occlusion:
     occluder: Occluder
     images: list[ImageOcclusion]
     agreement: Agreement
-
-
-def strongest_unit(maps: np.ndarray) -> tuple[int, int, int]:
-    """(c, y, x) of the largest value of maps (C, H, W); first in (c, y, x) order on ties."""
-    return tuple(int(i) for i in np.unravel_index(np.argmax(maps), maps.shape))
 
 
 def occlusion(
@@ -142,7 +113,8 @@ def occlusion(
         label = int(label)
         maps = {}
         for layer in FOLLOWED_LAYERS:
-            unit = strongest_unit(trace.activations[layer][0])
+            # The unoccluded image's (first in the batch) largest activation; ties: first (c, y, x).
+            unit = strongest_units(trace.activations[layer][:1])[0]
             totals = trace.activations[layer][1:, unit[0]].sum(axis=(1, 2))
             first = trace.subset([0])
             projection = mine.project_each(first, layer, [unit])[0, 0]

@@ -1,10 +1,4 @@
-"""The whole study: check every input, compute the three experiments, write figures and numbers.
-
-``plan_study`` does every check and load that can fail on bad input and writes
-nothing; ``run_study`` computes (one backend, checked by the other), then
-writes the figures (PNG), the numbers behind them (JSON, and an .npz of
-projections) and returns the gallery entries that show them.
-"""
+"""The whole study: check every input, compute the three experiments, write figures and numbers."""
 
 from __future__ import annotations
 
@@ -27,6 +21,7 @@ from ..figures.evolution import plot_evolution
 from ..figures.invariance import plot_invariance
 from ..figures.occlusion import OcclusionRow, plot_occlusion
 from ..figures.page import Entry
+from ..images import check_indices
 from .agreement import Agreement
 from .evolution import FC_UNITS, Evolution, evolution, evolution_as_dict
 from .invariance import TRANSFORMS, Invariance, invariance, invariance_as_dict
@@ -40,15 +35,11 @@ SECTION_OCCLUSION = "Occlusion (Zeiler & Fergus, Figure 7)"
 
 @dataclass(frozen=True)
 class StudyPlan:
-    """Everything the study needs, checked and loaded; nothing written yet.
-
-    ``snapshots`` is None when there are no per-epoch weights to show (then
-    ``skipped`` says why and Figure 4 is left out).
-    """
+    """Everything the study needs, checked and loaded; nothing written yet."""
 
     params: Params
     weights: Path
-    snapshots: dict[int, Params] | None
+    snapshots: dict[int, Params] | None  # None: Figure 4 is left out, ``skipped`` says why
     epochs_dir: Path | None
     skipped: str | None
     set_images: np.ndarray  # uint8 (N, 28, 28): the set Figure 4 searches
@@ -80,10 +71,7 @@ class StudyResult:
 
 
 def choose_epochs(epochs_dir: Path, asked: Sequence[int] | None) -> list[int]:
-    """The epochs to show: all of ``asked`` (each must exist), or the defaults the folder holds.
-
-    By default: those of DEFAULT_EPOCHS the folder holds, and its last epoch.
-    """
+    """``asked`` (each must exist), or those of DEFAULT_EPOCHS the folder holds and its last."""
     if asked is not None:
         return list(asked)  # load_snapshots names any that is missing
     held = sorted(
@@ -126,10 +114,7 @@ def plan_study(
     ):
         if not indices:
             raise ValueError(f"{flag}: no image given")
-        bad = [i for i in indices if not 0 <= i < len(test_images)]
-        if bad:
-            last = len(test_images) - 1
-            raise ValueError(f"{flag}: index {bad[0]} is out of range for the test set (0..{last})")
+        check_indices(indices, len(test_images), "the test set", f"{flag}: index")
     set_images, _, set_name = first_images(test_images, test_labels, "test", limit)
     params = load_params(weights)
     skipped = None
@@ -211,15 +196,32 @@ def run_study(plan: StudyPlan, out: Path, *, quiet: bool = False) -> StudyResult
     return result
 
 
-def _source(plan: StudyPlan) -> dict[str, Any]:
-    """What every JSON file says about where its numbers come from."""
-    return {"weights": str(plan.weights), "backend": f"{plan.backend} float64"}
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    return path
+def _record(
+    plan: StudyPlan,
+    result: StudyResult,
+    out: Path,
+    name: str,
+    section: str,
+    data: dict[str, Any],
+    agreement: Agreement,
+    caption: str,
+    extra: tuple[str, ...] = (),
+) -> None:
+    """Write ``name``.json beside the drawn ``name``.png; record the files, agreement, entry."""
+    record = {
+        "experiment": section[0].lower() + section[1:],
+        "weights": str(plan.weights),
+        "backend": f"{plan.backend} float64",
+        **data,
+    }
+    with atomic_path(out / f"{name}.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    numbers = (f"{name}.json", *extra)
+    result.files += [out / f"{name}.png", *(out / file for file in numbers)]
+    result.agreements[name] = agreement
+    result.entries.append(
+        Entry(section, f"{name}.png", f"{caption} {agreement.summary()}.", numbers)
+    )
 
 
 def _write_evolution(plan: StudyPlan, evo: Evolution, out: Path, result: StudyResult) -> None:
@@ -229,30 +231,30 @@ def _write_evolution(plan: StudyPlan, evo: Evolution, out: Path, result: StudyRe
         with open(tmp, "wb") as handle:
             np.savez(handle, **{layer: ev.projections for layer, ev in evo.layers.items()})
     data = {
-        "experiment": "features during training (Zeiler & Fergus, Figure 4)",
-        **_source(plan),
         "epochs_dir": str(plan.epochs_dir),
         "image_set": plan.set_name,
         **evolution_as_dict(evo),
         "projections": "evolution.npz: per layer (epoch, shown channel, 28, 28)",
     }
-    _write_json(out / "evolution.json", data)
-    result.files += [out / "evolution.png", out / "evolution.json", out / "evolution.npz"]
-    result.agreements["evolution"] = evo.agreement
     epochs = ", ".join(str(e) for e in evo.epochs)
-    result.entries.append(
-        Entry(
-            SECTION_EVOLUTION,
-            "evolution.png",
-            f"How each feature develops during training. For the weights after epochs "
-            f"{epochs} (left to right in each strip), the single strongest activation of the "
-            f"feature over {plan.set_name} is projected to pixels by the deconvnet and cut to "
-            f"its receptive field; every tile has its own colour scale (red: pushes the "
-            f"activation up). Every conv/pool channel and fc3 unit is shown, and the "
-            f"{FC_UNITS} fc1/fc2 units most active at epoch {evo.epochs[-1]}. "
-            f"{evo.agreement.summary()}.",
-            ("evolution.json", "evolution.npz"),
-        )
+    caption = (
+        f"How each feature develops during training. For the weights after epochs "
+        f"{epochs} (left to right in each strip), the single strongest activation of the "
+        f"feature over {plan.set_name} is projected to pixels by the deconvnet and cut to "
+        f"its receptive field; every tile has its own colour scale (red: pushes the "
+        f"activation up). Every conv/pool channel and fc3 unit is shown, and the "
+        f"{FC_UNITS} fc1/fc2 units most active at epoch {evo.epochs[-1]}."
+    )
+    _record(
+        plan,
+        result,
+        out,
+        "evolution",
+        SECTION_EVOLUTION,
+        data,
+        evo.agreement,
+        caption,
+        ("evolution.npz",),
     )
 
 
@@ -265,27 +267,16 @@ def _write_invariance(plan: StudyPlan, inv: Invariance, out: Path, result: Study
         for c in inv.curves
     ]
     plot_invariance(rows, names, out / "invariance.png")
-    data = {
-        "experiment": "invariance (Zeiler & Fergus, Figure 5)",
-        **_source(plan),
-        **invariance_as_dict(inv),
-    }
-    _write_json(out / "invariance.json", data)
-    result.files += [out / "invariance.png", out / "invariance.json"]
-    result.agreements["invariance"] = inv.agreement
-    result.entries.append(
-        Entry(
-            SECTION_INVARIANCE,
-            "invariance.png",
-            f"Test images {', '.join(map(str, inv.indices))} moved vertically and horizontally "
-            "(-6..+6 px), rotated (-60..+60 degrees) and scaled (0.6..1.4) by torchvision's "
-            "affine transform. Columns: for every layer, the distance between the features of "
-            "the moved and the original image divided by the norm of the original's "
-            "(0: unchanged; 1: as large a change as the features themselves), then the "
-            f"probability of the true class. {inv.agreement.summary()}.",
-            ("invariance.json",),
-        )
+    caption = (
+        f"Test images {', '.join(map(str, inv.indices))} moved vertically and horizontally "
+        "(-6..+6 px), rotated (-60..+60 degrees) and scaled (0.6..1.4) by torchvision's "
+        "affine transform. Columns: for every layer, the distance between the features of "
+        "the moved and the original image divided by the norm of the original's "
+        "(0: unchanged; 1: as large a change as the features themselves), then the "
+        "probability of the true class."
     )
+    data = invariance_as_dict(inv)
+    _record(plan, result, out, "invariance", SECTION_INVARIANCE, data, inv.agreement, caption)
 
 
 def _write_occlusion(plan: StudyPlan, occ: Occlusion, out: Path, result: StudyResult) -> None:
@@ -304,26 +295,15 @@ def _write_occlusion(plan: StudyPlan, occ: Occlusion, out: Path, result: StudyRe
         )
     o = occ.occluder
     plot_occlusion(rows, o.centres(), o.size, o.value, out / "occlusion.png")
-    data = {
-        "experiment": "occlusion (Zeiler & Fergus, Figure 7)",
-        **_source(plan),
-        **occlusion_as_dict(occ),
-    }
-    _write_json(out / "occlusion.json", data)
-    result.files += [out / "occlusion.png", out / "occlusion.json"]
-    result.agreements["occlusion"] = occ.agreement
     count = len(o.offsets()) ** 2
-    result.entries.append(
-        Entry(
-            SECTION_OCCLUSION,
-            "occlusion.png",
-            f"A {o.size}x{o.size} square of value {o.value:g} (MNIST's background is 0: such a "
-            f"square erases ink) slid over each image every {o.stride} px ({count} positions, "
-            "one batch per image); each map is drawn at the occluder's centres with the digit's "
-            f"outline. (b) The total activation of the {' and '.join(FOLLOWED_LAYERS)} feature "
-            "map that is strongest in the unoccluded image, (c) the deconvnet projection of "
-            "that map's strongest activation, (d) the probability of the true class, (e) the "
-            f"most probable class. {occ.agreement.summary()}.",
-            ("occlusion.json",),
-        )
+    caption = (
+        f"A {o.size}x{o.size} square of value {o.value:g} (MNIST's background is 0: such a "
+        f"square erases ink) slid over each image every {o.stride} px ({count} positions, "
+        "one batch per image); each map is drawn at the occluder's centres with the digit's "
+        f"outline. (b) The total activation of the {' and '.join(FOLLOWED_LAYERS)} feature "
+        "map that is strongest in the unoccluded image, (c) the deconvnet projection of "
+        "that map's strongest activation, (d) the probability of the true class, (e) the "
+        "most probable class."
     )
+    data = occlusion_as_dict(occ)
+    _record(plan, result, out, "occlusion", SECTION_OCCLUSION, data, occ.agreement, caption)
