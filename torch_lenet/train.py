@@ -1,11 +1,4 @@
-"""Training LeNet-5 on MNIST with the project's recipe, reproducibly, into a run directory.
-
-The recipe: seed 42 (Python, NumPy, torch), Adam with learning rate 0.001,
-batch size 128, 15 epochs, CrossEntropyLoss on the model's log_softmax output,
-pixels in [0, 1]. The batches come from torch_lenet.batches. Each step is the
-plain autograd loop: ``model(x)``, the loss, ``loss.backward()``,
-``optimizer.step()``, on the same ``LeNet5`` module that is evaluated and saved.
-"""
+"""Training LeNet-5 on MNIST with the project's recipe (docs/training.md) into a run directory."""
 
 from __future__ import annotations
 
@@ -23,10 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from numpy_lenet.atomic import atomic_path, sweep_temps
 
-from .batches import LOADERS, float_split, train_batches
+from .batches import float_split, train_batches
 from .checkpoint import CheckpointError, RunDir, load_checkpoint, save_checkpoint, write_json
 from .evaluate import DEVICES, resolve_device, summarize, torch_log_probs
 from .model import LeNet5
@@ -36,7 +30,7 @@ from .weights import save_params_from_model
 
 #: Fields a resumed run may change: they do not alter which numbers are computed
 #: (on one device and thread count the result stays bit-identical; docs/training.md).
-RESUME_OVERRIDABLE: tuple[str, ...] = ("epochs", "loader", "device", "threads")
+RESUME_OVERRIDABLE: tuple[str, ...] = ("epochs", "device", "threads")
 
 #: Adam moves every weight by up to ~lr per step; beyond 1 it throws LeNet-5's weights
 #: (~0.1 in size) far out of range and the run is noise, so such a request is refused.
@@ -45,8 +39,6 @@ MAX_LR = 1.0
 #: Test images per forward pass in the per-epoch evaluation: chunks this small keep a
 #: chunk's activations in the CPU caches (evaluate.EVAL_BATCH_SIZE's do not).
 EPOCH_EVAL_CHUNK = 500
-
-Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -57,7 +49,6 @@ class TrainConfig:
     epochs: int = 15
     batch_size: int = 128
     lr: float = 0.001
-    loader: str = "tensor"
     normalize: bool = False
     train_limit: int | None = None
     test_limit: int | None = None
@@ -75,10 +66,6 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         if not (math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
             raise ValueError(f"learning rate must be positive and at most {MAX_LR}, got {self.lr}")
-        if self.loader not in LOADERS:
-            raise ValueError(
-                f"unknown loader {self.loader!r}; expected one of {', '.join(LOADERS)}"
-            )
         if self.device not in DEVICES:
             raise ValueError(
                 f"unknown device {self.device!r}; expected one of {', '.join(DEVICES)}"
@@ -91,6 +78,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """A config from ``as_dict`` output; ValueError on unknown or bad fields."""
+        # Runs from before --loader was dropped name theirs: every loader fed the same batches.
+        data = {k: v for k, v in data.items() if k != "loader"}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -251,7 +240,6 @@ def _run(
 
     batches = train_batches(
         data_dir,
-        config.loader,
         batch_size=config.batch_size,
         shuffle=shuffle,
         device=device,
@@ -338,7 +326,7 @@ def _train_epoch(
     model: LeNet5,
     optimizer: torch.optim.Optimizer,
     loss_fn: nn.Module,
-    batches: Batches,
+    batches: DataLoader,
     tick: Callable[[torch.Tensor], None],
 ) -> tuple[float, float]:
     """One pass over the batches; the running mean loss and accuracy while the model learnt."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from torch_lenet.batches import LOADERS
 from torch_lenet.evaluate import DEVICES
 from torch_lenet.train import TrainConfig
 
@@ -18,7 +17,6 @@ CONFIG_OPTIONS: tuple[str, ...] = (
     "epochs",
     "batch_size",
     "lr",
-    "loader",
     "normalize",
     "train_limit",
     "test_limit",
@@ -86,14 +84,6 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         ),
     )
     run = parser.add_argument_group("how to run")
-    run.add_argument(
-        "--loader",
-        choices=LOADERS,
-        help=(
-            "tensor: batch from the whole training set held as one tensor (fast, default); "
-            "dataloader: the plain torchvision Dataset + DataLoader path (same batches, slower)"
-        ),
-    )
     run.add_argument(
         "--device",
         choices=DEVICES,
