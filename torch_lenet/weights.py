@@ -118,11 +118,6 @@ def load_params(path: str | os.PathLike[str]) -> Params:
     return load_npz(path)
 
 
-def load_model(path: str | os.PathLike[str]) -> LeNet5:
-    """A LeNet5 in eval mode from a ``.npz`` or ``.pt`` weight file."""
-    return model_from_params(load_params(path))
-
-
 def save_params_from_model(model: LeNet5, path: str | os.PathLike[str]) -> Path:
     """Write a model's weights as a float32 ``.npz`` weight file, atomically."""
     return save_npz(path, state_dict_to_params(model.state_dict()))
