@@ -23,11 +23,11 @@ from numpy_lenet.architecture import (
     is_spatial,
 )
 from numpy_lenet.rules import DEFAULT_RULE, MASKED_RULES, check_rule
-from numpy_lenet.selection import SelectionPlan, plan_selection
+from numpy_lenet.selection import SelectionPlan, keeps_one_unit, plan_selection
 
 from .model import LeNet5, TorchTrace
 from .rules import rectify, rectify_each
-from .selection import keeps_one_unit, live_selections, select, selected_units
+from .selection import live_selections, select, selected_units
 
 #: Projections (images x selections) computed at once: bounds the transposed-conv buffers.
 DEFAULT_BATCH_SIZE = 1024
