@@ -143,13 +143,11 @@ def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     return path
 
 
-def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> Path:
-    """Write a checkpoint dict (see ``load_checkpoint`` for its keys), atomically."""
-    path = Path(path)
+def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> None:
+    """Write a checkpoint dict (see ``_check_structure`` for its keys), atomically."""
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-    return path
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -99,15 +99,12 @@ def _download(data_dir: Path, split: str) -> None:
     try:
         MNIST(str(data_dir), train=True, download=True)
     except (RuntimeError, OSError, http.client.HTTPException) as exc:
-        remove_empty_folders(created)  # a failed download leaves no empty MNIST/raw/ behind
         raise DataError(
             _missing_message(data_dir, f"the download failed ({_reason(exc)})", split)
         ) from exc
-    except BaseException:
-        remove_empty_folders(created)
-        raise
     finally:
         socket.setdefaulttimeout(previous)
+        remove_empty_folders(created)  # only if still empty: a failed download leaves none
 
 
 def _reason(exc: BaseException) -> str:

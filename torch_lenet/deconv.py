@@ -166,11 +166,6 @@ class LiveProjections:
     live: torch.Tensor
     values: torch.Tensor
 
-    @property
-    def signal(self) -> torch.Tensor:
-        """(n, S, *shape): what each selection keeps (built on demand: S copies of the layer)."""
-        return select(self.activations, self.plan)
-
 
 def project_live(
     model: LeNet5,
@@ -178,7 +173,6 @@ def project_live(
     plan: SelectionPlan,
     *,
     rule: str = DEFAULT_RULE,
-    rows_per_call: int = LIVE_ROWS_PER_CALL,
     crop: bool = True,
 ) -> LiveProjections:
     """``numpy_lenet.deconv.project_live``; ``crop`` runs single units on their windows only."""
@@ -193,8 +187,8 @@ def project_live(
         one_unit = keeps_one_unit(plan)
         if one_unit:
             where = selected_units(activations, plan)[0][images, selections]
-        for start in range(0, len(images), rows_per_call):
-            rows = slice(start, start + rows_per_call)
+        for start in range(0, len(images), LIVE_ROWS_PER_CALL):
+            rows = slice(start, start + LIVE_ROWS_PER_CALL)
             picked = images[rows]
             if crop and one_unit and is_spatial(plan.layer):
                 values[rows] = _unit_windows(model, trace, plan.layer, where[rows], picked, rule)

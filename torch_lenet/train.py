@@ -174,23 +174,7 @@ def resume(
         raise ValueError(
             f"{run.checkpoint} is at epoch {state['epoch']}, beyond --epochs {config.epochs}"
         )
-    _check_same_arithmetic(run, state, config)
     return _run(config, run, data_dir, state, progress, download, stale=[])
-
-
-def _check_same_arithmetic(run: RunDir, state: Mapping[str, Any], config: TrainConfig) -> None:
-    """Refuse a resume whose device or thread count would change the numbers computed."""
-    used = {"device": state.get("device"), "threads": state.get("threads")}
-    asked = {
-        "device": resolve_device(config.device).type,
-        "threads": resolve_threads(config.threads),
-    }
-    for name, value in asked.items():
-        if used[name] is not None and used[name] != value:
-            raise ValueError(
-                f"the run in {run.root} trained with {name} {used[name]}, this resume would use "
-                f"{value}: the weights would not be bit-identical; pass --{name} {used[name]}"
-            )
 
 
 class TrainingDiverged(ValueError):
@@ -224,8 +208,16 @@ def _run(
 ) -> TrainResult:
     """Set up (or restore) model, optimiser and generators, then train the remaining epochs."""
     threads = resolve_threads(config.threads)
-    torch.set_num_threads(threads)
     device = resolve_device(config.device)
+    # A resume on another device or thread count would not compute the same numbers.
+    for name, asked in (("device", device.type), ("threads", threads)):
+        used = None if state is None else state.get(name)
+        if used is not None and used != asked:
+            raise ValueError(
+                f"the run in {run.root} trained with {name} {used}, this resume would use "
+                f"{asked}: the weights would not be bit-identical; pass --{name} {used}"
+            )
+    torch.set_num_threads(threads)
     if device.type == "cuda":
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
