@@ -36,8 +36,7 @@ RESUME_OVERRIDABLE: tuple[str, ...] = ("epochs", "device", "threads")
 #: (~0.1 in size) far out of range and the run is noise, so such a request is refused.
 MAX_LR = 1.0
 
-#: Test images per forward pass in the per-epoch evaluation: chunks this small keep a
-#: chunk's activations in the CPU caches (evaluate.EVAL_BATCH_SIZE's do not).
+#: Test images per forward pass in the per-epoch evaluation.
 EPOCH_EVAL_CHUNK = 500
 
 
@@ -71,13 +70,9 @@ class TrainConfig:
                 f"unknown device {self.device!r}; expected one of {', '.join(DEVICES)}"
             )
 
-    def as_dict(self) -> dict[str, Any]:
-        """The fields as a JSON-ready dict."""
-        return dataclasses.asdict(self)
-
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """A config from ``as_dict`` output; ValueError on unknown or bad fields."""
+        """A config from its ``dataclasses.asdict``; ValueError on unknown or bad fields."""
         # Runs from before --loader was dropped name theirs: every loader fed the same batches.
         data = {k: v for k, v in data.items() if k != "loader"}
         known = {f.name for f in dataclasses.fields(cls)}
@@ -281,7 +276,7 @@ def _run(
             run.checkpoint,
             {
                 "epoch": epoch,
-                "config": config.as_dict(),
+                "config": dataclasses.asdict(config),
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "rng": capture_rng_states(shuffle),
@@ -363,7 +358,7 @@ def _config_record(
     if device.type == "cuda":
         device_name += f" ({torch.cuda.get_device_name(device)})"
     return {
-        "config": config.as_dict(),
+        "config": dataclasses.asdict(config),
         "recipe": {
             "optimizer": "Adam",
             "optimizer_options": {"lr": config.lr, "betas": [0.9, 0.999], "eps": 1e-8},
@@ -402,7 +397,7 @@ def _installed_version(distribution: str) -> str:
 def _metrics_record(config: TrainConfig, metrics: list[dict[str, float]]) -> dict[str, Any]:
     """metrics.json: one entry per epoch, and the config that produced them."""
     return {
-        "config": config.as_dict(),
+        "config": dataclasses.asdict(config),
         "epochs": metrics,
         "final": metrics[-1],
         "total_seconds": sum(m["seconds"] for m in metrics),
