@@ -13,8 +13,6 @@ import numpy as np
 from numpy_lenet.atomic import make_folders, remove_empty_folders
 from numpy_lenet.user_files import open_checked
 
-SPLITS: tuple[str, ...] = ("train", "test")
-
 #: The two files (images, labels) of each split: loading one split needs only its own.
 SPLIT_FILES: dict[str, tuple[str, str]] = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -122,8 +120,8 @@ def load_mnist(
     """Images (N, 28, 28) uint8 and labels (N,) int64 of the ``train`` or ``test`` split."""
     # Read as plain IDX arrays, not through torchvision, which is slow to import
     # (tests/test_data.py checks the arrays equal torchvision's own readers').
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    if split not in SPLIT_FILES:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLIT_FILES)}")
     data_dir = Path(data_dir)
     if missing_files(data_dir, split):
         if not download:

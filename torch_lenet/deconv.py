@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -194,9 +195,11 @@ def project_live(
                 values[rows] = _unit_windows(model, trace, plan.layer, where[rows], picked, rule)
                 continue
             if one_unit:
-                signal = _one_unit_each(activations[picked], where[rows])
+                signal = _keep_each(activations[picked], where[rows], 1)
             else:
-                signal = _one_channel_each(activations[picked], plan, selections[rows])
+                channels = torch.tensor(plan.channels, device=images.device)[selections[rows]]
+                per_channel = math.prod(LAYER_SHAPES[plan.layer][1:])
+                signal = _keep_each(activations[picked], channels * per_channel, per_channel)
             out = backproject(
                 model,
                 plan.layer,
@@ -209,24 +212,11 @@ def project_live(
     return LiveProjections(plan, activations, live, values)
 
 
-def _one_unit_each(activations: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
-    """Activations (m, *shape) with all but flat entry where[i] of row i set to zero."""
+def _keep_each(activations: torch.Tensor, start: torch.Tensor, size: int) -> torch.Tensor:
+    """Activations (m, *shape) with all but flat entries start[i] to start[i] + size - 1 zeroed."""
     flat = activations.reshape(len(activations), -1)
-    rows = torch.arange(len(flat), device=flat.device)
-    out = torch.zeros_like(flat)
-    out[rows, where] = flat[rows, where]
-    return out.reshape(activations.shape)
-
-
-def _one_channel_each(
-    activations: torch.Tensor, plan: SelectionPlan, selections: torch.Tensor
-) -> torch.Tensor:
-    """Activations (m, C, h, w) with all but the channel of row i's selection set to zero."""
-    channels = torch.tensor(plan.channels, device=activations.device)[selections]
-    rows = torch.arange(len(activations), device=activations.device)
-    out = torch.zeros_like(activations)
-    out[rows, channels] = activations[rows, channels]
-    return out
+    offset = torch.arange(flat.shape[1], device=flat.device) - start[:, None]
+    return torch.where((offset >= 0) & (offset < size), flat, 0).reshape(activations.shape)
 
 
 def _unit_windows(

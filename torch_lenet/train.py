@@ -56,10 +56,7 @@ class TrainConfig:
     shuffle_labels: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("train_limit", "test_limit", "threads"):
+        for name in ("epochs", "batch_size", "train_limit", "test_limit", "threads"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
@@ -100,7 +97,6 @@ class TrainResult:
     """What a finished ``train`` or ``resume`` call produced."""
 
     run_dir: RunDir
-    config: TrainConfig
     metrics: list[dict[str, float]]
     resumed_from: int
 
@@ -289,7 +285,7 @@ def _run(
         progress.summary(metrics[-1])
 
     _write_final(model, run)
-    return TrainResult(run, config, metrics, start)
+    return TrainResult(run, metrics, start)
 
 
 def _restore(
