@@ -340,3 +340,10 @@ def test_quiet_prints_only_the_final_accuracy(data_dir, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 1 and "test accuracy" in out
     assert err == ""
+
+
+def test_a_checkpoint_naming_the_dropped_loader_option_still_resumes():
+    """Runs from before --loader was dropped stored it; every loader fed the same batches."""
+    assert TrainConfig.from_dict({"epochs": 2, "loader": "dataloader"}) == TrainConfig(epochs=2)
+    with pytest.raises(ValueError, match="unknown training option"):
+        TrainConfig.from_dict({"epochs": 2, "sampler": "x"})
