@@ -16,7 +16,7 @@ from torch import nn
 
 from lenet_deconv.cli import main
 from numpy_lenet.params import load_npz
-from torch_lenet.batches import train_batches
+from torch_lenet.batches import float_split
 from torch_lenet.checkpoint import RUN_MARKER, CheckpointError, RunDir, load_checkpoint
 from torch_lenet.model import LeNet5
 from torch_lenet.progress import Progress
@@ -60,13 +60,13 @@ def test_a_run_is_the_plain_autograd_loop_bit_for_bit(data_dir, tmp_path):
     model = LeNet5()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
     loss_fn = nn.CrossEntropyLoss()
-    batches = train_batches(
-        data_dir, "tensor", batch_size=128, shuffle=shuffle, device=torch.device("cpu"),
-        limit=QUICK["train_limit"], download=False,
-    )  # fmt: skip
+    x, y = (torch.from_numpy(a) for a in float_split(data_dir, "train", QUICK["train_limit"]))
     torch.set_num_threads(QUICK["threads"])  # the run's thread count: the same rounding
     for _ in range(2):
-        for images, labels in batches:
+        # The batch order: one randperm of the shuffle generator per epoch, sliced.
+        order = torch.randperm(len(y), generator=shuffle)
+        for start in range(0, len(y), 128):
+            images, labels = x[order[start : start + 128]], y[order[start : start + 128]]
             loss = loss_fn(model(images), labels)
             optimizer.zero_grad()
             loss.backward()
@@ -78,7 +78,7 @@ def test_a_run_is_the_plain_autograd_loop_bit_for_bit(data_dir, tmp_path):
 def test_defaults_are_the_recipe_of_the_shipped_weights():
     config = TrainConfig()
     assert (config.seed, config.epochs, config.batch_size, config.lr) == (42, 15, 128, 0.001)
-    assert config.loader == "tensor" and config.normalize is False
+    assert config.normalize is False
 
 
 def test_run_directory_holds_every_file(data_dir, tmp_path):
@@ -134,12 +134,6 @@ def test_resume_ends_with_the_uninterrupted_weights(data_dir, tmp_path):
     second = json.loads(part.metrics.read_text())["epochs"]
     for a, b in zip(first, second, strict=True):
         assert a["train_loss"] == b["train_loss"] and a["test_accuracy"] == b["test_accuracy"]
-
-
-def test_dataloader_path_feeds_the_same_batches(data_dir, tmp_path):
-    tensor = _train(data_dir, tmp_path / "tensor", epochs=1)
-    loader = _train(data_dir, tmp_path / "loader", epochs=1, loader="dataloader")
-    _assert_bit_identical(tensor.model_npz, loader.model_npz)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "not-a-checkpoint"])
@@ -346,3 +340,10 @@ def test_quiet_prints_only_the_final_accuracy(data_dir, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 1 and "test accuracy" in out
     assert err == ""
+
+
+def test_a_checkpoint_naming_the_dropped_loader_option_still_resumes():
+    """Runs from before --loader was dropped stored it; every loader fed the same batches."""
+    assert TrainConfig.from_dict({"epochs": 2, "loader": "dataloader"}) == TrainConfig(epochs=2)
+    with pytest.raises(ValueError, match="unknown training option"):
+        TrainConfig.from_dict({"epochs": 2, "sampler": "x"})

@@ -9,7 +9,7 @@ import torch
 from numpy_lenet.architecture import PARAM_SHAPES
 from numpy_lenet.params import WeightError, load_npz, save_npz, validate_params
 from torch_lenet.model import LeNet5
-from torch_lenet.weights import load_params, params_to_state_dict, state_dict_to_params
+from torch_lenet.weights import load_params, model_from_params, state_dict_to_params
 
 from .lenet_factories import random_params
 
@@ -30,7 +30,7 @@ def test_state_dict_bridge_round_trips_exactly():
     params = state_dict_to_params(model.state_dict())
     assert set(params) == set(PARAM_SHAPES)
     assert all(v.dtype == np.float32 for v in params.values())
-    back = params_to_state_dict(params)
+    back = model_from_params(params).state_dict()
     for key, value in model.state_dict().items():
         assert torch.equal(back[key], value)
 

@@ -1,9 +1,7 @@
-"""What a training run keeps on disk: the run directory's layout, its JSON files, checkpoints.
+"""What a training run keeps on disk: the run directory's layout, its JSON files, checkpoints."""
 
-Every run file is written atomically (a temporary file beside it, then a rename),
-so an interrupted run never leaves a half-written file under a real name. The
-one exception is the marker (RUN_MARKER), which only has to exist.
-"""
+# Every run file but the marker is written atomically (a temporary file, then a rename):
+# an interrupted run never leaves a half-written file under a real name.
 
 from __future__ import annotations
 
@@ -95,13 +93,10 @@ class RunDir:
         return self.marker.is_file() and not self.marker.is_symlink()
 
     def claim(self, force: bool) -> list[Path]:
-        """Check that a fresh run may write here; return the old run files it must delete.
-
-        A fresh run writes only into a new or empty folder or a run of its own (one
-        holding RUN_MARKER). Over a run that finished an epoch it needs ``force``;
-        a run stopped before its first checkpoint holds nothing worth keeping.
-        Anything else is refused, ``force`` or not: it may be someone's files.
-        """
+        """Check that a fresh run may write here; return the old run files it must delete."""
+        # Only a new or empty folder or a run of our own (it holds RUN_MARKER): anything else
+        # may be someone's files, ``force`` or not. Over a run that finished an epoch, only
+        # with ``force``; one stopped before its first checkpoint holds nothing worth keeping.
         if not self.root.exists() or not any(self.root.iterdir()):
             return []
         if not self.is_ours():
@@ -148,22 +143,15 @@ def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     return path
 
 
-def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> Path:
-    """Write a checkpoint dict (see ``load_checkpoint`` for its keys), atomically."""
-    path = Path(path)
+def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any]) -> None:
+    """Write a checkpoint dict (see ``_check_structure`` for its keys), atomically."""
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-    return path
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check a checkpoint; raise CheckpointError naming the file if it is unusable.
-
-    A checkpoint holds ``epoch`` (completed epochs), ``config`` (TrainConfig as a
-    dict), ``model`` (state_dict), ``optimizer`` (its state_dict), ``rng`` (see
-    torch_lenet.seeding) and ``metrics`` (one dict per completed epoch).
-    """
+    """Read and check a checkpoint; raise CheckpointError naming the file if it is unusable."""
     path = Path(path)
     if not path.is_file():
         hint = ""
@@ -196,6 +184,8 @@ def _check_structure(path: Path, state: Any) -> None:
             f"{path}: checkpoint version {state.get('version')!r}, "
             f"this code reads version {CHECKPOINT_VERSION}"
         )
+    # Completed epochs, TrainConfig as a dict, two state_dicts, generator states (seeding.py)
+    # and one metrics dict per completed epoch.
     expected = {
         "epoch": int,
         "config": dict,

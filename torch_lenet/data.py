@@ -1,9 +1,4 @@
-"""MNIST through torchvision: checking the files, loading them, and a clear error when absent.
-
-The data directory is a torchvision root: the four uncompressed official files
-sit in ``<data dir>/MNIST/raw/`` (lenet_deconv/mnist.py says which folder the
-command line uses).
-"""
+"""MNIST in a torchvision root (``<data dir>/MNIST/raw/``): checked, loaded, downloaded."""
 
 from __future__ import annotations
 
@@ -12,33 +7,19 @@ import math
 import os
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from numpy_lenet.atomic import make_folders, remove_empty_folders
 from numpy_lenet.user_files import open_checked
 
-if TYPE_CHECKING:
-    from torch.utils.data import Dataset
-
-SPLITS: tuple[str, ...] = ("train", "test")
-
-#: The four files torchvision's MNIST reads, in ``<data dir>/MNIST/raw/``.
-MNIST_FILES: tuple[str, ...] = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
 #: The two files (images, labels) of each split: loading one split needs only its own.
 SPLIT_FILES: dict[str, tuple[str, str]] = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-#: IDX magic numbers: unsigned bytes (0x08) in 3 dimensions (images) or 1 (labels).
-IMAGES_MAGIC = 0x00000803
-LABELS_MAGIC = 0x00000801
+#: The four files torchvision's MNIST reads, in ``<data dir>/MNIST/raw/``.
+MNIST_FILES: tuple[str, ...] = SPLIT_FILES["train"] + SPLIT_FILES["test"]
 
 #: MNIST's pixel mean and standard deviation (of pixel/255), for the optional normalisation.
 MNIST_MEAN = 0.1307
@@ -57,25 +38,21 @@ def raw_folder(data_dir: str | os.PathLike[str]) -> Path:
     return Path(data_dir) / "MNIST" / "raw"
 
 
-def missing_files(data_dir: str | os.PathLike[str], split: str | None = None) -> list[str]:
-    """The MNIST files (of ``split``, or all four) not present in the raw folder."""
+def missing_files(data_dir: str | os.PathLike[str], split: str) -> list[str]:
+    """The files of ``split`` not present in the raw folder."""
     raw = raw_folder(data_dir)
-    names = MNIST_FILES if split is None else SPLIT_FILES[split]
     # exists(), not is_file(): a FIFO or folder in a file's place is refused by
-    # check_headers, never taken for a missing file to download over.
-    return [name for name in names if not (raw / name).exists()]
+    # read_idx, never taken for a missing file to download over.
+    return [name for name in SPLIT_FILES[split] if not (raw / name).exists()]
 
 
-_COUNTS = {2: "two", 4: "four"}
-
-
-def _missing_message(data_dir: Path, reason: str, split: str | None = None) -> str:
-    """Which files to put where: the split's two, or all four when ``split`` is None."""
+def _missing_message(data_dir: Path, reason: str, split: str) -> str:
+    """Which of the split's two files to put where."""
     raw = raw_folder(data_dir)
-    needed = MNIST_FILES if split is None else SPLIT_FILES[split]
+    needed = SPLIT_FILES[split]
     missing = missing_files(data_dir, split)
     message = (
-        f"MNIST not found in {data_dir} and {reason}. Put the {_COUNTS[len(needed)]} "
+        f"MNIST not found in {data_dir} and {reason}. Put the two "
         f"uncompressed files {', '.join(needed)} in {raw}/ (missing: {', '.join(missing)}), "
         "or pass --data-dir (or set LENET_DECONV_DATA) to a folder that holds MNIST/raw/"
     )
@@ -85,69 +62,32 @@ def _missing_message(data_dir: Path, reason: str, split: str | None = None) -> s
     return message
 
 
-def mnist_dataset(
-    data_dir: str | os.PathLike[str], split: str, download: bool = True, transform=None
-) -> Dataset:
-    """torchvision's MNIST dataset for a split, downloading it only when files are missing."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    from torchvision.datasets import MNIST  # here: torchvision is slow to import
-
-    data_dir = Path(data_dir)
-    if missing_files(data_dir):
-        if not download:
-            raise DataError(_missing_message(data_dir, "downloading is off"))
-        _download(data_dir)
-    check_headers(data_dir)
-    try:
-        # With every file present torchvision only reads MNIST/raw; it writes nothing.
-        return MNIST(str(data_dir), train=split == "train", transform=transform, download=False)
-    except (RuntimeError, OSError, ValueError, AssertionError) as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise DataError(f"MNIST files in {raw_folder(data_dir)} are unreadable: {reason}") from exc
-
-
-def check_headers(data_dir: str | os.PathLike[str], split: str | None = None) -> None:
-    """Check each MNIST file's (of ``split``, or all four) magic number and size."""
-    for name in MNIST_FILES if split is None else SPLIT_FILES[split]:
-        path = raw_folder(data_dir) / name
-        images = "images" in name
-        magic, dims = (IMAGES_MAGIC, 3) if images else (LABELS_MAGIC, 1)
-        with open_checked(path, "MNIST file") as handle:
-            header = handle.read(4 * (dims + 1))
-            actual = os.fstat(handle.fileno()).st_size
+def read_idx(path: str | os.PathLike[str], dims: int) -> np.ndarray:
+    """The uint8 array of an IDX file (MNIST's format) of ``dims`` dimensions; DataError if not."""
+    magic = 0x800 + dims  # unsigned bytes (0x08) in `dims` dimensions
+    with open_checked(path, "MNIST file") as handle:
+        header = handle.read(4 * (dims + 1))
+        actual = os.fstat(handle.fileno()).st_size
         if len(header) < 4 * (dims + 1):
             raise DataError(f"{path}: only {len(header)} bytes, shorter than an IDX header")
         found = int.from_bytes(header[:4], "big")
         if found != magic:
             raise DataError(
                 f"{path}: magic number 0x{found:08x}, expected 0x{magic:08x} "
-                f"(an MNIST {'image' if images else 'label'} file)"
+                f"(an MNIST {'image' if dims == 3 else 'label'} file)"
             )
         sizes = [int.from_bytes(header[4 * i : 4 * i + 4], "big") for i in range(1, dims + 1)]
         expected = len(header) + math.prod(sizes)
+        # Checked before reading: a wrong file is refused without loading it.
         if actual != expected:
             raise DataError(
                 f"{path}: {actual} bytes, but its header declares {sizes} ({expected} bytes); "
                 "the file is truncated or not MNIST"
             )
+        return np.fromfile(handle, dtype=np.uint8).reshape(sizes)
 
 
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """The uint8 array of an IDX file (MNIST's format): a big-endian header, then the bytes."""
-    with open_checked(path, "MNIST file") as handle:
-        header = handle.read(4)
-        if len(header) < 4 or header[:3] != b"\x00\x00\x08":
-            raise ValueError(f"{path} is not an IDX file of unsigned bytes")
-        dims = header[3]
-        sizes = [int.from_bytes(handle.read(4), "big") for _ in range(dims)]
-        data = np.fromfile(handle, dtype=np.uint8)
-    if data.size != math.prod(sizes):
-        raise ValueError(f"{path} holds {data.size} bytes after its header, expected {sizes}")
-    return data.reshape(sizes)
-
-
-def _download(data_dir: Path, split: str | None = None) -> None:
+def _download(data_dir: Path, split: str) -> None:
     """Let torchvision fetch the missing files; any failure becomes one DataError."""
     from torchvision.datasets import MNIST
 
@@ -157,23 +97,18 @@ def _download(data_dir: Path, split: str | None = None) -> None:
     try:
         MNIST(str(data_dir), train=True, download=True)
     except (RuntimeError, OSError, http.client.HTTPException) as exc:
-        remove_empty_folders(created)  # a failed download leaves no empty MNIST/raw/ behind
         raise DataError(
             _missing_message(data_dir, f"the download failed ({_reason(exc)})", split)
         ) from exc
-    except BaseException:
-        remove_empty_folders(created)
-        raise
     finally:
         socket.setdefaulttimeout(previous)
+        remove_empty_folders(created)  # only if still empty: a failed download leaves none
 
 
 def _reason(exc: BaseException) -> str:
-    """One line saying why a download failed, never empty.
-
-    torchvision folds each mirror's error into a multi-line RuntimeError whose
-    first line ("Error downloading X:") says nothing; keep every line, joined.
-    """
+    """One line saying why a download failed, never empty."""
+    # torchvision folds each mirror's error into a multi-line RuntimeError whose
+    # first line ("Error downloading X:") says nothing: keep every line, joined.
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = " ".join(lines) or type(exc).__name__
     return text if len(text) <= 400 else text[:397] + "..."
@@ -182,27 +117,21 @@ def _reason(exc: BaseException) -> str:
 def load_mnist(
     data_dir: str | os.PathLike[str], split: str, download: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 28, 28) uint8 and labels (N,) int64 of the ``train`` or ``test`` split.
-
-    Only the split's own two files are needed (the test images load without the
-    training files). They are the files torchvision downloads and checks; they
-    are read here as plain IDX arrays (read_idx) because importing torchvision
-    takes about 3 s, longer than the rest of a small command
-    (tests/test_data.py checks the arrays equal torchvision's own readers').
-    """
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    """Images (N, 28, 28) uint8 and labels (N,) int64 of the ``train`` or ``test`` split."""
+    # Read as plain IDX arrays, not through torchvision, which is slow to import
+    # (tests/test_data.py checks the arrays equal torchvision's own readers').
+    if split not in SPLIT_FILES:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLIT_FILES)}")
     data_dir = Path(data_dir)
     if missing_files(data_dir, split):
         if not download:
             raise DataError(_missing_message(data_dir, "downloading is off", split))
         _download(data_dir, split)
-    check_headers(data_dir, split)
     image_file, label_file = (raw_folder(data_dir) / name for name in SPLIT_FILES[split])
     try:
-        images = read_idx(image_file)
-        labels = read_idx(label_file).astype(np.int64)
-    except (OSError, ValueError) as exc:
+        images = read_idx(image_file, 3)
+        labels = read_idx(label_file, 1).astype(np.int64)
+    except OSError as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise DataError(f"MNIST files in {raw_folder(data_dir)} are unreadable: {reason}") from exc
     if images.dtype != np.uint8 or images.shape[1:] != (28, 28) or len(labels) != len(images):

@@ -1,14 +1,12 @@
-"""Zeiler & Fergus's deconvnet on the PyTorch LeNet5, mirror of ``numpy_lenet.deconv``.
+"""Zeiler & Fergus's deconvnet on the PyTorch LeNet5, mirror of ``numpy_lenet.deconv``."""
 
-Built from PyTorch's own layer ops - ``F.max_unpool2d``, ``F.conv_transpose2d``
-and ``F.linear`` with the transposed weight - reading the module's own
-parameters (no copies), on whatever device and dtype the module and trace
-live. ``project_live`` (what ``lenet-deconv compare`` runs) calls the same
-ops, on the live selections only, and on a single unit's receptive field only.
-"""
+# Built from PyTorch's own layer ops only (F.max_unpool2d, F.conv_transpose2d, F.linear
+# with the transposed weight), on the module's own parameters: the torch side stays an
+# independent witness of the NumPy one.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,20 +24,19 @@ from numpy_lenet.architecture import (
     is_spatial,
 )
 from numpy_lenet.rules import DEFAULT_RULE, MASKED_RULES, check_rule
-from numpy_lenet.selection import SelectionPlan, plan_selection
+from numpy_lenet.selection import SelectionPlan, keeps_one_unit, plan_selection
 
 from .model import LeNet5, TorchTrace
 from .rules import rectify, rectify_each
-from .selection import keeps_one_unit, live_selections, select, selected_units
+from .selection import live_selections, select, selected_units
 
 #: Projections (images x selections) computed at once: bounds the transposed-conv buffers.
 DEFAULT_BATCH_SIZE = 1024
-#: Live selections projected at once by project_live: few enough that a call's whole-layer
-#: buffers stay in cache.
+#: Live selections projected at once by project_live: bounds its whole-layer buffers.
 LIVE_ROWS_PER_CALL = 128
 
-#: Where the channels-last layout makes the CPU's transposed convolution faster on
-#: LeNet's shapes (it is slower in the other two cases; benchmarks/bench_crosscheck.py).
+#: The cases where the CPU's transposed convolution runs on channels-last input
+#: (benchmarks/bench_crosscheck.py).
 _CHANNELS_LAST = {("conv1", torch.float32), ("conv2", torch.float64)}
 
 Step = Callable[[torch.Tensor], torch.Tensor]
@@ -51,11 +48,7 @@ def _mirror_steps(
     activations: Mapping[str, torch.Tensor] | None = None,
     rule: str = DEFAULT_RULE,
 ) -> list[tuple[str, Step]]:
-    """(layer, step) pairs from the top down; signals are (n, S, *shape).
-
-    ``activations`` (the trace's, for the same n images) feed the ReLU step of
-    the masked rules (torch_lenet/rules.py).
-    """
+    """(layer, step) pairs from the top down; signals are (n, S, *shape), activations (n, ...)."""
 
     def forward(layer: str) -> torch.Tensor | None:
         return None if activations is None else activations[layer]
@@ -116,10 +109,7 @@ def backproject(
     rule: str = DEFAULT_RULE,
     activations: Mapping[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Run the mirror blocks from ``layer`` down: signal (n, S, *shape) -> (n, S, 1, 28, 28).
-
-    Same arguments and meaning as ``numpy_lenet.deconv.backproject``.
-    """
+    """The mirror blocks from ``layer`` down (``numpy_lenet.deconv.backproject``'s meaning)."""
     check_rule(rule)
     if tuple(signal.shape[2:]) != LAYER_SHAPES[layer]:
         raise ValueError(
@@ -146,11 +136,7 @@ def project(
     batch_size: int = DEFAULT_BATCH_SIZE,
     rule: str = DEFAULT_RULE,
 ) -> torch.Tensor:
-    """Deconvnet projections (N, S, 1, 28, 28) of S selections on ``layer`` for every image.
-
-    Same arguments and meaning as ``numpy_lenet.deconv.project``; computed in
-    the model's dtype on the trace's device.
-    """
+    """Projections (N, S, 1, 28, 28) as ``numpy_lenet.deconv.project``, in the model's dtype."""
     check_rule(rule)
     plan = plan_selection(layer, mode, channels, units)
     activations = trace.activations[layer]
@@ -181,11 +167,6 @@ class LiveProjections:
     live: torch.Tensor
     values: torch.Tensor
 
-    @property
-    def signal(self) -> torch.Tensor:
-        """(n, S, *shape): what each selection keeps (built on demand: S copies of the layer)."""
-        return select(self.activations, self.plan)
-
 
 def project_live(
     model: LeNet5,
@@ -193,18 +174,11 @@ def project_live(
     plan: SelectionPlan,
     *,
     rule: str = DEFAULT_RULE,
-    rows_per_call: int = LIVE_ROWS_PER_CALL,
     crop: bool = True,
 ) -> LiveProjections:
-    """Every live selection of ``plan`` through the mirror blocks, for every traced image.
-
-    Same meaning as ``numpy_lenet.deconv.project_live``. Only the selections
-    that keep a non-zero value are projected (the others are exact zeros), in
-    rows of ``rows_per_call`` live selections of any images. With ``crop``, a
-    selection that keeps one unit of a conv or pool layer goes through the very
-    same steps on its receptive field only (_unit_windows): everything outside
-    it is zero at every step. ``crop=False`` runs every row on whole layers.
-    """
+    """``numpy_lenet.deconv.project_live``; ``crop`` runs single units on their windows only."""
+    # Only live selections are projected (the others are exact zeros); a single unit's
+    # signal is zero outside its receptive field at every step (docs/agreement.md).
     check_rule(rule)
     activations = trace.activations[plan.layer]
     with torch.no_grad():
@@ -214,16 +188,18 @@ def project_live(
         one_unit = keeps_one_unit(plan)
         if one_unit:
             where = selected_units(activations, plan)[0][images, selections]
-        for start in range(0, len(images), rows_per_call):
-            rows = slice(start, start + rows_per_call)
+        for start in range(0, len(images), LIVE_ROWS_PER_CALL):
+            rows = slice(start, start + LIVE_ROWS_PER_CALL)
             picked = images[rows]
             if crop and one_unit and is_spatial(plan.layer):
                 values[rows] = _unit_windows(model, trace, plan.layer, where[rows], picked, rule)
                 continue
             if one_unit:
-                signal = _one_unit_each(activations[picked], where[rows])
+                signal = _keep_each(activations[picked], where[rows], 1)
             else:
-                signal = _one_channel_each(activations[picked], plan, selections[rows])
+                channels = torch.tensor(plan.channels, device=images.device)[selections[rows]]
+                per_channel = math.prod(LAYER_SHAPES[plan.layer][1:])
+                signal = _keep_each(activations[picked], channels * per_channel, per_channel)
             out = backproject(
                 model,
                 plan.layer,
@@ -236,36 +212,11 @@ def project_live(
     return LiveProjections(plan, activations, live, values)
 
 
-def project_live_many(
-    model: LeNet5,
-    trace: TorchTrace,
-    plans: Sequence[SelectionPlan],
-    *,
-    rule: str = DEFAULT_RULE,
-    crop: bool = True,
-) -> list[LiveProjections]:
-    """``project_live`` of each plan (the NumPy engine's signature: nothing shared here)."""
-    return [project_live(model, trace, plan, rule=rule, crop=crop) for plan in plans]
-
-
-def _one_unit_each(activations: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
-    """Activations (m, *shape) with all but flat entry where[i] of row i set to zero."""
+def _keep_each(activations: torch.Tensor, start: torch.Tensor, size: int) -> torch.Tensor:
+    """Activations (m, *shape) with all but flat entries start[i] to start[i] + size - 1 zeroed."""
     flat = activations.reshape(len(activations), -1)
-    rows = torch.arange(len(flat), device=flat.device)
-    out = torch.zeros_like(flat)
-    out[rows, where] = flat[rows, where]
-    return out.reshape(activations.shape)
-
-
-def _one_channel_each(
-    activations: torch.Tensor, plan: SelectionPlan, selections: torch.Tensor
-) -> torch.Tensor:
-    """Activations (m, C, h, w) with all but the channel of row i's selection set to zero."""
-    channels = torch.tensor(plan.channels, device=activations.device)[selections]
-    rows = torch.arange(len(activations), device=activations.device)
-    out = torch.zeros_like(activations)
-    out[rows, channels] = activations[rows, channels]
-    return out
+    offset = torch.arange(flat.shape[1], device=flat.device) - start[:, None]
+    return torch.where((offset >= 0) & (offset < size), flat, 0).reshape(activations.shape)
 
 
 def _unit_windows(
@@ -276,16 +227,10 @@ def _unit_windows(
     images: torch.Tensor,
     rule: str,
 ) -> torch.Tensor:
-    """Projections (m, 28, 28) of single units of a conv or pool layer, on their windows.
-
-    The mirror blocks of ``_mirror_steps`` - the same ops in the same order -
-    run on the smallest window of each layer that holds the unit's signal: the
-    unit itself (1 x 1), then what max_unpool2d (a window 2x as large) and
-    conv_transpose2d (k - 1 larger, moved up and left by the padding) make of
-    it. Each row's switches and forward activations are cut to its window;
-    the 28 x 28 result is the last window put on zeros, cropped by conv1's
-    padding as F.conv_transpose2d crops it.
-    """
+    """Projections (m, 28, 28) of single units of a conv or pool layer, on their windows."""
+    # The ops of _mirror_steps on the smallest window holding the signal: 1 x 1, then 2x as
+    # large after max_unpool2d, k - 1 larger (moved up-left by the padding) after
+    # conv_transpose2d; switches and forward activations are cut to each row's window.
     act = trace.activations
     m = len(where)
     channels, h, w = LAYER_SHAPES[layer]

@@ -1,10 +1,7 @@
-"""Scoring log-probabilities: loss, accuracy and confusion matrix; a LeNet5's log-probabilities.
+"""Scoring log-probabilities: loss, accuracy and confusion matrix; a LeNet5's log-probabilities."""
 
-Both backends hand back log-probabilities as a NumPy array; everything after
-that (``summarize``) is one shared code path, so the two can only differ in
-what the networks compute. Evaluating a weight file by either backend is
-lenet_deconv/evaluation.py.
-"""
+# Both backends hand back log-probabilities as a NumPy array and share ``summarize``
+# from there: the two can only differ in what the networks compute.
 
 from __future__ import annotations
 
@@ -18,7 +15,7 @@ from .model import LeNet5
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 NUM_CLASSES = 10
-#: Images per forward pass when evaluating: big batches, few Python round trips.
+#: Images per forward pass when evaluating.
 EVAL_BATCH_SIZE = 2000
 
 

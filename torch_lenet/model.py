@@ -13,12 +13,10 @@ from numpy_lenet.architecture import CONV1_PADDING, CONV2_PADDING, POOL_KERNEL, 
 
 @dataclass(frozen=True)
 class TorchTrace:
-    """Everything the deconvnet needs from one forward pass.
+    """Everything the deconvnet needs from one forward pass."""
 
-    ``activations`` maps each name of LAYER_NAMES to its values (post-ReLU for
-    conv/fc1/fc2, the logits for fc3); ``switches`` maps ``pool1``/``pool2`` to
-    max_pool2d's int64 indices (flat positions in each input plane).
-    """
+    # activations: each of LAYER_NAMES (post-ReLU, logits for fc3); switches: pool1/pool2
+    # to max_pool2d's int64 indices (flat positions in each input plane).
 
     activations: dict[str, torch.Tensor]
     switches: dict[str, torch.Tensor]

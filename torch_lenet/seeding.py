@@ -1,8 +1,4 @@
-"""Seeding every random generator, and capturing or restoring their states for checkpoints.
-
-NumPy's legacy global generator is seeded on purpose (a run seeds Python, NumPy
-and torch alike): it is the one any library code would draw from.
-"""
+"""Seeding every random generator, and capturing or restoring their states for checkpoints."""
 
 from __future__ import annotations
 
@@ -16,7 +12,8 @@ import torch
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch's global generators; return a CPU generator for shuffling."""
     random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 - the global generator is the point
+    # NumPy's legacy global generator on purpose: it is the one any library code draws from.
+    np.random.seed(seed)  # noqa: NPY002
     torch.manual_seed(seed)
     # The shuffle order has a generator of its own, on the CPU whatever the device, so
     # the batches do not depend on how many numbers weight initialisation drew.

@@ -1,25 +1,13 @@
-"""Which activations of a layer a projection keeps, in PyTorch: mirror of ``numpy_lenet.selection``.
-
-The plan itself (``plan_selection``, ``keeps_one_unit``) is plain Python and
-shared with NumPy, so both backends read the very same request; ``select``,
-``selected_units`` and ``live_selections`` apply it to tensors.
-"""
+"""Which activations of a layer a projection keeps, in PyTorch (mirror of numpy_lenet.selection)."""
 
 from __future__ import annotations
 
 import torch
 
 from numpy_lenet.architecture import LAYER_SHAPES
-from numpy_lenet.selection import SelectionPlan, keeps_one_unit, plan_selection
+from numpy_lenet.selection import SelectionPlan, keeps_one_unit
 
-__all__ = [
-    "SelectionPlan",
-    "keeps_one_unit",
-    "live_selections",
-    "plan_selection",
-    "select",
-    "selected_units",
-]
+# The plan is plain Python shared with NumPy: both backends read the very same request.
 
 
 def select(activations: torch.Tensor, plan: SelectionPlan) -> torch.Tensor:
@@ -52,10 +40,7 @@ def _flat(activations: torch.Tensor, plan: SelectionPlan) -> torch.Tensor:
 def selected_units(
     activations: torch.Tensor, plan: SelectionPlan
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, S) flat index into the layer and value of the entry each selection keeps.
-
-    Mirror of ``numpy_lenet.selection.selected_units`` (not for map mode).
-    """
+    """(N, S) flat index into the layer and value of the entry each selection keeps (not map)."""
     if not keeps_one_unit(plan):
         raise ValueError(f"map mode of {plan.layer} keeps a whole channel, not one unit")
     flat = _flat(activations, plan)

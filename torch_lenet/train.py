@@ -1,11 +1,4 @@
-"""Training LeNet-5 on MNIST with the project's recipe, reproducibly, into a run directory.
-
-The recipe: seed 42 (Python, NumPy, torch), Adam with learning rate 0.001,
-batch size 128, 15 epochs, CrossEntropyLoss on the model's log_softmax output,
-pixels in [0, 1]. The batches come from torch_lenet.batches. Each step is the
-plain autograd loop: ``model(x)``, the loss, ``loss.backward()``,
-``optimizer.step()``, on the same ``LeNet5`` module that is evaluated and saved.
-"""
+"""Training LeNet-5 on MNIST with the project's recipe (docs/training.md) into a run directory."""
 
 from __future__ import annotations
 
@@ -23,10 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from numpy_lenet.atomic import atomic_path, sweep_temps
 
-from .batches import LOADERS, float_split, train_batches
+from .batches import float_split, train_batches
 from .checkpoint import CheckpointError, RunDir, load_checkpoint, save_checkpoint, write_json
 from .evaluate import DEVICES, resolve_device, summarize, torch_log_probs
 from .model import LeNet5
@@ -36,17 +30,14 @@ from .weights import save_params_from_model
 
 #: Fields a resumed run may change: they do not alter which numbers are computed
 #: (on one device and thread count the result stays bit-identical; docs/training.md).
-RESUME_OVERRIDABLE: tuple[str, ...] = ("epochs", "loader", "device", "threads")
+RESUME_OVERRIDABLE: tuple[str, ...] = ("epochs", "device", "threads")
 
 #: Adam moves every weight by up to ~lr per step; beyond 1 it throws LeNet-5's weights
 #: (~0.1 in size) far out of range and the run is noise, so such a request is refused.
 MAX_LR = 1.0
 
-#: Test images per forward pass in the per-epoch evaluation: chunks this small keep a
-#: chunk's activations in the CPU caches (evaluate.EVAL_BATCH_SIZE's do not).
+#: Test images per forward pass in the per-epoch evaluation.
 EPOCH_EVAL_CHUNK = 500
-
-Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -57,7 +48,6 @@ class TrainConfig:
     epochs: int = 15
     batch_size: int = 128
     lr: float = 0.001
-    loader: str = "tensor"
     normalize: bool = False
     train_limit: int | None = None
     test_limit: int | None = None
@@ -66,31 +56,22 @@ class TrainConfig:
     shuffle_labels: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("train_limit", "test_limit", "threads"):
+        for name in ("epochs", "batch_size", "train_limit", "test_limit", "threads"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         if not (math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
             raise ValueError(f"learning rate must be positive and at most {MAX_LR}, got {self.lr}")
-        if self.loader not in LOADERS:
-            raise ValueError(
-                f"unknown loader {self.loader!r}; expected one of {', '.join(LOADERS)}"
-            )
         if self.device not in DEVICES:
             raise ValueError(
                 f"unknown device {self.device!r}; expected one of {', '.join(DEVICES)}"
             )
 
-    def as_dict(self) -> dict[str, Any]:
-        """The fields as a JSON-ready dict."""
-        return dataclasses.asdict(self)
-
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """A config from ``as_dict`` output; ValueError on unknown or bad fields."""
+        """A config from its ``dataclasses.asdict``; ValueError on unknown or bad fields."""
+        # Runs from before --loader was dropped name theirs: every loader fed the same batches.
+        data = {k: v for k, v in data.items() if k != "loader"}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -116,7 +97,6 @@ class TrainResult:
     """What a finished ``train`` or ``resume`` call produced."""
 
     run_dir: RunDir
-    config: TrainConfig
     metrics: list[dict[str, float]]
     resumed_from: int
 
@@ -185,23 +165,7 @@ def resume(
         raise ValueError(
             f"{run.checkpoint} is at epoch {state['epoch']}, beyond --epochs {config.epochs}"
         )
-    _check_same_arithmetic(run, state, config)
     return _run(config, run, data_dir, state, progress, download, stale=[])
-
-
-def _check_same_arithmetic(run: RunDir, state: Mapping[str, Any], config: TrainConfig) -> None:
-    """Refuse a resume whose device or thread count would change the numbers computed."""
-    used = {"device": state.get("device"), "threads": state.get("threads")}
-    asked = {
-        "device": resolve_device(config.device).type,
-        "threads": resolve_threads(config.threads),
-    }
-    for name, value in asked.items():
-        if used[name] is not None and used[name] != value:
-            raise ValueError(
-                f"the run in {run.root} trained with {name} {used[name]}, this resume would use "
-                f"{value}: the weights would not be bit-identical; pass --{name} {used[name]}"
-            )
 
 
 class TrainingDiverged(ValueError):
@@ -235,8 +199,16 @@ def _run(
 ) -> TrainResult:
     """Set up (or restore) model, optimiser and generators, then train the remaining epochs."""
     threads = resolve_threads(config.threads)
-    torch.set_num_threads(threads)
     device = resolve_device(config.device)
+    # A resume on another device or thread count would not compute the same numbers.
+    for name, asked in (("device", device.type), ("threads", threads)):
+        used = None if state is None else state.get(name)
+        if used is not None and used != asked:
+            raise ValueError(
+                f"the run in {run.root} trained with {name} {used}, this resume would use "
+                f"{asked}: the weights would not be bit-identical; pass --{name} {used}"
+            )
+    torch.set_num_threads(threads)
     if device.type == "cuda":
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
@@ -251,7 +223,6 @@ def _run(
 
     batches = train_batches(
         data_dir,
-        config.loader,
         batch_size=config.batch_size,
         shuffle=shuffle,
         device=device,
@@ -301,7 +272,7 @@ def _run(
             run.checkpoint,
             {
                 "epoch": epoch,
-                "config": config.as_dict(),
+                "config": dataclasses.asdict(config),
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "rng": capture_rng_states(shuffle),
@@ -314,7 +285,7 @@ def _run(
         progress.summary(metrics[-1])
 
     _write_final(model, run)
-    return TrainResult(run, config, metrics, start)
+    return TrainResult(run, metrics, start)
 
 
 def _restore(
@@ -338,7 +309,7 @@ def _train_epoch(
     model: LeNet5,
     optimizer: torch.optim.Optimizer,
     loss_fn: nn.Module,
-    batches: Batches,
+    batches: DataLoader,
     tick: Callable[[torch.Tensor], None],
 ) -> tuple[float, float]:
     """One pass over the batches; the running mean loss and accuracy while the model learnt."""
@@ -383,7 +354,7 @@ def _config_record(
     if device.type == "cuda":
         device_name += f" ({torch.cuda.get_device_name(device)})"
     return {
-        "config": config.as_dict(),
+        "config": dataclasses.asdict(config),
         "recipe": {
             "optimizer": "Adam",
             "optimizer_options": {"lr": config.lr, "betas": [0.9, 0.999], "eps": 1e-8},
@@ -422,7 +393,7 @@ def _installed_version(distribution: str) -> str:
 def _metrics_record(config: TrainConfig, metrics: list[dict[str, float]]) -> dict[str, Any]:
     """metrics.json: one entry per epoch, and the config that produced them."""
     return {
-        "config": config.as_dict(),
+        "config": dataclasses.asdict(config),
         "epochs": metrics,
         "final": metrics[-1],
         "total_seconds": sum(m["seconds"] for m in metrics),

@@ -43,21 +43,14 @@ def state_dict_to_params(state_dict: Mapping[str, torch.Tensor]) -> Params:
     return validate_params(cast_params(arrays, np.float32), "state_dict")
 
 
-def params_to_state_dict(
-    params: Mapping[str, np.ndarray], dtype: torch.dtype = torch.float32
-) -> dict[str, torch.Tensor]:
-    """Validated parameters as tensors of ``dtype``, ready for ``load_state_dict``."""
-    numpy_dtype = torch.empty((), dtype=dtype).numpy().dtype
-    checked = cast_params(validate_params(params), numpy_dtype)  # refuses overflow
-    return {k: torch.from_numpy(np.array(v)).to(dtype) for k, v in checked.items()}
-
-
 def model_from_params(
     params: Mapping[str, np.ndarray], dtype: torch.dtype = torch.float32
 ) -> LeNet5:
     """A LeNet5 (CPU, eval mode, ``dtype``) holding these parameters without rounding."""
+    numpy_dtype = torch.empty((), dtype=dtype).numpy().dtype
+    checked = cast_params(validate_params(params), numpy_dtype)  # refuses overflow
     model = LeNet5().to(dtype)
-    model.load_state_dict(params_to_state_dict(params, dtype))
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in checked.items()})
     return model.eval()
 
 
@@ -116,11 +109,6 @@ def load_params(path: str | os.PathLike[str]) -> Params:
     if path.suffix == ".pt":
         return state_dict_to_params(load_state_dict(path))
     return load_npz(path)
-
-
-def load_model(path: str | os.PathLike[str]) -> LeNet5:
-    """A LeNet5 in eval mode from a ``.npz`` or ``.pt`` weight file."""
-    return model_from_params(load_params(path))
 
 
 def save_params_from_model(model: LeNet5, path: str | os.PathLike[str]) -> Path:

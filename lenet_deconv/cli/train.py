@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 from typing import Any
 
-from torch_lenet.batches import LOADERS
 from torch_lenet.evaluate import DEVICES
 from torch_lenet.train import TrainConfig
 
@@ -71,14 +70,6 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         ),
     )
     run = parser.add_argument_group("how to run")
-    run.add_argument(
-        "--loader",
-        choices=LOADERS,
-        help=(
-            "tensor: batch from the whole training set held as one tensor (fast, default); "
-            "dataloader: the plain torchvision Dataset + DataLoader path (same batches, slower)"
-        ),
-    )
     run.add_argument(
         "--device",
         choices=DEVICES,
