@@ -65,8 +65,7 @@ def plot_occlusion(occ: Occlusion, images: np.ndarray, path: Path) -> Path:
         for ax in axes:
             ax.set_xlim(0, 28)
             ax.set_ylim(28, 0)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
         for ax in (*axes[1 : 1 + layers], p_axes, c_axes):
             # The digit's outline, so each map reads against the strokes it covers.
             ax.contour(
