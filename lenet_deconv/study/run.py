@@ -119,27 +119,20 @@ def plan_study(
         check_indices(indices, len(test_images), "the test set", f"{flag}: index")
     set_images, _, set_name = first_images(test_images, test_labels, "test", limit)
     params = load_params(weights)
-    skipped = None
+    if epochs_dir is not None and not Path(epochs_dir).is_dir():
+        raise FileNotFoundError(f"--epochs-dir {epochs_dir}: no such folder")
+    epochs_dir = epochs_beside(weights) if epochs_dir is None else Path(epochs_dir)
+    if epochs_dir is None and epochs is not None:
+        raise FileNotFoundError(f"--epochs: no epochs folder beside {weights}; pass --epochs-dir")
     if epochs_dir is None:
-        epochs_dir = epochs_beside(weights)
-        if epochs_dir is None:
-            if epochs is not None:
-                raise FileNotFoundError(
-                    f"--epochs: no epochs folder beside {weights}; pass --epochs-dir"
-                )
-            skipped = f"no epochs/ folder beside {weights} (pass --epochs-dir)"
+        snapshots, skipped = None, f"no epochs/ folder beside {weights} (pass --epochs-dir)"
     else:
-        epochs_dir = Path(epochs_dir)
-        if not epochs_dir.is_dir():
-            raise FileNotFoundError(f"--epochs-dir {epochs_dir}: no such folder")
-    snapshots = None
-    if epochs_dir is not None:
-        snapshots = load_snapshots(epochs_dir, choose_epochs(Path(epochs_dir), epochs))
+        snapshots, skipped = load_snapshots(epochs_dir, choose_epochs(epochs_dir, epochs)), None
     return StudyPlan(
         params,
         weights,
         snapshots,
-        None if epochs_dir is None else Path(epochs_dir),
+        epochs_dir,
         skipped,
         set_images,
         set_name,
