@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from numpy_lenet.model import Trace
@@ -22,12 +20,10 @@ def strongest_units(activations: np.ndarray) -> list[tuple[int, ...]]:
     return [tuple(int(i) for i in np.unravel_index(f, shape)) for f in flat]
 
 
-def project_strongest(
-    engine: Engine, trace: Trace, layer: str, rules: Sequence[str] = RULES
-) -> dict[str, np.ndarray]:
+def project_strongest(engine: Engine, trace: Trace, layer: str) -> dict[str, np.ndarray]:
     """rule -> (N, 28, 28): each image's strongest ``layer`` activation projected under ``rule``."""
     units = strongest_units(trace.activations[layer])
-    return {rule: engine.project_each(trace, layer, units, rule)[:, 0] for rule in rules}
+    return {rule: engine.project_each(trace, layer, units, rule)[:, 0] for rule in RULES}
 
 
 def ink_share(projections: np.ndarray, images: np.ndarray) -> np.ndarray:

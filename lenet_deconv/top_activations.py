@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES, check_layer
+from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES
 from numpy_lenet.model import Trace
 
 TOP_K = 9
@@ -41,24 +41,10 @@ def channel_maxima(activations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values, positions
 
 
-def empty_topk(channels: int, dtype: np.dtype | type = np.float64) -> TopK:
-    """A top-k with no entries yet, for ``channels`` channels."""
-    return TopK(
-        np.zeros((0, channels), dtype=dtype),
-        np.zeros((0, channels), dtype=np.int64),
-        np.zeros((0, channels), dtype=np.int64),
-    )
-
-
 def merge_topk(
     running: TopK, values: np.ndarray, positions: np.ndarray, first_index: int, k: int = TOP_K
 ) -> TopK:
     """Merge one batch's (N, C) maxima, images first_index.., into ``running``; keep the best k."""
-    if values.shape != positions.shape or values.shape[1:] != running.values.shape[1:]:
-        raise ValueError(
-            f"batch maxima {values.shape} and positions {positions.shape} do not fit a "
-            f"top-k of {running.values.shape[1]} channels"
-        )
     n, channels = values.shape
     images = np.broadcast_to(np.arange(first_index, first_index + n)[:, None], (n, channels))
     all_values = np.concatenate([running.values, values.astype(running.values.dtype)])
@@ -78,24 +64,19 @@ def top_activations(
     trace_fn: Callable[[np.ndarray], Trace],
     *,
     k: int = TOP_K,
-    layers: Iterable[str] = LAYER_NAMES,
 ) -> dict[str, TopK]:
-    """The top-k images of every channel of ``layers`` over float image batches, taken in order."""
+    """The top-k images of every channel of every layer over float image batches, in order."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    layers = tuple(layers)
-    if not layers:
-        raise ValueError("no layer to search")
-    for layer in layers:
-        check_layer(layer)  # a typo fails now, not after the first forward pass
     result: dict[str, TopK] = {}
     seen = 0
     for images in batches:
         trace = trace_fn(images)
-        for layer in layers:
+        for layer in LAYER_NAMES:
             values, positions = channel_maxima(trace.activations[layer])
             if layer not in result:
-                result[layer] = empty_topk(values.shape[1], values.dtype)
+                none = np.zeros((0, values.shape[1]), np.int64)
+                result[layer] = TopK(none.astype(values.dtype), none, none)
             result[layer] = merge_topk(result[layer], values, positions, seen, k)
         seen += len(images)
         del trace  # drop this batch's activations before the next batch is traced

@@ -46,7 +46,7 @@ def test_the_deconvnet_is_guided_backprop_exactly_when_no_signal_crosses_a_switc
     trace = engine.trace(images)
     shares = switched_off_share(engine, trace, layer)
     assert set(shares) <= set(RELU_BLOCKS) and all(0 <= v <= 1 for v in shares.values())
-    maps = project_strongest(engine, trace, layer, ("deconvnet", "guided"))
+    maps = project_strongest(engine, trace, layer)
     same = np.array_equal(maps["deconvnet"], maps["guided"])
     # Guided backprop is the deconvnet with the forward pass's masks: they differ only
     # where positive signal reaches a unit the forward pass switched off.

@@ -12,9 +12,7 @@ from hypothesis import strategies as st
 from lenet_deconv.backends import make_engine
 from lenet_deconv.top_activations import (
     TopK,
-    empty_topk,
     image_batches,
-    merge_topk,
     most_active_units,
     top_activations,
 )
@@ -47,9 +45,8 @@ def brute_force(activations: np.ndarray, k: int) -> TopK:
 
 
 def as_trace(activations: np.ndarray) -> Trace:
-    """A trace holding one synthetic layer (``conv1`` or ``fc1`` by shape)."""
-    layer = "conv1" if activations.ndim == 4 else "fc1"
-    return Trace({layer: activations}, {}, np.zeros((len(activations), 10)))
+    """A trace whose every layer holds the same synthetic activations."""
+    return Trace(dict.fromkeys(LAYER_NAMES, activations), {}, np.zeros((len(activations), 10)))
 
 
 def chunks(array: np.ndarray, size: int):
@@ -77,9 +74,9 @@ def test_streaming_topk_equals_brute_force_with_ties(n, batch, k, spatial, level
     rng = np.random.default_rng(seed)
     shape = (n, 3, 2, 3) if spatial else (n, 5)
     activations = rng.integers(0, levels, size=shape).astype(np.float64)
-    layer = "conv1" if spatial else "fc1"
-    found = top_activations(chunks(activations, batch), as_trace, k=k, layers=[layer])[layer]
-    assert_same(found, brute_force(activations, k))
+    found = top_activations(chunks(activations, batch), as_trace, k=k)
+    for layer in LAYER_NAMES:
+        assert_same(found[layer], brute_force(activations, k))
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -107,14 +104,10 @@ def test_unit_and_most_active_units():
 
 
 def test_bad_requests_are_refused():
-    with pytest.raises(ValueError, match="unknown layer 'conv3'"):
-        top_activations([np.zeros((1, 1, 28, 28))], lambda b: None, layers=["conv3"])
     with pytest.raises(ValueError, match="empty"):
-        top_activations([], as_trace, layers=["fc1"])
+        top_activations([], as_trace)
     with pytest.raises(ValueError, match="k must be at least 1"):
         top_activations([], as_trace, k=0)
-    with pytest.raises(ValueError, match="do not fit"):
-        merge_topk(empty_topk(3), np.zeros((2, 4)), np.zeros((2, 4), np.int64), 0)
     with pytest.raises(ValueError, match="batch size"):
         next(image_batches(np.zeros((3, 28, 28), np.uint8), 0))
 

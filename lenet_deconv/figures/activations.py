@@ -42,8 +42,7 @@ def _maps(row, axes, layer: str, maps: np.ndarray) -> None:
     top = float(maps.max()) or 1.0
     cmap = colormaps[SEQUENTIAL].with_extremes(bad=BACKGROUND)
     image = axes.imshow(picture, cmap=cmap, vmin=0, vmax=top, interpolation="nearest")
-    axes.set_xticks([])
-    axes.set_yticks([])
+    axes.set(xticks=[], yticks=[])
     size = maps.shape[1]
     for c in range(len(maps)):
         r, k = divmod(c, cols)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from numpy_lenet.architecture import is_spatial
 
 from .output import new_figure, save_png
-from .tiles import crop_fields, grid, mosaic, signed_rgb
+from .tiles import grid, mosaic, signed_rgb
+
+if TYPE_CHECKING:
+    from ..study.evolution import Evolution
 
 #: Channel strips (one tile per epoch) per row of a layer's panel.
 STRIPS_PER_ROW = 4
@@ -27,19 +30,9 @@ def evolution_panel(crops: np.ndarray) -> np.ndarray:
     return mosaic(grid(strips, cols, fill=1.0), gap=gap, fill=1.0)
 
 
-def plot_evolution(
-    layers: Mapping[str, tuple[Sequence[int], np.ndarray, np.ndarray]],
-    epochs: Sequence[int],
-    set_name: str,
-    path: Path,
-) -> Path:
-    """A panel per layer of ``layers``: (channels, units (E, S, d), projections (E, S, 28, 28))."""
-    panels = {}
-    for layer, (channels, units, projections) in layers.items():
-        e, s = projections.shape[:2]
-        flat_units = units.reshape(e * s, -1)
-        crops = crop_fields(projections.reshape(e * s, 28, 28), layer, flat_units)
-        panels[layer] = (channels, evolution_panel(crops.reshape(e, s, *crops.shape[1:])))
+def plot_evolution(evo: Evolution, set_name: str, path: Path) -> Path:
+    """A panel per layer: each shown channel's projections, cut to their receptive fields."""
+    panels = {layer: (ev.channels, evolution_panel(ev.crops())) for layer, ev in evo.layers.items()}
     width = 10.0
     title_in = 0.42
     heights = [width * p.shape[0] / p.shape[1] + title_in for _, p in panels.values()]
@@ -47,7 +40,7 @@ def plot_evolution(
     figure = new_figure(width + 0.2, sum(heights) + top_in, layout=None)
     y = 1.0 - top_in / (sum(heights) + top_in)
     total = sum(heights) + top_in
-    epoch_text = ", ".join(str(e) for e in epochs)
+    epoch_text = ", ".join(str(e) for e in evo.epochs)
     for (layer, (channels, picture)), height in zip(panels.items(), heights, strict=True):
         h = (height - title_in) / total
         axes = figure.add_axes((0.01, y - title_in / total - h, 0.98, h))

@@ -51,8 +51,7 @@ def plot_filters(params: Mapping[str, np.ndarray], layer: str, path: Path) -> Pa
     step_x, step_y = kw + GAP, kh + GAP
     axes.set_xticks(np.arange(cols) * step_x + (kw - 1) / 2, [str(c) for c in range(cols)])
     axes.tick_params(length=0, labelsize=8)
-    for spine in axes.spines.values():
-        spine.set_visible(False)
+    axes.spines[:].set_visible(False)
     axes.set_xlabel(f"{layer} filter (output channel)", fontsize=9)
     if in_ch == 1:
         axes.set_yticks([])

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib import colormaps
@@ -13,28 +12,18 @@ from matplotlib.patches import Rectangle
 from .output import new_figure, save_png
 from .tiles import DIVERGING, SEQUENTIAL
 
+if TYPE_CHECKING:
+    from ..study.occlusion import Occlusion
+
 #: The ten classes in ten distinct colours.
 CLASS_COLOURS = "tab10"
 
 
-@dataclass(frozen=True)
-class OcclusionRow:
-    """What one image's row shows: the image and, per followed layer, its map and projection."""
-
-    title: str
-    image: np.ndarray  # (28, 28)
-    label: int
-    followed: Sequence[tuple[str, int, np.ndarray, float, np.ndarray]]
-    # (layer, channel, total activation map (P, P), unoccluded total, projection (28, 28))
-    true_probability: np.ndarray  # (P, P)
-    predicted_class: np.ndarray  # (P, P)
-
-
-def plot_occlusion(
-    rows: Sequence[OcclusionRow], centres: np.ndarray, size: int, value: float, path: Path
-) -> Path:
-    """One row per image: the image, followed maps' totals and projections, p(true class), class."""
-    layers = len(rows[0].followed)
+def plot_occlusion(occ: Occlusion, images: np.ndarray, path: Path) -> Path:
+    """One row per image (28, 28): the image, followed maps' totals and projections, p, class."""
+    size, value, centres = occ.occluder.size, occ.occluder.value, occ.occluder.centres()
+    rows = occ.images
+    layers = len(rows[0].maps)
     cols = 1 + 2 * layers + 2
     figure = new_figure(2.05 * cols, 2.25 * len(rows) + 0.9, layout=None)
     grid_axes = figure.subplots(len(rows), cols, squeeze=False)
@@ -43,16 +32,19 @@ def plot_occlusion(
     )
     half = (centres[1] - centres[0]) / 2 if len(centres) > 1 else size / 2
     extent = (centres[0] - half, centres[-1] + half, centres[-1] + half, centres[0] - half)
-    for axes, row in zip(grid_axes, rows, strict=True):
-        axes[0].imshow(row.image, cmap="gray", vmin=0, vmax=1, extent=(0, 28, 28, 0))
+    for axes, row, image in zip(grid_axes, rows, images, strict=True):
+        axes[0].imshow(image, cmap="gray", vmin=0, vmax=1, extent=(0, 28, 28, 0))
         axes[0].add_patch(
             Rectangle((0, 0), size, size, facecolor=str(value), edgecolor="red", linewidth=1)
         )
-        axes[0].set_title(f"(a) {row.title}", fontsize=8)
-        for k, (layer, channel, total, unoccluded, projection) in enumerate(row.followed):
-            shown = axes[1 + k].imshow(total, cmap=SEQUENTIAL, extent=extent)
+        title = f"test image {row.index} (label {row.label})\np(label) = {row.probability:.3f}"
+        axes[0].set_title(f"(a) {title}", fontsize=8)
+        for k, (layer, m) in enumerate(row.maps.items()):
+            channel, projection = m.unit[0], m.projection
+            shown = axes[1 + k].imshow(m.total, cmap=SEQUENTIAL, extent=extent)
             axes[1 + k].set_title(
-                f"(b) {layer} map {channel}: total\n(unoccluded {unoccluded:.3g})", fontsize=8
+                f"(b) {layer} map {channel}: total\n(unoccluded {m.unoccluded_total:.3g})",
+                fontsize=8,
             )
             figure.colorbar(shown, ax=axes[1 + k], shrink=0.75).ax.tick_params(labelsize=6)
             limit = float(np.abs(projection).max()) or 1.0
@@ -73,14 +65,13 @@ def plot_occlusion(
         for ax in axes:
             ax.set_xlim(0, 28)
             ax.set_ylim(28, 0)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
         for ax in (*axes[1 : 1 + layers], p_axes, c_axes):
             # The digit's outline, so each map reads against the strokes it covers.
             ax.contour(
                 np.arange(28) + 0.5,
                 np.arange(28) + 0.5,
-                row.image,
+                image,
                 levels=[0.5],
                 colors="white",
                 linewidths=0.6,

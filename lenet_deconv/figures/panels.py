@@ -43,7 +43,6 @@ def plot_tile_table(
     axes.set_yticks(np.arange(rows) * step_y + (h - 1) / 2, list(row_labels))
     axes.xaxis.tick_top()
     axes.tick_params(length=0, labelsize=8)
-    for spine in axes.spines.values():
-        spine.set_visible(False)
+    axes.spines[:].set_visible(False)
     figure.suptitle(title, fontsize=10)
     return save_png(figure, path)

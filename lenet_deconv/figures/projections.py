@@ -70,7 +70,6 @@ def plot_backend_difference(
         axes[3].set_title(f"difference, rel. err {error:.1e}", fontsize=8)
         figure.colorbar(shown, ax=axes[3], shrink=0.8, format="%.0e")
         for ax in axes:
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
     figure.suptitle(title)
     return save_png(figure, path)

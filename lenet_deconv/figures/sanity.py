@@ -10,6 +10,7 @@ import numpy as np
 
 from numpy_lenet.atomic import atomic_path
 
+from ..sanity.similarity import summary
 from ..sanity.study import TESTS, SanityStudy
 from .output import new_figure, save_png
 from .page import Entry, write_index
@@ -29,10 +30,8 @@ MARKERS = {"deconvnet": "o-", "gradient": "s-", "guided": "^-"}
 
 def _stat(study: SanityStudy, test: str, step: str, rule: str, metric: str) -> tuple[float, float]:
     """Mean and standard deviation over the images (NaN when no value is defined)."""
-    values = [v for v in study.scores[test][step][rule][metric] if v is not None]
-    if not values:
-        return float("nan"), float("nan")
-    return float(np.mean(values)), float(np.std(values))
+    stats = summary(study.scores[test][step][rule][metric])
+    return (float("nan"),) * 2 if stats["defined"] == 0 else (stats["mean"], stats["std"])
 
 
 def figure_count(with_labels: bool) -> int:

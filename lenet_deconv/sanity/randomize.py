@@ -28,9 +28,6 @@ def with_layers_from(
     trained: Mapping[str, np.ndarray], fresh: Mapping[str, np.ndarray], layers: tuple[str, ...]
 ) -> Params:
     """``trained`` with the weight and bias of each of ``layers`` taken from ``fresh``."""
-    unknown = [layer for layer in layers if layer not in WEIGHT_LAYERS]
-    if unknown:
-        raise ValueError(f"{unknown[0]!r} holds no weights; expected one of {WEIGHT_LAYERS}")
     out = dict(trained)
     for layer in layers:
         for part in ("weight", "bias"):

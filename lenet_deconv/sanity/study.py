@@ -161,6 +161,3 @@ def _rule_stats(
         }
         tick(f"rule statistics: {layer}")
     return stats
-
-
-__all__ = ["LABELS_STEP", "TESTS", "SanityStudy", "run_study", "study_steps"]

@@ -34,6 +34,15 @@ class LayerEvolution:
     units: np.ndarray  # (E, S, d): (c, y, x) or (j,), as ``unit`` mode takes it
     projections: np.ndarray  # (E, S, 28, 28)
 
+    def crops(self) -> np.ndarray:
+        """(E, S, s, s): each projection cut to its unit's receptive field (NaN past the image)."""
+        from ..figures.tiles import crop_fields
+
+        e, s = self.projections.shape[:2]
+        flat_units = self.units.reshape(e * s, -1)
+        crops = crop_fields(self.projections.reshape(e * s, 28, 28), self.layer, flat_units)
+        return crops.reshape(e, s, *crops.shape[1:])
+
 
 @dataclass(frozen=True)
 class Evolution:
@@ -166,13 +175,8 @@ def _check_winners(agreement: Agreement, name: str, checked: np.ndarray, shown: 
 
 def settling(ev: LayerEvolution) -> np.ndarray:
     """(E, S) cosine similarity of each projection to the last epoch's, in receptive-field crops."""
-    from ..figures.tiles import crop_fields
-
     e, s = ev.projections.shape[:2]
-    crops = crop_fields(
-        ev.projections.reshape(e * s, 28, 28), ev.layer, ev.units.reshape(e * s, -1)
-    )
-    crops = np.nan_to_num(crops).reshape(e, s, -1)  # NaN: outside the image, no signal
+    crops = np.nan_to_num(ev.crops()).reshape(e, s, -1)  # NaN: outside the image, no signal
     last = crops[-1][None]
     norms = np.linalg.norm(crops, axis=2) * np.linalg.norm(last, axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -181,19 +185,20 @@ def settling(ev: LayerEvolution) -> np.ndarray:
 
 def evolution_as_dict(result: Evolution) -> dict[str, object]:
     """Figure 4's picks as JSON-ready data (projections go to an .npz beside it)."""
+    layers = {}
+    for layer, ev in result.layers.items():
+        similarity = settling(ev)
+        layers[layer] = {
+            "channels": ev.channels,
+            "strongest_activation": ev.values.tolist(),
+            "image": ev.images.tolist(),
+            "unit": ev.units.tolist(),
+            "similarity_to_last_epoch": similarity.tolist(),
+            "median_similarity_to_last_epoch": np.median(similarity, axis=1).tolist(),
+        }
     return {
         "epochs": result.epochs,
-        "layers": {
-            layer: {
-                "channels": ev.channels,
-                "strongest_activation": ev.values.tolist(),
-                "image": ev.images.tolist(),
-                "unit": ev.units.tolist(),
-                "similarity_to_last_epoch": settling(ev).tolist(),
-                "median_similarity_to_last_epoch": np.median(settling(ev), axis=1).tolist(),
-            }
-            for layer, ev in result.layers.items()
-        },
+        "layers": layers,
         "rows": "per layer, [epoch][shown channel]: epochs in the order of 'epochs', channels "
         "in the order of 'channels'",
         "similarity": "cosine similarity of a channel's projection to its projection at the "

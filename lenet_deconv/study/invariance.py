@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -145,17 +145,6 @@ def invariance(
     return Invariance(list(indices), labels, result, agreement)
 
 
-def curves_as_dict(curves: Curves) -> Mapping[str, object]:
-    """One transformation's curves as JSON-ready data (rows: amounts, columns: images)."""
-    t = curves.transform
-    return {
-        "amount": {"unit": t.unit, "values": list(t.amounts), "identity": t.identity},
-        "distance": {layer: d.tolist() for layer, d in curves.distances.items()},
-        "probability_of_true_class": curves.probability.tolist(),
-        "predicted_class": curves.predicted.tolist(),
-    }
-
-
 def invariance_as_dict(result: Invariance) -> dict[str, object]:
     """Figure 5's numbers as JSON-ready data."""
     return {
@@ -164,6 +153,18 @@ def invariance_as_dict(result: Invariance) -> dict[str, object]:
         "distance": "||f(T(x)) - f(x)|| / ||f(x)||, Euclidean over the whole layer's values "
         "(conv/pool maps after ReLU, fc1/fc2 after ReLU, fc3 logits)",
         "rows": "[amount][image]",
-        "transforms": {c.transform.name: curves_as_dict(c) for c in result.curves},
+        "transforms": {
+            c.transform.name: {
+                "amount": {
+                    "unit": c.transform.unit,
+                    "values": list(c.transform.amounts),
+                    "identity": c.transform.identity,
+                },
+                "distance": {layer: d.tolist() for layer, d in c.distances.items()},
+                "probability_of_true_class": c.probability.tolist(),
+                "predicted_class": c.predicted.tolist(),
+            }
+            for c in result.curves
+        },
         "agreement": result.agreement.as_dict(),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import product
 from typing import Any
 
 import numpy as np
@@ -45,15 +46,11 @@ class Occluder:
 
     def variants(self, image: np.ndarray) -> np.ndarray:
         """Every occluded copy (P * P, 1, 28, 28) of one image (1, 28, 28), row-major positions."""
-        side = INPUT_SHAPE[1]
-        pixels = np.arange(side)
-        along = (pixels[None, :] >= self.offsets()[:, None]) & (
-            pixels[None, :] < self.offsets()[:, None] + self.size
-        )  # (P, 28): which rows (or columns) the occluder covers at each offset
-        covered = along[:, None, :, None] & along[None, :, None, :]  # (P, P, 28, 28)
-        image = np.asarray(image).reshape(side, side)
-        out = np.where(covered, np.asarray(self.value, image.dtype), image)
-        return out.reshape(-1, 1, side, side)
+        offsets = self.offsets()
+        out = np.repeat(np.asarray(image)[None], len(offsets) ** 2, axis=0)
+        for k, (top, left) in enumerate(product(offsets, repeat=2)):
+            out[k, :, top : top + self.size, left : left + self.size] = self.value
+        return out
 
 
 @dataclass(frozen=True)

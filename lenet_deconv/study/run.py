@@ -19,7 +19,7 @@ from torch_lenet.progress import progress_bar
 
 from ..figures.evolution import plot_evolution
 from ..figures.invariance import plot_invariance
-from ..figures.occlusion import OcclusionRow, plot_occlusion
+from ..figures.occlusion import plot_occlusion
 from ..figures.page import Entry
 from ..images import check_indices
 from .agreement import Agreement
@@ -31,6 +31,9 @@ from .snapshots import DEFAULT_EPOCHS, epochs_beside, load_snapshots
 SECTION_EVOLUTION = "Features during training (Zeiler & Fergus, Figure 4)"
 SECTION_INVARIANCE = "Invariance (Zeiler & Fergus, Figure 5)"
 SECTION_OCCLUSION = "Occlusion (Zeiler & Fergus, Figure 7)"
+
+#: What drawing an experiment's figure gives back: its JSON numbers, caption, other data files.
+Drawn = tuple[dict[str, Any], str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -54,10 +57,9 @@ class StudyPlan:
 
 @dataclass
 class StudyResult:
-    """What the study wrote: gallery entries, files, and each experiment's agreement."""
+    """What the study wrote: gallery entries, and each experiment's agreement."""
 
     entries: list[Entry] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
     agreements: dict[str, Agreement] = field(default_factory=dict)
 
     @property
@@ -117,27 +119,20 @@ def plan_study(
         check_indices(indices, len(test_images), "the test set", f"{flag}: index")
     set_images, _, set_name = first_images(test_images, test_labels, "test", limit)
     params = load_params(weights)
-    skipped = None
+    if epochs_dir is not None and not Path(epochs_dir).is_dir():
+        raise FileNotFoundError(f"--epochs-dir {epochs_dir}: no such folder")
+    epochs_dir = epochs_beside(weights) if epochs_dir is None else Path(epochs_dir)
+    if epochs_dir is None and epochs is not None:
+        raise FileNotFoundError(f"--epochs: no epochs folder beside {weights}; pass --epochs-dir")
     if epochs_dir is None:
-        epochs_dir = epochs_beside(weights)
-        if epochs_dir is None:
-            if epochs is not None:
-                raise FileNotFoundError(
-                    f"--epochs: no epochs folder beside {weights}; pass --epochs-dir"
-                )
-            skipped = f"no epochs/ folder beside {weights} (pass --epochs-dir)"
+        snapshots, skipped = None, f"no epochs/ folder beside {weights} (pass --epochs-dir)"
     else:
-        epochs_dir = Path(epochs_dir)
-        if not epochs_dir.is_dir():
-            raise FileNotFoundError(f"--epochs-dir {epochs_dir}: no such folder")
-    snapshots = None
-    if epochs_dir is not None:
-        snapshots = load_snapshots(epochs_dir, choose_epochs(Path(epochs_dir), epochs))
+        snapshots, skipped = load_snapshots(epochs_dir, choose_epochs(epochs_dir, epochs)), None
     return StudyPlan(
         params,
         weights,
         snapshots,
-        None if epochs_dir is None else Path(epochs_dir),
+        epochs_dir,
         skipped,
         set_images,
         set_name,
@@ -185,48 +180,32 @@ def run_study(plan: StudyPlan, out: Path, *, quiet: bool = False) -> StudyResult
             tick=tick,
         )
     out.mkdir(parents=True, exist_ok=True)
-    with progress_bar(3, "figures", "figure", quiet=quiet) as tick:
-        if evo is not None:
-            _write_evolution(plan, evo, out, result)
-        tick()
-        _write_invariance(plan, inv, out, result)
-        tick()
-        _write_occlusion(plan, occ, out, result)
-        tick()
+    drawn = [] if evo is None else [("evolution", SECTION_EVOLUTION, evo, _draw_evolution)]
+    drawn += [
+        ("invariance", SECTION_INVARIANCE, inv, _draw_invariance),
+        ("occlusion", SECTION_OCCLUSION, occ, _draw_occlusion),
+    ]
+    with progress_bar(len(drawn), "figures", "figure", quiet=quiet) as tick:
+        for name, section, numbers, draw in drawn:
+            data, caption, extra = draw(plan, numbers, out)
+            record = {
+                "experiment": section[0].lower() + section[1:],
+                "weights": str(plan.weights),
+                "backend": f"{plan.backend} float64",
+                **data,
+            }
+            with atomic_path(out / f"{name}.json") as tmp:
+                tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+            agreement = numbers.agreement
+            result.agreements[name] = agreement
+            caption = f"{caption} {agreement.summary()}."
+            result.entries.append(Entry(section, f"{name}.png", caption, (f"{name}.json", *extra)))
+            tick()
     return result
 
 
-def _record(
-    plan: StudyPlan,
-    result: StudyResult,
-    out: Path,
-    name: str,
-    section: str,
-    data: dict[str, Any],
-    agreement: Agreement,
-    caption: str,
-    extra: tuple[str, ...] = (),
-) -> None:
-    """Write ``name``.json beside the drawn ``name``.png; record the files, agreement, entry."""
-    record = {
-        "experiment": section[0].lower() + section[1:],
-        "weights": str(plan.weights),
-        "backend": f"{plan.backend} float64",
-        **data,
-    }
-    with atomic_path(out / f"{name}.json") as tmp:
-        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    numbers = (f"{name}.json", *extra)
-    result.files += [out / f"{name}.png", *(out / file for file in numbers)]
-    result.agreements[name] = agreement
-    result.entries.append(
-        Entry(section, f"{name}.png", f"{caption} {agreement.summary()}.", numbers)
-    )
-
-
-def _write_evolution(plan: StudyPlan, evo: Evolution, out: Path, result: StudyResult) -> None:
-    layers = {layer: (ev.channels, ev.units, ev.projections) for layer, ev in evo.layers.items()}
-    plot_evolution(layers, evo.epochs, plan.set_name, out / "evolution.png")
+def _draw_evolution(plan: StudyPlan, evo: Evolution, out: Path) -> Drawn:
+    plot_evolution(evo, plan.set_name, out / "evolution.png")
     with atomic_path(out / "evolution.npz") as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, **{layer: ev.projections for layer, ev in evo.layers.items()})
@@ -245,28 +224,11 @@ def _write_evolution(plan: StudyPlan, evo: Evolution, out: Path, result: StudyRe
         f"activation up). Every conv/pool channel and fc3 unit is shown, and the "
         f"{FC_UNITS} fc1/fc2 units most active at epoch {evo.epochs[-1]}."
     )
-    _record(
-        plan,
-        result,
-        out,
-        "evolution",
-        SECTION_EVOLUTION,
-        data,
-        evo.agreement,
-        caption,
-        ("evolution.npz",),
-    )
+    return data, caption, ("evolution.npz",)
 
 
-def _write_invariance(plan: StudyPlan, inv: Invariance, out: Path, result: StudyResult) -> None:
-    names = [
-        f"test image {i} (label {label})" for i, label in zip(inv.indices, inv.labels, strict=True)
-    ]
-    rows = [
-        (c.transform.name, c.transform.unit, c.transform.amounts, c.distances, c.probability)
-        for c in inv.curves
-    ]
-    plot_invariance(rows, names, out / "invariance.png")
+def _draw_invariance(plan: StudyPlan, inv: Invariance, out: Path) -> Drawn:
+    plot_invariance(inv, out / "invariance.png")
     caption = (
         f"Test images {', '.join(map(str, inv.indices))} moved vertically and horizontally "
         "(-6..+6 px), rotated (-60..+60 degrees) and scaled (0.6..1.4) by torchvision's "
@@ -275,26 +237,15 @@ def _write_invariance(plan: StudyPlan, inv: Invariance, out: Path, result: Study
         "(0: unchanged; 1: as large a change as the features themselves), then the "
         "probability of the true class."
     )
-    data = invariance_as_dict(inv)
-    _record(plan, result, out, "invariance", SECTION_INVARIANCE, data, inv.agreement, caption)
+    return invariance_as_dict(inv), caption, ()
 
 
-def _write_occlusion(plan: StudyPlan, occ: Occlusion, out: Path, result: StudyResult) -> None:
+def _draw_occlusion(plan: StudyPlan, occ: Occlusion, out: Path) -> Drawn:
     from torch_lenet.data import images_to_float
 
-    rows = []
-    for im in occ.images:
-        pixels = images_to_float(plan.test_images[[im.index]], np.float64)[0, 0]
-        followed = [
-            (layer, m.unit[0], m.total, m.unoccluded_total, m.projection)
-            for layer, m in im.maps.items()
-        ]
-        title = f"test image {im.index} (label {im.label})\np(label) = {im.probability:.3f}"
-        rows.append(
-            OcclusionRow(title, pixels, im.label, followed, im.true_probability, im.predicted_class)
-        )
+    pixels = images_to_float(plan.test_images[[im.index for im in occ.images]], np.float64)
+    plot_occlusion(occ, pixels[:, 0], out / "occlusion.png")
     o = occ.occluder
-    plot_occlusion(rows, o.centres(), o.size, o.value, out / "occlusion.png")
     count = len(o.offsets()) ** 2
     caption = (
         f"A {o.size}x{o.size} square of value {o.value:g} (MNIST's background is 0: such a "
@@ -305,5 +256,4 @@ def _write_occlusion(plan: StudyPlan, occ: Occlusion, out: Path, result: StudyRe
         "that map's strongest activation, (d) the probability of the true class, (e) the "
         "most probable class."
     )
-    data = occlusion_as_dict(occ)
-    _record(plan, result, out, "occlusion", SECTION_OCCLUSION, data, occ.agreement, caption)
+    return occlusion_as_dict(occ), caption, ()
