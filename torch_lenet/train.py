@@ -325,7 +325,6 @@ def _train_epoch(
     tick: Callable[[torch.Tensor], None],
 ) -> tuple[float, float]:
     """One pass over the batches; the running mean loss and accuracy while the model learnt."""
-    model.train()
     device = next(model.parameters()).device
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
