@@ -386,19 +386,12 @@ def _config_record(
         "versions": {
             "python": platform.python_version(),
             "torch": torch.__version__,
-            "torchvision": _installed_version("torchvision"),
+            # From its metadata: importing torchvision (a dependency) is slow.
+            "torchvision": importlib.metadata.version("torchvision"),
             "numpy": np.__version__,
         },
         "platform": platform.platform(),
     }
-
-
-def _installed_version(distribution: str) -> str:
-    """A package's installed version, read from its metadata (importing torchvision is slow)."""
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def _metrics_record(config: TrainConfig, metrics: list[dict[str, float]]) -> dict[str, Any]:
