@@ -215,7 +215,16 @@ def _run(
     metrics: list[dict[str, float]] = []
     start = 0
     if state is not None:
-        start, metrics = _restore(run.checkpoint, state, model, optimizer, shuffle)
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["rng"]["torch"])
+            shuffle.set_state(state["rng"]["shuffle"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(
+                f"{run.checkpoint}: checkpoint does not fit this model ({exc})"
+            ) from exc
+        start, metrics = state["epoch"], [dict(m) for m in state["metrics"]]
 
     batches = train_batches(
         data_dir,
@@ -297,24 +306,6 @@ def seed_everything(seed: int) -> torch.Generator:
     # The shuffle order has a generator of its own, on the CPU whatever the device, so
     # the batches do not depend on how many numbers weight initialisation drew.
     return torch.Generator(device="cpu").manual_seed(seed)
-
-
-def _restore(
-    path: Path,
-    state: Mapping[str, Any],
-    model: LeNet5,
-    optimizer: torch.optim.Optimizer,
-    shuffle: torch.Generator,
-) -> tuple[int, list[dict[str, float]]]:
-    """Load a checked checkpoint into the live objects; CheckpointError if any part does not fit."""
-    try:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"]["torch"])
-        shuffle.set_state(state["rng"]["shuffle"])
-    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{path}: checkpoint does not fit this model ({exc})") from exc
-    return int(state["epoch"]), [dict(m) for m in state["metrics"]]
 
 
 def _train_epoch(
