@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -20,8 +21,7 @@ from torch_lenet.batches import float_split
 from torch_lenet.checkpoint import RUN_MARKER, CheckpointError, RunDir, load_checkpoint
 from torch_lenet.model import LeNet5
 from torch_lenet.progress import Progress
-from torch_lenet.seeding import seed_everything
-from torch_lenet.train import TrainConfig, available_cpus, resume, train
+from torch_lenet.train import TrainConfig, available_cpus, resume, seed_everything, train
 
 from .conftest import REPO
 from .safety_tools import one_line_error, snapshot
@@ -134,6 +134,14 @@ def test_resume_ends_with_the_uninterrupted_weights(data_dir, tmp_path):
     second = json.loads(part.metrics.read_text())["epochs"]
     for a, b in zip(first, second, strict=True):
         assert a["train_loss"] == b["train_loss"] and a["test_accuracy"] == b["test_accuracy"]
+
+
+def test_training_draws_from_neither_pythons_nor_numpys_generator(data_dir, tmp_path):
+    """The checkpoint keeps torch's generators only: a resume's seeding must restore the rest."""
+    _train(data_dir, tmp_path / "run", epochs=1)
+    after_run = (random.random(), np.random.random())  # noqa: NPY002
+    seed_everything(42)
+    assert (random.random(), np.random.random()) == after_run  # noqa: NPY002
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "not-a-checkpoint"])

@@ -105,7 +105,10 @@ class RunDir:
                 "train writes only into a new or empty folder or a run of its own; "
                 "choose another --out"
             )
-        existing = self.existing_outputs()
+        files = [self.model_pt, self.model_npz, self.metrics, self.config, self.checkpoint]
+        existing = [path for path in files if os.path.lexists(path)]
+        if self.epochs_dir.is_dir():
+            existing += sorted(self.epochs_dir.glob("epoch-*.npz"))
         kept = any(p.exists() for p in (self.checkpoint, self.model_pt, self.model_npz))
         if kept and not force:
             names = ", ".join(str(p.relative_to(self.root)) for p in existing[:5])
@@ -124,14 +127,6 @@ class RunDir:
         # one (a kill mid-write) still marks the run, and it leaves no temporary behind.
         with open(self.marker, "x", encoding="utf-8") as handle:
             handle.write(MARKER_TEXT)
-
-    def existing_outputs(self) -> list[Path]:
-        """The run files already present: what a fresh run would overwrite."""
-        files = [self.model_pt, self.model_npz, self.metrics, self.config, self.checkpoint]
-        found = [path for path in files if os.path.lexists(path)]
-        if self.epochs_dir.is_dir():
-            found += sorted(self.epochs_dir.glob("epoch-*.npz"))
-        return found
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
@@ -184,8 +179,8 @@ def _check_structure(path: Path, state: Any) -> None:
             f"{path}: checkpoint version {state.get('version')!r}, "
             f"this code reads version {CHECKPOINT_VERSION}"
         )
-    # Completed epochs, TrainConfig as a dict, two state_dicts, generator states (seeding.py)
-    # and one metrics dict per completed epoch.
+    # Completed epochs, TrainConfig as a dict, two state_dicts, generator states and one
+    # metrics dict per completed epoch.
     expected = {
         "epoch": int,
         "config": dict,

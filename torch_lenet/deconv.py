@@ -23,7 +23,7 @@ from numpy_lenet.architecture import (
     POOL_STRIDE,
     is_spatial,
 )
-from numpy_lenet.rules import DEFAULT_RULE, MASKED_RULES, check_rule
+from numpy_lenet.rules import DEFAULT_RULE, check_rule
 from numpy_lenet.selection import SelectionPlan, keeps_one_unit, plan_selection
 
 from .model import LeNet5, TorchTrace
@@ -115,8 +115,6 @@ def backproject(
         raise ValueError(
             f"signal of {layer} must be (n, S, *{LAYER_SHAPES[layer]}), got {tuple(signal.shape)}"
         )
-    if rule in MASKED_RULES and activations is None:
-        raise ValueError(f"rule {rule!r} needs the forward activations of the projected images")
     steps = _mirror_steps(model, switches, activations, rule)
     start = [name for name, _ in steps].index(layer)
     with torch.no_grad():

@@ -56,12 +56,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def confusion_matrix(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
-    """Counts (10, 10) int64: row = true class, column = predicted class."""
-    flat = np.asarray(labels, dtype=np.int64) * NUM_CLASSES + np.asarray(predictions)
-    return np.bincount(flat, minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
-
-
 def summarize(log_probs: np.ndarray, labels: np.ndarray) -> EvalResult:
     """Mean negative log-likelihood, predictions and confusion matrix from log-probabilities."""
     log_probs = np.asarray(log_probs)
@@ -70,12 +64,14 @@ def summarize(log_probs: np.ndarray, labels: np.ndarray) -> EvalResult:
         raise ValueError(f"log-probabilities {log_probs.shape} do not match {len(labels)} labels")
     picked = log_probs[np.arange(len(labels)), labels].astype(np.float64)
     predictions = log_probs.argmax(axis=1)
+    # Row = true class, column = predicted class.
+    confusion = np.bincount(labels * NUM_CLASSES + predictions, minlength=NUM_CLASSES**2)
     return EvalResult(
         n=len(labels),
         correct=int(np.count_nonzero(predictions == labels)),
         # The mean NLL of log-probabilities: exactly what CrossEntropyLoss reports.
         loss=float(-picked.mean()),
-        confusion=confusion_matrix(labels, predictions),
+        confusion=confusion.reshape(NUM_CLASSES, NUM_CLASSES),
         predictions=predictions,
     )
 
@@ -84,14 +80,10 @@ def torch_log_probs(
     model: LeNet5, images: torch.Tensor, batch_size: int = EVAL_BATCH_SIZE
 ) -> np.ndarray:
     """Log-probabilities (N, 10) of images already on the model's device and in its dtype."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            chunks = [
-                model(images[start : start + batch_size]).cpu()
-                for start in range(0, len(images), batch_size)
-            ]
-    finally:
-        model.train(was_training)
+    # No model.eval(): LeNet5 has no dropout or batch norm, so both modes compute the same.
+    with torch.inference_mode():
+        chunks = [
+            model(images[start : start + batch_size]).cpu()
+            for start in range(0, len(images), batch_size)
+        ]
     return torch.cat(chunks).numpy()

@@ -37,10 +37,9 @@ TORCH_LOAD_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def state_dict_to_params(state_dict: Mapping[str, torch.Tensor]) -> Params:
+def state_dict_to_params(state_dict: Mapping[str, object], source: str = "state_dict") -> Params:
     """The state_dict as validated float32 NumPy arrays, keyed like a .npz weight file."""
-    arrays = tensors_to_numpy(state_dict, "state_dict")
-    return validate_params(cast_params(arrays, np.float32), "state_dict")
+    return cast_params(validate_params(tensors_to_numpy(state_dict, source), source), np.float32)
 
 
 def model_from_params(
@@ -54,25 +53,27 @@ def model_from_params(
     return model.eval()
 
 
-def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Read a ``.pt`` state_dict without unpickling code (``weights_only=True``)."""
+def load_params(path: str | os.PathLike[str]) -> Params:
+    """Read a weight file, ``.npz`` or ``.pt``, as validated NumPy parameters."""
     path = Path(path)
+    if path.suffix != ".pt":
+        return load_npz(path)
     with open_checked(path, "weight file") as handle:
-        check_pt_size(path, handle)
+        _check_pt_size(path, handle)
         try:
+            # weights_only: a weight file is data, never code to run.
             loaded = torch.load(handle, map_location="cpu", weights_only=True)
         except TORCH_LOAD_ERRORS as exc:
             raise WeightError(f"{path}: not a readable PyTorch weight file ({exc})") from exc
     if not isinstance(loaded, Mapping):
         raise WeightError(f"{path}: holds a {type(loaded).__name__}, expected a state_dict")
-    validate_params(tensors_to_numpy(loaded, str(path)), source=str(path))
-    return dict(loaded)
+    return state_dict_to_params(loaded, str(path))
 
 
-def check_pt_size(path: Path, handle: BinaryIO, limit: int = MAX_WEIGHT_FILE_BYTES) -> None:
-    """Refuse a .pt whose file, or whose zip members once unpacked, exceed ``limit`` bytes."""
+def _check_pt_size(path: Path, handle: BinaryIO) -> None:
+    """Refuse a .pt whose file, or whose zip members once unpacked, exceed MAX_WEIGHT_FILE_BYTES."""
     size = os.fstat(handle.fileno()).st_size
-    if size > limit:
+    if size > MAX_WEIGHT_FILE_BYTES:
         raise WeightError(f"{path}: {size} bytes, far larger than a LeNet-5 weight file")
     if zipfile.is_zipfile(handle):
         try:
@@ -80,7 +81,7 @@ def check_pt_size(path: Path, handle: BinaryIO, limit: int = MAX_WEIGHT_FILE_BYT
                 unpacked = sum(info.file_size for info in archive.infolist())
         except DAMAGED as exc:
             raise WeightError(f"{path}: not a readable PyTorch weight file ({exc})") from exc
-        if unpacked > limit:
+        if unpacked > MAX_WEIGHT_FILE_BYTES:
             raise WeightError(f"{path}: unpacks to {unpacked} bytes; refusing to read it")
     handle.seek(0)
 
@@ -101,14 +102,6 @@ def tensors_to_numpy(tensors: Mapping[str, object], source: str) -> dict[str, np
             )
         arrays[key] = value.detach().cpu().numpy()
     return arrays
-
-
-def load_params(path: str | os.PathLike[str]) -> Params:
-    """Read a weight file, ``.npz`` or ``.pt``, as validated NumPy parameters."""
-    path = Path(path)
-    if path.suffix == ".pt":
-        return state_dict_to_params(load_state_dict(path))
-    return load_npz(path)
 
 
 def save_params_from_model(model: LeNet5, path: str | os.PathLike[str]) -> Path:
