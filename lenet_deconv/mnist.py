@@ -43,8 +43,6 @@ def first_images(
     images: np.ndarray, labels: np.ndarray, split: str, limit: int | None
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """The first ``limit`` images and labels of an MNIST split (all when None), and their name."""
-    if limit is not None and limit < 1:
-        raise ValueError(f"--limit must be at least 1, got {limit}")
     if limit is not None and limit < len(images):
         return images[:limit], labels[:limit], f"the first {limit} MNIST {split} images"
     return images, labels, f"the {len(images)} MNIST {split} images"

@@ -12,7 +12,6 @@ from ..images import parse_int_list
 from ..mnist import first_images, resolve_data_dir
 from ..outputs import output_folder_arg
 from .options import (
-    add_command,
     add_data_dir,
     add_device,
     add_force,
@@ -23,6 +22,7 @@ from .options import (
     check_at_least_one,
 )
 
+SUMMARY = "the main job: evaluate, compare, visualize (and train, with --train)"
 DESCRIPTION = """\
 Everything in one go, each step's results in a folder of OUT:
   1. train        with --train: the default recipe into OUT/run/ (otherwise the
@@ -40,14 +40,8 @@ gallery is written; what failed is printed.
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `all` subcommand."""
-    parser = add_command(
-        subparsers,
-        "all",
-        "the main job: evaluate, compare, visualize (and train, with --train)",
-        DESCRIPTION,
-    )
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `all`."""
     model = parser.add_mutually_exclusive_group()
     add_weights(model, "the weight file (.npz or .pt) to look into")
     model.add_argument(
@@ -70,7 +64,6 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_device(parser)
     add_quiet(parser, "only the final summary: no progress on stderr")
     add_force(parser, "replace the results already in --out")
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:

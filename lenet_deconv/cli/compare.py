@@ -14,17 +14,16 @@ from ..crosscheck.agreement import VERDICT_TOLERANCE
 from ..crosscheck.check import DRIFT_FACTOR, DRIFT_IMAGES, DRIFTS, VERDICT, CrossCheck, crosscheck
 from ..crosscheck.ties import Flip
 from .options import (
-    add_command,
-    add_data_dir,
     add_device,
+    add_inputs,
     add_limit,
     add_no_download,
     add_quiet,
     add_rule,
     add_split,
-    add_weights,
     check_at_least_one,
     checked_rule,
+    load_inputs,
 )
 
 #: Images per batch: a few hundred MB at the peak.
@@ -32,6 +31,7 @@ DEFAULT_BATCH_SIZE = 100
 #: Flipped switches listed in the text report; --json lists them all.
 MAX_FLIPS_SHOWN = 20
 
+SUMMARY = "NumPy vs PyTorch over MNIST in float64 (the verdict) and float32 (drift report)"
 DESCRIPTION = f"""\
 The end-to-end agreement of the two backends (docs/agreement.md).
 
@@ -57,16 +57,9 @@ bad option values, --device cuda without CUDA).
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `compare` subcommand."""
-    parser = add_command(
-        subparsers,
-        "compare",
-        "NumPy vs PyTorch over MNIST in float64 (the verdict) and float32 (drift report)",
-        DESCRIPTION,
-    )
-    add_weights(parser)
-    add_data_dir(parser)
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `compare`."""
+    add_inputs(parser)
     add_split(parser)
     add_limit(
         parser, "only the first N images of the split (default: all); the verdict holds for any N"
@@ -99,16 +92,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         'as the strings "inf", "nan") instead of the text report',
     )
     add_quiet(parser)
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Check the arguments, load weights and images, cross-check, report; 1 on disagreement."""
-    from torch_lenet.data import load_mnist
     from torch_lenet.evaluate import resolve_device
-    from torch_lenet.weights import load_params
 
-    from ..mnist import resolve_data_dir
     from ..top_activations import image_batches
 
     # The cheap checks first: a typo should not wait for MNIST or the first batch.
@@ -116,10 +105,7 @@ def run(args: argparse.Namespace) -> int:
     rule = checked_rule(args.rule)
     sampled = drift_images(args.drift_images)
     device = resolve_device(args.device)
-    params = load_params(args.weights)
-    images, _ = load_mnist(
-        resolve_data_dir(args.data_dir), args.split, download=not args.no_download
-    )
+    params, images, _ = load_inputs(args)
     total = len(images)
     images = images[: args.limit]
     with progress_bar(len(images), "compare", "img", quiet=args.quiet) as tick:

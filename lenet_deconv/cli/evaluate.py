@@ -15,16 +15,16 @@ from ..outputs import output_file_arg
 from ..overflow import overflow_checked_after
 from .options import (
     add_backend,
-    add_command,
-    add_data_dir,
     add_device,
     add_dtype,
     add_force,
+    add_inputs,
     add_no_download,
     add_split,
-    add_weights,
+    load_inputs,
 )
 
+SUMMARY = "loss, accuracy and confusion matrix of a weight file on MNIST"
 DESCRIPTION = """\
 Score a weight file (.npz or .pt) on an MNIST split with the NumPy or the PyTorch
 backend: mean negative log-likelihood (what CrossEntropyLoss reports on the
@@ -35,16 +35,9 @@ numbers.
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `evaluate` subcommand."""
-    parser = add_command(
-        subparsers,
-        "evaluate",
-        "loss, accuracy and confusion matrix of a weight file on MNIST",
-        DESCRIPTION,
-    )
-    add_weights(parser)
-    add_data_dir(parser)
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `evaluate`."""
+    add_inputs(parser)
     add_split(parser)
     add_backend(parser)
     add_dtype(parser, "float32")
@@ -63,17 +56,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     add_force(parser, "replace --predictions if it exists")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the report."""
     from numpy_lenet.atomic import atomic_path
-    from torch_lenet.data import images_to_float, load_mnist, normalize_images
-    from torch_lenet.weights import load_params
+    from torch_lenet.data import images_to_float, normalize_images
 
     from ..evaluation import evaluate_params
-    from ..mnist import resolve_data_dir
     from ..outputs import check_output_file
 
     if not args.weights.is_file():
@@ -82,9 +72,7 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(
             args.predictions, inputs=(args.weights,), force=args.force, what="--predictions"
         )
-    params = load_params(args.weights)
-    data_dir = resolve_data_dir(args.data_dir)
-    uint8, labels = load_mnist(data_dir, args.split, download=not args.no_download)
+    params, uint8, labels = load_inputs(args)
     images = images_to_float(uint8, DTYPES[args.dtype])
     if args.normalize:
         images = normalize_images(images)

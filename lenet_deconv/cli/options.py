@@ -6,26 +6,17 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
+from numpy_lenet.params import Params
 from numpy_lenet.rules import DEFAULT_RULE, RULES, check_rule
 
 from ..backends import BACKENDS, DTYPES
-from ..mnist import DATA_ENV_VAR
+from ..mnist import DATA_ENV_VAR, resolve_data_dir
 from ..shipped import shipped_weights
 
 # A parser, or one of its argument groups: each takes options alike.
 Parser = argparse._ActionsContainer
-
-
-def add_command(
-    subparsers: argparse._SubParsersAction, name: str, summary: str, description: str
-) -> argparse.ArgumentParser:
-    """Add subcommand ``name``: ``summary`` in the command list, ``description`` as laid out."""
-    return subparsers.add_parser(
-        name,
-        help=summary,
-        description=description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
 
 
 def add_weights(parser: Parser, what: str = "weight file (.npz or .pt)") -> None:
@@ -37,6 +28,28 @@ def add_weights(parser: Parser, what: str = "weight file (.npz or .pt)") -> None
         metavar="FILE",
         help=f"{what} (default: the shipped model, weights/lenet5-mnist.npz)",
     )
+
+
+def add_inputs(parser: Parser, what: str = "weight file (.npz or .pt)", purpose: str = "") -> None:
+    """Add ``--weights`` and ``--data-dir``: the model and the MNIST root a command reads."""
+    add_weights(parser, what)
+    add_data_dir(parser, purpose)
+
+
+def load_inputs(args: argparse.Namespace) -> tuple[Params, np.ndarray, np.ndarray]:
+    """The --weights parameters, then ``load_split``'s images and labels."""
+    from torch_lenet.weights import load_params
+
+    return load_params(args.weights), *load_split(args)
+
+
+def load_split(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    """The MNIST split (--split, else test) under --data-dir: uint8 images and labels."""
+    from torch_lenet.data import load_mnist
+
+    download = not getattr(args, "no_download", False)
+    split = getattr(args, "split", "test")
+    return load_mnist(resolve_data_dir(args.data_dir), split, download=download)
 
 
 def add_out(
@@ -79,7 +92,7 @@ def add_no_download(parser: Parser) -> None:
     )
 
 
-def add_data_dir(parser: argparse.ArgumentParser, purpose: str = "") -> None:
+def add_data_dir(parser: Parser, purpose: str = "") -> None:
     """Add ``--data-dir``: the MNIST torchvision root, with the lookup order in its help."""
     parser.add_argument(
         "--data-dir",
@@ -110,9 +123,9 @@ def checked_rule(rule: str) -> str:
     return rule
 
 
-def add_limit(parser: Parser, what: str) -> None:
+def add_limit(parser: Parser, what: str, default: int | None = None) -> None:
     """Add ``--limit N``: only the first N images (checked by ``check_at_least_one``)."""
-    parser.add_argument("--limit", type=int, metavar="N", help=what)
+    parser.add_argument("--limit", type=int, default=default, metavar="N", help=what)
 
 
 def check_at_least_one(args: argparse.Namespace, *names: str) -> None:

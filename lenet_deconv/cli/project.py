@@ -9,11 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from numpy_lenet.architecture import (
-    LAYER_NAMES,
-    LAYER_SHAPES,
-    SELECTION_MODES,
-)
+from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES, SELECTION_MODES
 from numpy_lenet.atomic import atomic_path
 from torch_lenet.weights import load_params
 
@@ -25,40 +21,35 @@ from ..outputs import check_output_file, output_file_arg
 from ..overflow import overflow_checked_after
 from .options import (
     add_backend,
-    add_data_dir,
     add_device,
     add_dtype,
     add_force,
+    add_inputs,
     add_out,
     add_rule,
     add_split,
-    add_weights,
     checked_rule,
 )
 
+SUMMARY = "project chosen activations of a layer back to pixel space (deconvnet, or --rule)"
+DESCRIPTION = """\
+Run the network on some images, keep the chosen activations of one layer, zero
+the rest, and project them down to pixel space with the deconvnet (or, with
+--rule, by backpropagation or guided backpropagation). The result is a .npy
+array of shape (images, 1, 28, 28) when exactly one selection is asked for (one
+--channel, or one --unit), and (images, selections, 1, 28, 28) otherwise
+(--all-channels, several channels or units), selections in the order given.
+"""
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `project` subcommand."""
-    parser = subparsers.add_parser(
-        "project",
-        help="project chosen activations of a layer back to pixel space (deconvnet, or --rule)",
-        description=(
-            "Run the network on some images, keep the chosen activations of one layer, zero "
-            "the rest, and project them down to pixel space with the deconvnet (or, with "
-            "--rule, by backpropagation or guided backpropagation). The result is "
-            "a .npy array of shape (images, 1, 28, 28) when exactly one selection is asked "
-            "for (one --channel, or one --unit), and (images, selections, 1, 28, 28) "
-            "otherwise (--all-channels, several channels or units), selections in the order "
-            "given."
-        ),
-    )
-    add_weights(parser)
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `project`."""
+    add_inputs(parser, purpose="; used with --index")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--input", type=Path, help="a .npy of (N, 1, 28, 28) or (N, 28, 28) pixels in [0, 1]"
     )
     source.add_argument("--index", help="MNIST image indices instead, e.g. 0 or 0,7,42")
-    add_data_dir(parser, "; used with --index")
     add_split(parser)
     parser.add_argument("--layer", required=True, choices=LAYER_NAMES, help="layer to project from")
     which = parser.add_mutually_exclusive_group(required=True)
@@ -93,7 +84,6 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "streamed to disk in chunks of images that fit it",
     )
     add_device(parser)
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:

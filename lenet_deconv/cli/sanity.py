@@ -11,11 +11,20 @@ from torch_lenet.weights import load_params
 from ..images import check_indices, parse_int_list
 from ..outputs import check_gallery_folder, output_folder_arg
 from ..shipped import SHUFFLED_NAME
-from .options import add_command, add_data_dir, add_force, add_out, add_quiet, add_weights
+from .options import (
+    add_force,
+    add_inputs,
+    add_limit,
+    add_out,
+    add_quiet,
+    check_at_least_one,
+    load_split,
+)
 
 DEFAULT_LIMIT = 100
 DEFAULT_SHOWN = (0, 1)
 
+SUMMARY = "sanity checks of the three backward rules: randomised weights and labels"
 DESCRIPTION = """\
 Do the deconvnet, the gradient and guided backpropagation explain the trained
 network, or would they draw much the same for a network that learnt nothing?
@@ -32,15 +41,9 @@ and an index.html to --out.
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `sanity` subcommand."""
-    parser = add_command(
-        subparsers,
-        "sanity",
-        "sanity checks of the three backward rules: randomised weights and labels",
-        DESCRIPTION,
-    )
-    add_weights(parser, "the trained weight file (.npz or .pt)")
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `sanity`."""
+    add_inputs(parser, "the trained weight file (.npz or .pt)")
     parser.add_argument(
         "--shuffled-weights",
         type=Path,
@@ -48,14 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help=f"weights of the model trained on permuted labels (default: {SHUFFLED_NAME} "
         "beside --weights if it is there; without it that test is left out)",
     )
-    add_data_dir(parser)
     add_out(parser, "folder for figures and JSON", kind=output_folder_arg)
-    parser.add_argument(
-        "--limit",
-        type=int,
-        default=DEFAULT_LIMIT,
-        metavar="N",
-        help=f"score over the first N MNIST test images (default: {DEFAULT_LIMIT})",
+    add_limit(
+        parser,
+        f"score over the first N MNIST test images (default: {DEFAULT_LIMIT})",
+        DEFAULT_LIMIT,
     )
     parser.add_argument(
         "--images",
@@ -70,15 +70,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     add_quiet(parser, "no progress bar and no summary on stdout")
     add_force(parser, "replace the results already in --out")
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Check every input, run the study, write figures, JSON and index.html."""
     began = time.perf_counter()
     # Cheap checks first: a typo costs nothing and writes nothing.
-    if args.limit < 1:
-        raise ValueError(f"--limit must be at least 1, got {args.limit}")
+    check_at_least_one(args, "limit")
     if args.seed < 0:
         raise ValueError(f"--seed must be at least 0, got {args.seed}")
     shown = list(DEFAULT_SHOWN) if args.images is None else parse_int_list(args.images, "--images")
@@ -91,14 +89,12 @@ def run(args: argparse.Namespace) -> int:
         shuffled_path = args.weights.parent / SHUFFLED_NAME
     shuffled = None if shuffled_path is None else load_params(shuffled_path)
 
-    from torch_lenet.data import load_mnist
     from torch_lenet.progress import progress_bar
 
     from ..figures.sanity import JSON_NAME, figure_count, write_sanity
-    from ..mnist import resolve_data_dir
     from ..sanity.study import study_steps
 
-    images, labels = load_mnist(resolve_data_dir(args.data_dir), "test")
+    images, labels = load_split(args)
     if args.limit > len(images):
         raise ValueError(f"--limit {args.limit} exceeds the {len(images)} test images")
     total = study_steps(shuffled is not None) + figure_count(shuffled is not None)

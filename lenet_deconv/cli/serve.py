@@ -8,13 +8,14 @@ import socket
 import sys
 from pathlib import Path
 
-from .options import add_command, add_quiet
+from .options import add_quiet
 from .site import add_site_inputs
 
 DEFAULT_HOST = "127.0.0.1"
 #: Tried first so the address stays the same from run to run; busy: any free port.
 DEFAULT_PORT = 8765
 
+SUMMARY = "the interactive explorer on this machine: draw a digit, click a unit"
 DESCRIPTION = """\
 Serve the explorer on this machine: the same files `lenet-deconv site` writes,
 built in memory (or read from a folder it wrote, with --site). The page computes
@@ -27,14 +28,8 @@ machine's loopback names, unless --host says otherwise. Ctrl-C stops it.
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `serve` subcommand."""
-    parser = add_command(
-        subparsers,
-        "serve",
-        "the interactive explorer on this machine: draw a digit, click a unit",
-        DESCRIPTION,
-    )
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `serve`."""
     add_site_inputs(parser)
     parser.add_argument(
         "--site",
@@ -56,7 +51,6 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "when that is busy)",
     )
     add_quiet(parser, "no progress bar")
-    return parser
 
 
 def bind(host: str, port: int | None) -> socket.socket:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .options import add_command, add_data_dir, add_force, add_quiet, add_weights
+from .options import add_force, add_inputs, add_quiet, load_inputs
 
+SUMMARY = "write the explorer as a static site (no Python needed to host it)"
 DESCRIPTION = """\
 Write the explorer into a folder: the page (HTML, CSS, JavaScript), the model's
 weights, a sample of MNIST test images and every channel's top-9 test images.
@@ -20,28 +21,20 @@ elsewhere. `lenet-deconv serve` serves the same files on this machine.
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `site` subcommand."""
-    parser = add_command(
-        subparsers,
-        "site",
-        "write the explorer as a static site (no Python needed to host it)",
-        DESCRIPTION,
-    )
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `site`."""
     add_site_inputs(parser)
     # A str, not a Path: Path("") is ".", and an empty --out must not mean this folder.
     parser.add_argument("--out", required=True, help="folder to write the site into")
     add_force(parser, "replace a site already in --out")
     add_quiet(parser)
-    return parser
 
 
 def add_site_inputs(parser: argparse.ArgumentParser) -> None:
     """Add --weights, --data-dir and --sample: what goes into the site (`site` and `serve`)."""
     from ..explorer.site import DEFAULT_SAMPLE
 
-    add_weights(parser)
-    add_data_dir(parser, "; its test split feeds the sample and the top-9 search")
+    add_inputs(parser, purpose="; its test split feeds the sample and the top-9 search")
     parser.add_argument(
         "--sample",
         type=int,
@@ -53,15 +46,11 @@ def add_site_inputs(parser: argparse.ArgumentParser) -> None:
 
 def build_files(args: argparse.Namespace) -> dict[str, bytes]:
     """The site's files for the weights and test set the options name."""
-    from torch_lenet.data import load_mnist
     from torch_lenet.progress import progress_over
-    from torch_lenet.weights import load_params
 
     from ..explorer.site import site_files
-    from ..mnist import resolve_data_dir
 
-    params = load_params(args.weights)
-    images, labels = load_mnist(resolve_data_dir(args.data_dir), "test")
+    params, images, labels = load_inputs(args)
 
     def progress(batches: Iterator[np.ndarray], total: int) -> Iterator[np.ndarray]:
         return progress_over(batches, total, "top-9 search", "batch", quiet=args.quiet)

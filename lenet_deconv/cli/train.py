@@ -10,8 +10,9 @@ from torch_lenet.batches import LOADERS
 from torch_lenet.evaluate import DEVICES
 from torch_lenet.train import TrainConfig
 
-from .options import add_command, add_data_dir, add_force, add_no_download, add_out, add_quiet
+from .options import add_data_dir, add_force, add_no_download, add_out, add_quiet
 
+SUMMARY = "train LeNet-5 on MNIST into a run directory"
 DESCRIPTION = """\
 Train LeNet-5 on MNIST: seed 42, Adam (lr 0.001), batch size 128, 15 epochs,
 CrossEntropyLoss, pixels in [0, 1]. Writes OUT/model.pt, OUT/model.npz,
@@ -24,11 +25,8 @@ continues an interrupted run to the same weights.
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `train` subcommand."""
-    parser = add_command(
-        subparsers, "train", "train LeNet-5 on MNIST into a run directory", DESCRIPTION
-    )
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `train`."""
     add_out(
         parser,
         "run directory to write (e.g. runs/ref): new, empty, or a run of train's own",
@@ -122,7 +120,6 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_quiet(
         run, "no progress bar or per-epoch lines, only the final line (errors still go to stderr)"
     )
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
