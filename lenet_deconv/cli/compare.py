@@ -33,23 +33,14 @@ MAX_FLIPS_SHOWN = 20
 
 SUMMARY = "NumPy vs PyTorch over MNIST in float64 (the verdict) and float32 (drift report)"
 DESCRIPTION = f"""\
-The end-to-end agreement of the two backends (docs/agreement.md).
-
-The verdict: NumPy (the reference: its fast path) and PyTorch (its own layer
-ops: F.max_unpool2d, F.conv_transpose2d, F.linear), both in float64, run their
-own forward pass, selections and deconvnet on the same weights and images.
-Every activation, every switch (except a near-tie within rounding) and every
-projection - every layer, mode (map, max, unit at each channel's centre; fc
-layers once, as "fc") and channel - must agree within {VERDICT_TOLERANCE:g},
-each projection relative to its own norm (or to 1/1000 of its channel's
-largest). Both deconvnets project from NumPy's trace, so that the error
-measures the deconvnets, not the rounding of the forward passes.
-
-The float32 drift report (skip it with --no-drift), on the first
-{DRIFT_IMAGES} images unless --drift-images says otherwise: NumPy and PyTorch
-in float32 against the float64 reference; PyTorch's worst error per layer and
-mode is judged against {DRIFT_FACTOR:g} x NumPy's own. Drift beyond that bound
-is flagged but does not change the exit status.
+The end-to-end agreement of the two backends (docs/agreement.md). The verdict:
+NumPy (the reference) and PyTorch, both in float64, run their own forward pass,
+selections and deconvnet on the same weights and images; every activation,
+switch (but near-ties within rounding) and projection - every layer, mode and
+channel - must agree within {VERDICT_TOLERANCE:g}. The float32 drift report (skip
+it with --no-drift; on the first {DRIFT_IMAGES} images unless --drift-images says
+otherwise) flags PyTorch float32 errors beyond {DRIFT_FACTOR:g} x NumPy float32's own,
+without changing the exit status.
 
 Exit status: 0 when the verdict holds; 1 when the backends disagree (what failed
 goes to stderr); 2 for bad input (missing or corrupt weights, unreadable MNIST,

@@ -69,9 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.weights.is_file():
         raise FileNotFoundError(f"weight file {args.weights} does not exist")
     if args.predictions is not None:
-        check_output_file(
-            args.predictions, inputs=(args.weights,), force=args.force, what="--predictions"
-        )
+        check_output_file(args.predictions, force=args.force, what="--predictions")
     params, uint8, labels = load_inputs(args)
     images = images_to_float(uint8, DTYPES[args.dtype])
     if args.normalize:

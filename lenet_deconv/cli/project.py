@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     channels, units = _selections(args)
     budget = memory_budget(args.max_memory)
-    out = check_output_file(args.out, inputs=(args.weights, args.input), force=args.force)
+    out = check_output_file(args.out, force=args.force)
     dtype = DTYPES[args.dtype]
     count = len(units) if units is not None else len(channels or range(LAYER_SHAPES[args.layer][0]))
     single = count == 1 and (channels is not None or units is not None)

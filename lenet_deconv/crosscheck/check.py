@@ -34,7 +34,7 @@ from .agreement import (
     rows_of,
     squared_norms,
 )
-from .jobs import FC_MODE, Job, jobs_for, plan_for, pools_below
+from .jobs import Job, jobs_for, plan_for, pools_below
 from .ties import Flip, find_flips, flipped_images
 
 #: PyTorch float32's worst projection error may be this many times NumPy float32's own
@@ -52,8 +52,6 @@ SIDES = (
 #: The drift report's default sample: the first this many images (it is a report, not
 #: the verdict, which always takes every image).
 DRIFT_IMAGES = 1000
-
-__all__ = ["FC_MODE", "Comparison", "CrossCheck", "Flip", "JobStats", "crosscheck"]
 
 
 @dataclass
@@ -222,7 +220,7 @@ class CrossCheck:
 def json_ready(value: Any) -> Any:
     """``value`` with every infinite or NaN float as the string "inf", "-inf" or "nan".
 
-    json.dumps would write them as Infinity and NaN, which strict JSON parsers reject.
+    json.dumps would write Infinity and NaN, which strict JSON parsers reject.
     """
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
@@ -237,7 +235,6 @@ def crosscheck(
     params: dict[str, np.ndarray],
     batches: Iterable[np.ndarray],
     *,
-    layers: Sequence[str] = LAYER_NAMES,
     rule: str = DEFAULT_RULE,
     drift: bool = True,
     drift_images: int | None = None,
@@ -253,7 +250,7 @@ def crosscheck(
     and folded in batch order, so the report does not depend on ``workers``.
     """
     check_rule(rule)
-    jobs = jobs_for(layers)
+    jobs = jobs_for()
     if workers is None:
         workers = os.cpu_count() or 1
     if workers < 1:
@@ -310,10 +307,7 @@ def crosscheck(
 def _numbered(
     batches: Iterable[np.ndarray], drift_images: int | None
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """(index of the batch's first image, the batch as float64), split where the drift sample ends.
-
-    The split lets every batch be either wholly in the drift sample or wholly out of it.
-    """
+    """(first image's index, float64 batch), each batch wholly in or out of the drift sample."""
     first = 0
     for batch in batches:
         batch = np.asarray(batch, np.float64)
@@ -344,7 +338,6 @@ def _start_worker(
 
 
 def _stop_worker() -> None:
-    """Drop this process's engines."""
     global _ENGINES
     _ENGINES = None
 
