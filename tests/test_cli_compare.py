@@ -300,7 +300,7 @@ def test_float32_flips_are_near_ties_and_set_aside(flipped_images, capsys):
 def test_drift_report_on_a_sample_is_the_drift_of_those_images(data_dir):
     images, _ = load_mnist(data_dir, "test", download=False)
     params = load_npz(SHIPPED_WEIGHTS)
-    jobs = dict(workers=1)
+    jobs = dict(layers=("conv2", "fc3"), workers=1)
     # Batches of 2: the sample's end (3) falls inside the second batch.
     sampled = crosscheck(params, image_batches(images[:5], 2), drift_images=3, **jobs)
     alone = crosscheck(params, image_batches(images[:3], 2), **jobs)

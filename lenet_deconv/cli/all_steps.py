@@ -19,7 +19,7 @@ from .options import (
     add_out,
     add_quiet,
     add_weights,
-    check_at_least_one,
+    check_at_least,
 )
 
 SUMMARY = "the main job: evaluate, compare, visualize (and train, with --train)"
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from .visualize import metrics_beside
 
     chosen = None if args.images is None else parse_int_list(args.images, "--images")
-    check_at_least_one(args, "limit")
+    check_at_least(args, 1, "limit")
     device = resolve_device(args.device)
     if args.epochs is not None and not args.train:
         raise ValueError("--epochs only applies when training: add --train or drop --epochs")

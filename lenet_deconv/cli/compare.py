@@ -21,7 +21,7 @@ from .options import (
     add_quiet,
     add_rule,
     add_split,
-    check_at_least_one,
+    check_at_least,
     checked_rule,
     load_inputs,
 )
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from ..top_activations import image_batches
 
     # The cheap checks first: a typo should not wait for MNIST or the first batch.
-    check_at_least_one(args, "limit", "batch_size")
+    check_at_least(args, 1, "limit", "batch_size")
     rule = checked_rule(args.rule)
     sampled = drift_images(args.drift_images)
     device = resolve_device(args.device)

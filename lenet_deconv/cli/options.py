@@ -124,16 +124,16 @@ def checked_rule(rule: str) -> str:
 
 
 def add_limit(parser: Parser, what: str, default: int | None = None) -> None:
-    """Add ``--limit N``: only the first N images (checked by ``check_at_least_one``)."""
+    """Add ``--limit N``: only the first N images (checked by ``check_at_least``)."""
     parser.add_argument("--limit", type=int, default=default, metavar="N", help=what)
 
 
-def check_at_least_one(args: argparse.Namespace, *names: str) -> None:
-    """ValueError (one line, exit 2) for the first of these options given below 1."""
+def check_at_least(args: argparse.Namespace, low: int, *names: str) -> None:
+    """ValueError (one line, exit 2) for the first of these options given below ``low``."""
     for name in names:
         value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if value is not None and value < low:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
 
 
 def add_device(parser: argparse.ArgumentParser) -> None:

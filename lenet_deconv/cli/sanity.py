@@ -17,7 +17,7 @@ from .options import (
     add_limit,
     add_out,
     add_quiet,
-    check_at_least_one,
+    check_at_least,
     load_split,
 )
 
@@ -26,18 +26,13 @@ DEFAULT_SHOWN = (0, 1)
 
 SUMMARY = "sanity checks of the three backward rules: randomised weights and labels"
 DESCRIPTION = """\
-Do the deconvnet, the gradient and guided backpropagation explain the trained
-network, or would they draw much the same for a network that learnt nothing?
-For the first --limit MNIST test images, each image's true-class logit is
-projected to pixels by every rule for the trained model and for randomised
-copies: cascading (re-initialise fc3, then fc2 too, ... down to conv1) and
-independent (one layer at a time), with init-weights' seeded initialisation;
-and for a model trained on permuted labels (--shuffled-weights, by default
-lenet5-mnist-shuffled-labels.npz beside --weights). Each projection is scored
-against the trained model's under the same rule: Spearman rank correlation of
-absolute values (scipy) and SSIM (scikit-image). Writes the curves, rows of
-projections, the three rules side by side, sanity.json (every similarity value)
-and an index.html to --out.
+Adebayo et al.'s sanity checks of the three rules (docs/rules.md): each of the
+first --limit test images' true-class logit is projected to pixels by every rule
+for the trained model, for copies with layers re-initialised (cascading and
+independent, seeded as init-weights) and for a model trained on permuted labels
+(--shuffled-weights), and scored against the trained model's projection
+(Spearman rank correlation of absolute values, SSIM). Writes the figures,
+sanity.json and an index.html to --out.
 """
 
 
@@ -76,9 +71,8 @@ def run(args: argparse.Namespace) -> int:
     """Check every input, run the study, write figures, JSON and index.html."""
     began = time.perf_counter()
     # Cheap checks first: a typo costs nothing and writes nothing.
-    check_at_least_one(args, "limit")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be at least 0, got {args.seed}")
+    check_at_least(args, 1, "limit")
+    check_at_least(args, 0, "seed")
     shown = list(DEFAULT_SHOWN) if args.images is None else parse_int_list(args.images, "--images")
     shown = [i for i in shown if args.images is not None or i < args.limit]
     check_indices(shown, args.limit, f"the first {args.limit} test images", "--images")

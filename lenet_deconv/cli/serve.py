@@ -8,7 +8,7 @@ import socket
 import sys
 from pathlib import Path
 
-from .options import add_quiet
+from .options import add_quiet, check_at_least
 from .site import add_site_inputs
 
 DEFAULT_HOST = "127.0.0.1"
@@ -17,14 +17,10 @@ DEFAULT_PORT = 8765
 
 SUMMARY = "the interactive explorer on this machine: draw a digit, click a unit"
 DESCRIPTION = """\
-Serve the explorer on this machine: the same files `lenet-deconv site` writes,
-built in memory (or read from a folder it wrote, with --site). The page computes
-everything itself, in float64: draw a digit (or pick or drop one), see the ten
-class probabilities and every layer's activations, click any channel or unit to
-project it to pixels (map / max / unit mode, deconvnet / gradient / guided
-rule), step through the projection block by block, and see the channel's top-9
-test images. Listens on 127.0.0.1 and answers only requests addressed to this
-machine's loopback names, unless --host says otherwise. Ctrl-C stops it.
+Serve the explorer (docs/explorer.md) on this machine: the files `lenet-deconv
+site` writes, built in memory (or read from a folder it wrote, with --site).
+Listens on 127.0.0.1 and answers only requests addressed to this machine's
+loopback names, unless --host says otherwise. Ctrl-C stops it.
 """
 
 
@@ -107,8 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from .site import build_files
 
     host = DEFAULT_HOST if args.host is None else args.host
-    if args.sample < 0:
-        raise ValueError(f"--sample must be 0 or more, got {args.sample}")
+    check_at_least(args, 0, "sample")
     from ..shipped import shipped_weights
 
     given_weights = args.weights != shipped_weights()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .options import add_force, add_inputs, add_quiet, load_inputs
+from .options import add_force, add_inputs, add_quiet, check_at_least, load_inputs
 
 SUMMARY = "write the explorer as a static site (no Python needed to host it)"
 DESCRIPTION = """\
@@ -65,8 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from ..explorer.site import site_file_names
     from ..outputs import check_output_folder
 
-    if args.sample < 0:
-        raise ValueError(f"--sample must be 0 or more, got {args.sample}")
+    check_at_least(args, 0, "sample")
     if not args.out:
         raise ValueError("--out is empty; name a folder")
     out = Path(args.out)

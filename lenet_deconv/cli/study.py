@@ -14,24 +14,21 @@ from .options import (
     add_limit,
     add_out,
     add_quiet,
-    check_at_least_one,
+    check_at_least,
     load_split,
 )
 
 SUMMARY = "Zeiler & Fergus section 4: features during training, invariance, occlusion"
 DESCRIPTION = """\
-Three experiments of Zeiler & Fergus's section 4, each computed in float64 by
-one backend (--backend) and checked array by array by the other (relative
-error under 1e-12), written to OUT as a PNG, the numbers behind it (JSON) and
-an index.html that shows them:
-  evolution   Figure 4: each feature's strongest activation over the test set,
-              projected to pixels, after each of --epochs (per-epoch weights from
-              --epochs-dir; default: epochs/ beside the weight file);
-  invariance  Figure 5: feature distances at every layer and p(true class) as
-              --images are translated, rotated and scaled;
-  occlusion   Figure 7: a square slid over --occlusion-images; maps of conv2's and
-              pool2's strongest feature map, p(true class) and the predicted class.
-Exit status 1 when the backends disagree (after everything is written).
+Three experiments of Zeiler & Fergus's section 4 (docs/study.md), each computed
+in float64 by --backend and checked array by array by the other backend:
+  evolution   Figure 4: each feature's strongest activation projected after
+              each of --epochs (weights from --epochs-dir);
+  invariance  Figure 5: feature distances and p(true class) as --images are
+              translated, rotated and scaled;
+  occlusion   Figure 7: a square slid over --occlusion-images.
+Writes PNGs, their numbers (JSON) and an index.html to --out. Exit status 1 when
+the backends disagree (after everything is written).
 """
 
 
@@ -82,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     invariance_images = parse_int_list(args.images, "--images")
     occlusion_images = parse_int_list(args.occlusion_images, "--occlusion-images")
     occluder = Occluder(args.occluder_size, args.occluder_stride, args.occluder_value)
-    check_at_least_one(args, "limit")
+    check_at_least(args, 1, "limit")
     check_gallery_folder(args.out, args.force)  # the output policy, as visualize's
     images, labels = load_split(args)
     plan = plan_study(

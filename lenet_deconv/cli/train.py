@@ -36,20 +36,14 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     add_data_dir(parser, "; downloaded there if missing")
     add_no_download(parser)
     recipe = parser.add_argument_group("recipe (defaults: those of the shipped weights)")
-    recipe.add_argument(
-        "--seed",
-        type=int,
-        help=f"seed for Python, NumPy and torch (default: {TrainConfig.seed})",
-    )
-    recipe.add_argument(
-        "--epochs", type=int, help=f"number of epochs (default: {TrainConfig.epochs})"
-    )
-    recipe.add_argument(
-        "--batch-size",
-        type=int,
-        help=f"images per training step (default: {TrainConfig.batch_size})",
-    )
-    recipe.add_argument("--lr", type=float, help=f"Adam learning rate (default: {TrainConfig.lr})")
+    for flag, kind, what in (
+        ("--seed", int, "seed for Python, NumPy and torch"),
+        ("--epochs", int, "number of epochs"),
+        ("--batch-size", int, "images per training step"),
+        ("--lr", float, "Adam learning rate"),
+    ):
+        default = getattr(TrainConfig, flag[2:].replace("-", "_"))
+        recipe.add_argument(flag, type=kind, help=f"{what} (default: {default})")
     recipe.add_argument(
         "--normalize",
         action="store_true",

@@ -19,7 +19,7 @@ from .options import (
     add_quiet,
     add_rule,
     add_split,
-    check_at_least_one,
+    check_at_least,
     checked_rule,
     load_inputs,
 )
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     rule = checked_rule(args.rule)
     chosen = None if args.images is None else parse_int_list(args.images, "--images")
     device = resolve_device(args.device)
-    check_at_least_one(args, "limit")
+    check_at_least(args, 1, "limit")
     check_gallery_folder(args.out, args.force)
     if args.metrics is not None:
         load_metrics(args.metrics)  # a clear error now, not after minutes of work

@@ -235,6 +235,7 @@ def crosscheck(
     params: dict[str, np.ndarray],
     batches: Iterable[np.ndarray],
     *,
+    layers: Sequence[str] = LAYER_NAMES,
     rule: str = DEFAULT_RULE,
     drift: bool = True,
     drift_images: int | None = None,
@@ -250,7 +251,7 @@ def crosscheck(
     and folded in batch order, so the report does not depend on ``workers``.
     """
     check_rule(rule)
-    jobs = jobs_for()
+    jobs = jobs_for(layers)
     if workers is None:
         workers = os.cpu_count() or 1
     if workers < 1:

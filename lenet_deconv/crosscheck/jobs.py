@@ -7,11 +7,14 @@ and the layer is projected once (reported as mode ``fc``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from numpy_lenet.architecture import (
     LAYER_NAMES,
     LAYER_SHAPES,
     POOL_NAMES,
     SELECTION_MODES,
+    check_layer,
     is_spatial,
 )
 from numpy_lenet.selection import SelectionPlan, plan_selection
@@ -26,11 +29,14 @@ def unit_selections(layer: str) -> list[tuple[int, ...]]:
     return [(c, height // 2, width // 2) for c in range(channels)]
 
 
-def jobs_for() -> list[Job]:
-    """Every (layer, mode) to project, bottom to top (fc layers once, as ``fc``)."""
+def jobs_for(layers: Sequence[str] = LAYER_NAMES) -> list[Job]:
+    """Every (layer, mode) to project, bottom to top (fc layers once, as ``fc``); checks names."""
+    for layer in layers:
+        check_layer(layer)
     return [
         (layer, mode)
         for layer in LAYER_NAMES
+        if layer in layers
         for mode in (SELECTION_MODES if is_spatial(layer) else [FC_MODE])
     ]
 
