@@ -3,7 +3,7 @@
 Both backends hand back log-probabilities as a NumPy array; everything after
 that (``summarize``) is one shared code path, so the two can only differ in
 what the networks compute. Evaluating a weight file by either backend is
-lenet_deconv/evaluation.py.
+lenet_deconv/cli/evaluate.py.
 """
 
 from __future__ import annotations

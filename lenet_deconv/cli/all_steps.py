@@ -77,11 +77,11 @@ def run(args: argparse.Namespace) -> int:
 
     from ..crosscheck import crosscheck
     from ..crosscheck.check import DRIFT_IMAGES
-    from ..evaluation import evaluate_params
     from ..figures import make_gallery
     from ..images import check_indices
     from ..top_activations import image_batches
     from .compare import DEFAULT_BATCH_SIZE as COMPARE_BATCH_SIZE
+    from .evaluate import evaluate_params
     from .visualize import metrics_beside
 
     chosen = None if args.images is None else parse_int_list(args.images, "--images")

@@ -8,6 +8,7 @@ import math
 import sys
 from collections.abc import Sequence
 
+from numpy_lenet.rules import check_rule
 from torch_lenet.progress import progress_bar
 
 from ..crosscheck.agreement import VERDICT_TOLERANCE
@@ -22,7 +23,6 @@ from .options import (
     add_rule,
     add_split,
     check_at_least,
-    checked_rule,
     load_inputs,
 )
 
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
     # The cheap checks first: a typo should not wait for MNIST or the first batch.
     check_at_least(args, 1, "limit", "batch_size")
-    rule = checked_rule(args.rule)
+    check_rule(args.rule)
     sampled = drift_images(args.drift_images)
     device = resolve_device(args.device)
     params, images, _ = load_inputs(args)
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         report = crosscheck(
             params,
             image_batches(images, args.batch_size),
-            rule=rule,
+            rule=args.rule,
             drift=not args.no_drift,
             drift_images=sampled,
             device=device,

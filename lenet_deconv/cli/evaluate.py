@@ -5,12 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Mapping
 
 import numpy as np
+import torch
 
-from torch_lenet.evaluate import EvalResult
+from torch_lenet.evaluate import (
+    EVAL_BATCH_SIZE,
+    EvalResult,
+    resolve_device,
+    summarize,
+    torch_log_probs,
+)
+from torch_lenet.weights import model_from_params
 
-from ..backends import DTYPES
+from ..backends import DTYPES, check_backend
 from ..outputs import output_file_arg
 from ..overflow import overflow_checked_after
 from .options import (
@@ -63,7 +72,6 @@ def run(args: argparse.Namespace) -> int:
     from numpy_lenet.atomic import atomic_path
     from torch_lenet.data import images_to_float, normalize_images
 
-    from ..evaluation import evaluate_params
     from ..outputs import check_output_file
 
     if not args.weights.is_file():
@@ -97,6 +105,26 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_report(result, args.split, args.backend, args.dtype))
     return 0
+
+
+def evaluate_params(
+    params: Mapping[str, np.ndarray],
+    images: np.ndarray,
+    labels: np.ndarray,
+    backend: str,
+    *,
+    device: str = "cpu",
+) -> EvalResult:
+    """Evaluate parameters on float images (N, 1, 28, 28) with one backend, in their dtype."""
+    check_backend(backend)
+    if backend == "numpy":
+        from numpy_lenet.model import forward  # imported here: only this backend needs it
+
+        return summarize(forward(params, images, batch_size=EVAL_BATCH_SIZE).log_probs, labels)
+    target = resolve_device(device)
+    inputs = torch.from_numpy(images).to(target)
+    model = model_from_params(params).to(device=target, dtype=inputs.dtype)
+    return summarize(torch_log_probs(model, inputs), labels)
 
 
 def format_report(result: EvalResult, split: str, backend: str, dtype: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from numpy_lenet.params import Params
-from numpy_lenet.rules import DEFAULT_RULE, RULES, check_rule
+from numpy_lenet.rules import DEFAULT_RULE, RULES
 
 from ..backends import BACKENDS, DTYPES
 from ..mnist import DATA_ENV_VAR, resolve_data_dir
@@ -104,8 +104,8 @@ def add_data_dir(parser: Parser, purpose: str = "") -> None:
 
 
 def add_rule(parser: argparse.ArgumentParser, what: str = "projections") -> None:
-    """Add ``--rule``: the backward rule of the projections (checked by ``checked_rule``)."""
-    # No argparse choices: a bad value is one clear line (exit 2) from checked_rule,
+    """Add ``--rule``: the backward rule of the projections (checked by ``check_rule``)."""
+    # No argparse choices: a bad value is one clear line (exit 2) from check_rule,
     # not a usage block.
     parser.add_argument(
         "--rule",
@@ -115,12 +115,6 @@ def add_rule(parser: argparse.ArgumentParser, what: str = "projections") -> None
         "relu(r), gradient r*[z>0] (backpropagation), guided relu(r)*[z>0] "
         f"(default: {DEFAULT_RULE})",
     )
-
-
-def checked_rule(rule: str) -> str:
-    """``rule`` if it is one of RULES; ValueError (one line, exit 2) otherwise."""
-    check_rule(rule)
-    return rule
 
 
 def add_limit(parser: Parser, what: str, default: int | None = None) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 
 from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES, SELECTION_MODES
 from numpy_lenet.atomic import atomic_path
+from numpy_lenet.rules import check_rule
 from torch_lenet.weights import load_params
 
 from ..backends import DTYPES, make_engine
@@ -28,7 +29,6 @@ from .options import (
     add_out,
     add_rule,
     add_split,
-    checked_rule,
 )
 
 SUMMARY = "project chosen activations of a layer back to pixel space (deconvnet, or --rule)"
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     """Check the output, load weights and images, project in chunks that fit the budget."""
     from torch_lenet.evaluate import resolve_device
 
-    rule = checked_rule(args.rule)
+    check_rule(args.rule)
     device = resolve_device(args.device)
     channels, units = _selections(args)
     budget = memory_budget(args.max_memory)
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         for start in range(0, len(images), chunk):
             with overflow_checked_after():  # NaN/inf refused just below
                 trace = engine.trace(images[start : start + chunk])
-                part = engine.project(trace, args.layer, args.mode, channels, units, rule)
+                part = engine.project(trace, args.layer, args.mode, channels, units, args.rule)
             if single:
                 part = part[:, 0]
             if not np.all(np.isfinite(part)):

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from numpy_lenet.rules import check_rule
+
 from ..images import parse_int_list
 from ..mnist import first_images
 from ..outputs import check_gallery_folder, output_folder_arg
@@ -20,7 +22,6 @@ from .options import (
     add_rule,
     add_split,
     check_at_least,
-    checked_rule,
     load_inputs,
 )
 
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from ..figures.curves import load_metrics
 
     # Cheap checks first, so that a typo costs nothing and writes nothing.
-    rule = checked_rule(args.rule)
+    check_rule(args.rule)
     chosen = None if args.images is None else parse_int_list(args.images, "--images")
     device = resolve_device(args.device)
     check_at_least(args, 1, "limit")
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         progress=None if args.quiet else _say,
         set_name=set_name,
         image_name=f"{args.split} image",
-        rule=rule,
+        rule=args.rule,
         device=str(device),
         bar=not args.quiet,
     )
