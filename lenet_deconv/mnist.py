@@ -1,8 +1,4 @@
-"""MNIST for the command line: which folder holds it, and the images a command picks from it.
-
-The data directory is a torchvision root: the four official files sit in
-``<data dir>/MNIST/raw/`` (torch_lenet/data.py reads and checks them).
-"""
+"""MNIST for the command line: which torchvision root holds it, and the images a command picks."""
 
 from __future__ import annotations
 

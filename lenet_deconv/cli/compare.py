@@ -127,15 +127,11 @@ def drift_images(text: str) -> int | None:
     """--drift-images: a number of images (at least 1), or ``all`` (None)."""
     if text == "all":
         return None
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
+    if not text.isdecimal() or int(text) < 1:
         raise ValueError(
             f"--drift-images must be a number of images (at least 1) or all, got {text}"
         )
-    return count
+    return int(text)
 
 
 def format_report(report: CrossCheck, weights: str, split: str, total: int) -> str:

@@ -12,12 +12,11 @@ from .options import add_force, add_inputs, add_quiet, check_at_least, load_inpu
 
 SUMMARY = "write the explorer as a static site (no Python needed to host it)"
 DESCRIPTION = """\
-Write the explorer into a folder: the page (HTML, CSS, JavaScript), the model's
+Write the explorer (docs/explorer.md) into a folder: the page, the model's
 weights, a sample of MNIST test images and every channel's top-9 test images.
-The page computes the forward pass and the projections itself, in float64, so
-the folder works from any static web host (a university web folder, GitHub
-Pages, python -m http.server) with no Python behind it and nothing loaded from
-elsewhere. `lenet-deconv serve` serves the same files on this machine.
+The page computes everything itself, in float64, so any static web host serves
+the folder, with no Python behind it. `lenet-deconv serve` serves the same files
+on this machine.
 """
 
 

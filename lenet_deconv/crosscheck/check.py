@@ -400,11 +400,7 @@ def _compared(
     other: LiveProjections,
     flipped: dict[str, np.ndarray] | None,
 ) -> JobStats:
-    """One side's projections of one job against the reference's.
-
-    ``flipped``, the images whose switches flipped in each pool, is None for the verdict
-    (the reference's trace: nothing is crossed).
-    """
+    """One side's projections of one job against the reference's; ``flipped`` None: the verdict."""
     crossed = np.zeros(ref.live.shape, dtype=bool)
     if flipped is not None:
         for pool in pools_below(job[0]):
@@ -420,10 +416,7 @@ def _compared(
 def compare_live(
     other: LiveProjections, ref: LiveProjections, ref_norms: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(n, S) squared norms of other - ref and of ref, from the live projections only.
-
-    ``ref_norms`` is the squared norm of each live reference projection.
-    """
+    """(n, S) squared norms of other - ref and of ref; ``ref_norms``: ref's live projections'."""
     shape = ref.live.shape
     sq_diff, sq_norm = np.zeros(shape), np.zeros(shape)
     sq_norm[ref.live] = ref_norms
