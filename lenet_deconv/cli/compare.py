@@ -135,10 +135,7 @@ def drift_images(text: str) -> int | None:
 
 
 def format_report(report: CrossCheck, weights: str, split: str, total: int) -> str:
-    """The human-readable report: the verdict's tables, the drift report, the verdict line.
-
-    ``total`` is the size of the split, to say when only its first images were compared.
-    """
+    """The text report (``total``: the split's size): verdict tables, drift report, verdict."""
     tol = report.tolerance
     scope = f"{report.images} {split} images"
     if report.images < total:

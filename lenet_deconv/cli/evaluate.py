@@ -74,8 +74,6 @@ def run(args: argparse.Namespace) -> int:
 
     from ..outputs import check_output_file
 
-    if not args.weights.is_file():
-        raise FileNotFoundError(f"weight file {args.weights} does not exist")
     if args.predictions is not None:
         check_output_file(args.predictions, force=args.force, what="--predictions")
     params, uint8, labels = load_inputs(args)
