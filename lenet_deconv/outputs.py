@@ -1,9 +1,4 @@
-"""The output policy every command follows (docs/safety.md, "The output policy").
-
-An output is a new path or an existing regular file, never a symbolic link,
-never one of the command's inputs, replaced only with ``--force``, and written
-atomically (numpy_lenet/atomic.py).
-"""
+"""The output policy every command follows (docs/safety.md, "The output policy")."""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from .options import (
     add_quiet,
     add_weights,
     check_at_least,
+    load_split,
 )
 
 SUMMARY = "the main job: evaluate, compare, visualize (and train, with --train)"
@@ -69,7 +70,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the four steps and print where their results are."""
     from torch_lenet.checkpoint import write_json
-    from torch_lenet.data import images_to_float, load_mnist
+    from torch_lenet.data import images_to_float
     from torch_lenet.evaluate import resolve_device
     from torch_lenet.progress import Progress, progress_bar
     from torch_lenet.train import TrainConfig, train
@@ -101,13 +102,13 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"all: {message}", file=sys.stderr)
 
-    data_dir = resolve_data_dir(args.data_dir)
-    images, labels = load_mnist(data_dir, "test")
+    images, labels = load_split(args)
     if chosen is not None:
         check_indices(chosen, min(len(images), args.limit or len(images)), "the test images")
     if args.train:
         say("step 1/4: train")
         given = {} if args.epochs is None else {"epochs": args.epochs}
+        data_dir = resolve_data_dir(args.data_dir)
         result = train(TrainConfig(**given), data_dir, run_dir, progress=Progress(quiet=args.quiet))
         weights = result.run_dir.model_npz
     else:

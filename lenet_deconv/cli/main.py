@@ -60,10 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand registered."""
     parser = OneLineParser(
         prog="lenet-deconv",
-        description=(
-            "Train LeNet-5 on MNIST and look inside it with Zeiler & Fergus's deconvnet, "
-            "computed both in NumPy and in PyTorch."
-        ),
+        description="Train LeNet-5 on MNIST and look inside it with Zeiler & Fergus's deconvnet, "
+        "computed both in NumPy and in PyTorch.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name, name in COMMANDS.items():

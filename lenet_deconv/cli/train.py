@@ -14,14 +14,11 @@ from .options import add_data_dir, add_force, add_no_download, add_out, add_quie
 
 SUMMARY = "train LeNet-5 on MNIST into a run directory"
 DESCRIPTION = """\
-Train LeNet-5 on MNIST: seed 42, Adam (lr 0.001), batch size 128, 15 epochs,
-CrossEntropyLoss, pixels in [0, 1]. Writes OUT/model.pt, OUT/model.npz,
-OUT/metrics.json, OUT/config.json, OUT/checkpoint.pt (after every epoch) and
-OUT/epochs/epoch-NN.npz, and the marker OUT/lenet-deconv-run.txt first of all.
-OUT must be a new or empty folder, or a run of train's own (it holds the
-marker): any other folder is refused, --force or not. Two runs with the same
-options on the same CPU and thread count give bit-identical weights; --resume
-continues an interrupted run to the same weights.
+Train LeNet-5 on MNIST (docs/training.md): seed 42, Adam (lr 0.001), batch size
+128, 15 epochs, CrossEntropyLoss, pixels in [0, 1]. Writes OUT/model.pt,
+model.npz, metrics.json, config.json, checkpoint.pt and epochs/epoch-NN.npz.
+OUT must be a new or empty folder, or a run of train's own: any other folder is
+refused, --force or not. --resume continues an interrupted run to the same weights.
 """
 
 
@@ -48,28 +45,22 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "--normalize",
         action="store_true",
         default=None,
-        help=(
-            "feed (pixel/255 - 0.1307) / 0.3081 instead of pixel/255 (default: off, so the "
-            "deconvnet's pixel space is the image's own); evaluate then needs --normalize too"
-        ),
+        help="feed (pixel/255 - 0.1307) / 0.3081 instead of pixel/255 (default: off, so the "
+        "deconvnet's pixel space is the image's own); evaluate then needs --normalize too",
     )
     recipe.add_argument(
         "--shuffle-labels",
         action="store_true",
         default=None,
-        help=(
-            "train on randomly permuted training labels (seeded by --seed): the "
-            "randomised-label model of Adebayo et al.'s sanity checks; test scores use true labels"
-        ),
+        help="train on randomly permuted training labels (seeded by --seed): the "
+        "randomised-label model of Adebayo et al.'s sanity checks; test scores use true labels",
     )
     run = parser.add_argument_group("how to run")
     run.add_argument(
         "--loader",
         choices=LOADERS,
-        help=(
-            "tensor: batch from the whole training set held as one tensor (fast, default); "
-            "dataloader: the plain torchvision Dataset + DataLoader path (same batches, slower)"
-        ),
+        help="tensor: batch from the whole training set held as one tensor (fast, default); "
+        "dataloader: the plain torchvision Dataset + DataLoader path (same batches, slower)",
     )
     run.add_argument(
         "--device",
@@ -79,10 +70,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--threads",
         type=int,
-        help=(
-            "PyTorch's CPU threads, at most the CPUs this process may use (default: all of "
-            "them); the thread count changes the rounding, so --resume keeps the run's"
-        ),
+        help="PyTorch's CPU threads, at most the CPUs this process may use (default: all of "
+        "them); the thread count changes the rounding, so --resume keeps the run's",
     )
     run.add_argument(
         "--train-limit",
@@ -100,10 +89,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     existing.add_argument(
         "--resume",
         action="store_true",
-        help=(
-            "continue the run in --out from its last checkpoint (ends with the same weights as "
-            "an uninterrupted run); --epochs may be raised, recipe options must match"
-        ),
+        help="continue the run in --out from its last checkpoint (ends with the same weights as "
+        "an uninterrupted run); --epochs may be raised, recipe options must match",
     )
     add_force(
         existing,

@@ -245,10 +245,9 @@ def crosscheck(
 ) -> CrossCheck:
     """Run every engine on every batch of float64 images (n, 1, 28, 28) and gather the report.
 
-    ``drift=False`` skips the float32 sides; ``drift_images`` limits them to the
-    first that many images (None: every image). With more than one batch, the
-    batches are shared among ``workers`` processes (default: one per CPU core)
-    and folded in batch order, so the report does not depend on ``workers``.
+    ``drift=False`` skips the float32 sides; ``drift_images`` limits them to the first
+    that many images. Batches go to ``workers`` processes (default: one per CPU core)
+    and are folded in batch order, so the report does not depend on ``workers``.
     """
     check_rule(rule)
     jobs = jobs_for(layers)
