@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Sequence
 
@@ -149,7 +148,7 @@ def format_report(report: CrossCheck, weights: str, split: str, total: int) -> s
         "forward pass (relative error over all images):",
     ]
     lines += [
-        f"  {layer:<6} {_error(error)}{_mark(error <= tol, 'over tolerance')}"
+        f"  {layer:<6} {error:.3g}{_mark(error <= tol, 'over tolerance')}"
         for layer, error in verdict.forward_errors().items()
     ]
     lines += [
@@ -161,7 +160,7 @@ def format_report(report: CrossCheck, weights: str, split: str, total: int) -> s
     for row in report.summaries[VERDICT]:
         lines.append(
             f"  {row['layer']:<6} {row['mode']:<5} {row['projections']:>11} "
-            f"{_error(row['max_relative_error']):>10} {row['worst_channel']:>8} "
+            f"{row['max_relative_error']:>10.3g} {row['worst_channel']:>8} "
             f"{row['worst_image']:>6}{_mark(row['max_relative_error'] <= tol, 'over tolerance')}"
         )
     lines += ["", *format_flips(verdict.flips, "float64")]
@@ -194,8 +193,8 @@ def format_drift(report: CrossCheck) -> list[str]:
     ]
     for mine, theirs in zip(*(report.summaries[name] for name in DRIFTS), strict=True):
         lines.append(
-            f"  {theirs['layer']:<6} {theirs['mode']:<5} {_error(mine['max_relative_error']):>10} "
-            f"{_error(theirs['max_relative_error']):>10} {_error(theirs['bound']):>10} "
+            f"  {theirs['layer']:<6} {theirs['mode']:<5} {mine['max_relative_error']:>10.3g} "
+            f"{theirs['max_relative_error']:>10.3g} {theirs['bound']:>10.3g} "
             f"{mine['set_aside'] + theirs['set_aside']:>9}"
             + _mark(theirs["max_relative_error"] <= theirs["bound"], "beyond bound")
         )
@@ -239,10 +238,6 @@ def format_flips(flips: Sequence[Flip], precision: str) -> list[str]:
     if len(flips) > MAX_FLIPS_SHOWN:
         lines.append(f"  ... and {len(flips) - MAX_FLIPS_SHOWN} more (--json lists them all)")
     return lines
-
-
-def _error(value: float) -> str:
-    return f"{value:.3g}" if math.isfinite(value) else str(value)
 
 
 def _mark(within: bool, what: str) -> str:

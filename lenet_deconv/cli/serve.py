@@ -8,6 +8,7 @@ import socket
 import sys
 from pathlib import Path
 
+from ..shipped import shipped_weights
 from .options import add_quiet, check_at_least
 from .site import add_site_inputs
 
@@ -36,6 +37,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--host",
+        default=DEFAULT_HOST,
         help=f"address to listen on (default: {DEFAULT_HOST}, this machine only); any other "
         "address lets other machines reach the explorer, which has no login, and answers "
         "whatever host name they use",
@@ -102,10 +104,8 @@ def run(args: argparse.Namespace) -> int:
     from ..explorer.server import SiteServer, is_loopback
     from .site import build_files
 
-    host = DEFAULT_HOST if args.host is None else args.host
+    host = args.host
     check_at_least(args, 0, "sample")
-    from ..shipped import shipped_weights
-
     given_weights = args.weights != shipped_weights()
     if args.site is not None and (given_weights or args.data_dir is not None):
         raise ValueError("--site serves a built site: drop --weights and --data-dir")
