@@ -8,9 +8,22 @@ from pathlib import Path
 
 import numpy as np
 
-from ..images import parse_int_list
+from numpy_lenet.atomic import sweep_temps
+from torch_lenet.checkpoint import write_json
+from torch_lenet.data import images_to_float
+from torch_lenet.evaluate import resolve_device
+from torch_lenet.progress import Progress, progress_bar
+from torch_lenet.train import TrainConfig, train
+from torch_lenet.weights import load_params
+
+from ..crosscheck import check, crosscheck
+from ..images import check_indices, parse_int_list
 from ..mnist import first_images, resolve_data_dir
-from ..outputs import output_folder_arg
+from ..outputs import OutputError, check_gallery_folder, check_output_folder, output_folder_arg
+from ..top_activations import image_batches
+from ..workers import beside
+from .compare import DEFAULT_BATCH_SIZE as COMPARE_BATCH_SIZE
+from .evaluate import evaluate_params
 from .options import (
     add_data_dir,
     add_device,
@@ -22,6 +35,7 @@ from .options import (
     check_at_least,
     load_split,
 )
+from .visualize import metrics_beside
 
 SUMMARY = "the main job: evaluate, compare, visualize (and train, with --train)"
 DESCRIPTION = """\
@@ -69,21 +83,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the four steps and print where their results are."""
-    from torch_lenet.checkpoint import write_json
-    from torch_lenet.data import images_to_float
-    from torch_lenet.evaluate import resolve_device
-    from torch_lenet.progress import Progress, progress_bar
-    from torch_lenet.train import TrainConfig, train
-    from torch_lenet.weights import load_params
-
-    from ..crosscheck import crosscheck
-    from ..crosscheck.check import DRIFT_IMAGES
     from ..figures import make_gallery
-    from ..images import check_indices
-    from ..top_activations import image_batches
-    from .compare import DEFAULT_BATCH_SIZE as COMPARE_BATCH_SIZE
-    from .evaluate import evaluate_params
-    from .visualize import metrics_beside
 
     chosen = None if args.images is None else parse_int_list(args.images, "--images")
     check_at_least(args, 1, "limit")
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         report = crosscheck(
             params,
             image_batches(subset, COMPARE_BATCH_SIZE, np.float64),
-            drift_images=DRIFT_IMAGES,
+            drift_images=check.DRIFT_IMAGES,
             device=device,
             on_batch=tick,
         )
@@ -146,7 +146,6 @@ def run(args: argparse.Namespace) -> int:
     # The study: its figures in the gallery's folder, its entries at the end of the page.
     # It runs in a process of its own while this one draws the gallery: one core each.
     from ..study.run import plan_study, run_study
-    from ..workers import beside
 
     plan = plan_study(weights, images, labels, limit=args.limit)
     if plan.snapshots is None:
@@ -198,10 +197,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_out(out: Path, force: bool) -> None:
     """The output policy: --out is a folder, and no earlier results are replaced without --force."""
-    from numpy_lenet.atomic import sweep_temps
-
-    from ..outputs import OutputError, check_gallery_folder, check_output_folder
-
     check_output_folder(out)
     done = [name for name in ("evaluation.json", "compare.json") if (out / name).exists()]
     if done and not force:

@@ -8,11 +8,13 @@ import sys
 from collections.abc import Sequence
 
 from numpy_lenet.rules import check_rule
+from torch_lenet.evaluate import resolve_device
 from torch_lenet.progress import progress_bar
 
 from ..crosscheck.agreement import VERDICT_TOLERANCE
 from ..crosscheck.check import DRIFT_FACTOR, DRIFT_IMAGES, DRIFTS, VERDICT, CrossCheck, crosscheck
 from ..crosscheck.ties import Flip
+from ..top_activations import image_batches
 from .options import (
     add_device,
     add_inputs,
@@ -86,10 +88,6 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the arguments, load weights and images, cross-check, report; 1 on disagreement."""
-    from torch_lenet.evaluate import resolve_device
-
-    from ..top_activations import image_batches
-
     # The cheap checks first: a typo should not wait for MNIST or the first batch.
     check_at_least(args, 1, "limit", "batch_size")
     check_rule(args.rule)

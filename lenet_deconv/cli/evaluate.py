@@ -10,6 +10,9 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
+from numpy_lenet.atomic import atomic_path
+from numpy_lenet.model import forward
+from torch_lenet.data import images_to_float, normalize_images
 from torch_lenet.evaluate import (
     EVAL_BATCH_SIZE,
     EvalResult,
@@ -20,7 +23,7 @@ from torch_lenet.evaluate import (
 from torch_lenet.weights import model_from_params
 
 from ..backends import DTYPES, check_backend
-from ..outputs import output_file_arg
+from ..outputs import check_output_file, output_file_arg
 from ..overflow import overflow_checked_after
 from .options import (
     add_backend,
@@ -69,11 +72,6 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the report."""
-    from numpy_lenet.atomic import atomic_path
-    from torch_lenet.data import images_to_float, normalize_images
-
-    from ..outputs import check_output_file
-
     if args.predictions is not None:
         check_output_file(args.predictions, force=args.force, what="--predictions")
     params, uint8, labels = load_inputs(args)
@@ -116,8 +114,6 @@ def evaluate_params(
     """Evaluate parameters on float images (N, 1, 28, 28) with one backend, in their dtype."""
     check_backend(backend)
     if backend == "numpy":
-        from numpy_lenet.model import forward  # imported here: only this backend needs it
-
         return summarize(forward(params, images, batch_size=EVAL_BATCH_SIZE).log_probs, labels)
     target = resolve_device(device)
     inputs = torch.from_numpy(images).to(target)

@@ -10,6 +10,8 @@ import numpy as np
 
 from numpy_lenet.params import Params
 from numpy_lenet.rules import DEFAULT_RULE, RULES
+from torch_lenet.data import load_mnist
+from torch_lenet.weights import load_params
 
 from ..backends import BACKENDS, DTYPES
 from ..mnist import DATA_ENV_VAR, resolve_data_dir
@@ -38,15 +40,11 @@ def add_inputs(parser: Parser, what: str = "weight file (.npz or .pt)", purpose:
 
 def load_inputs(args: argparse.Namespace) -> tuple[Params, np.ndarray, np.ndarray]:
     """The --weights parameters, then ``load_split``'s images and labels."""
-    from torch_lenet.weights import load_params
-
     return load_params(args.weights), *load_split(args)
 
 
 def load_split(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
     """The MNIST split (--split, else test) under --data-dir: uint8 images and labels."""
-    from torch_lenet.data import load_mnist
-
     download = not getattr(args, "no_download", False)
     split = getattr(args, "split", "test")
     return load_mnist(resolve_data_dir(args.data_dir), split, download=download)

@@ -12,6 +12,7 @@ import numpy as np
 from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES, SELECTION_MODES
 from numpy_lenet.atomic import atomic_path
 from numpy_lenet.rules import check_rule
+from torch_lenet.evaluate import resolve_device
 from torch_lenet.weights import load_params
 
 from ..backends import DTYPES, make_engine
@@ -88,8 +89,6 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the output, load weights and images, project in chunks that fit the budget."""
-    from torch_lenet.evaluate import resolve_device
-
     check_rule(args.rule)
     device = resolve_device(args.device)
     channels, units = _selections(args)

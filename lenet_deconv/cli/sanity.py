@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from torch_lenet.progress import progress_bar
 from torch_lenet.weights import load_params
 
 from ..images import check_indices, parse_int_list
@@ -82,8 +83,6 @@ def run(args: argparse.Namespace) -> int:
     if shuffled_path is None and (args.weights.parent / SHUFFLED_NAME).is_file():
         shuffled_path = args.weights.parent / SHUFFLED_NAME
     shuffled = None if shuffled_path is None else load_params(shuffled_path)
-
-    from torch_lenet.progress import progress_bar
 
     from ..figures.sanity import JSON_NAME, figure_count, write_sanity
     from ..sanity.study import study_steps

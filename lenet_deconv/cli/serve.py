@@ -8,9 +8,10 @@ import socket
 import sys
 from pathlib import Path
 
+from ..explorer.site import site_file_names
 from ..shipped import shipped_weights
 from .options import add_quiet, check_at_least
-from .site import add_site_inputs
+from .site import add_site_inputs, build_files
 
 DEFAULT_HOST = "127.0.0.1"
 #: Tried first so the address stays the same from run to run; busy: any free port.
@@ -90,8 +91,6 @@ CTRL_C_STOPS = True
 
 def read_site(folder: Path) -> dict[str, bytes]:
     """The files of a site folder written by `lenet-deconv site` (its own names only)."""
-    from ..explorer.site import site_file_names
-
     missing = [name for name in site_file_names() if not (folder / name).is_file()]
     if missing:
         raise ValueError(f"--site {folder} is not a site written by `lenet-deconv site` "
@@ -102,7 +101,6 @@ def read_site(folder: Path) -> dict[str, bytes]:
 def run(args: argparse.Namespace) -> int:
     """Build (or read) the site, then serve it until Ctrl-C."""
     from ..explorer.server import SiteServer, is_loopback
-    from .site import build_files
 
     host = args.host
     check_at_least(args, 0, "sample")

@@ -8,6 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from numpy_lenet.atomic import OutputError, atomic_path
+from torch_lenet.progress import progress_over
+
+from ..explorer.site import DEFAULT_SAMPLE, site_file_names, site_files
+from ..outputs import check_output_folder
 from .options import add_force, add_inputs, add_quiet, check_at_least, load_inputs
 
 SUMMARY = "write the explorer as a static site (no Python needed to host it)"
@@ -31,8 +36,6 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 def add_site_inputs(parser: argparse.ArgumentParser) -> None:
     """Add --weights, --data-dir and --sample: what goes into the site (`site` and `serve`)."""
-    from ..explorer.site import DEFAULT_SAMPLE
-
     add_inputs(parser, purpose="; its test split feeds the sample and the top-9 search")
     parser.add_argument(
         "--sample",
@@ -45,10 +48,6 @@ def add_site_inputs(parser: argparse.ArgumentParser) -> None:
 
 def build_files(args: argparse.Namespace) -> dict[str, bytes]:
     """The site's files for the weights and test set the options name."""
-    from torch_lenet.progress import progress_over
-
-    from ..explorer.site import site_files
-
     params, images, labels = load_inputs(args)
 
     def progress(batches: Iterator[np.ndarray], total: int) -> Iterator[np.ndarray]:
@@ -59,11 +58,6 @@ def build_files(args: argparse.Namespace) -> dict[str, bytes]:
 
 def run(args: argparse.Namespace) -> int:
     """Build the site and write it into --out."""
-    from numpy_lenet.atomic import OutputError, atomic_path
-
-    from ..explorer.site import site_file_names
-    from ..outputs import check_output_folder
-
     check_at_least(args, 0, "sample")
     if not args.out:
         raise ValueError("--out is empty; name a folder")

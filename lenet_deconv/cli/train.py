@@ -8,8 +8,10 @@ from typing import Any
 
 from torch_lenet.batches import LOADERS
 from torch_lenet.evaluate import DEVICES
-from torch_lenet.train import TrainConfig
+from torch_lenet.progress import Progress
+from torch_lenet.train import TrainConfig, resume, train
 
+from ..mnist import resolve_data_dir
 from .options import add_data_dir, add_force, add_no_download, add_out, add_quiet
 
 SUMMARY = "train LeNet-5 on MNIST into a run directory"
@@ -105,11 +107,6 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the `train` subcommand."""
-    from torch_lenet.progress import Progress
-    from torch_lenet.train import resume, train
-
-    from ..mnist import resolve_data_dir
-
     # Every recipe option defaults to None, so that --resume can tell one the user gave.
     names = [f.name for f in dataclasses.fields(TrainConfig)]
     given: dict[str, Any] = {n: getattr(args, n) for n in names if getattr(args, n) is not None}

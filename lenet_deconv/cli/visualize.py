@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from numpy_lenet.rules import check_rule
+from torch_lenet.evaluate import resolve_device
 
 from ..images import parse_int_list
 from ..mnist import first_images
@@ -71,8 +72,6 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check every argument, load weights and data, then write the gallery."""
-    from torch_lenet.evaluate import resolve_device
-
     from ..figures import make_gallery
     from ..figures.curves import load_metrics
 
