@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from torch_lenet.data import images_to_float, load_mnist
+
 DATA_ENV_VAR = "LENET_DECONV_DATA"
 
 
@@ -24,8 +26,6 @@ def resolve_data_dir(arg: str | os.PathLike[str] | None) -> Path:
 
 def load_mnist_images(data_dir: str | None, split: str, indices: Sequence[int]) -> np.ndarray:
     """MNIST images at ``indices`` of ``split`` as float64 (N, 1, 28, 28) pixels in [0, 1]."""
-    from torch_lenet.data import images_to_float, load_mnist
-
     images, _ = load_mnist(resolve_data_dir(data_dir), split)
     bad = [i for i in indices if not 0 <= i < len(images)]
     if bad:

@@ -13,6 +13,9 @@ from numpy_lenet.atomic import (
     check_output_folder,
     sweep_temps,
 )
+from torch_lenet.data import MNIST_FILES, raw_folder
+
+from .mnist import resolve_data_dir
 
 __all__ = ["OutputError", "check_output_file", "check_output_folder"]
 
@@ -69,10 +72,6 @@ def command_inputs(args: argparse.Namespace) -> list[Path]:
 
     A run's checkpoint is read and rewritten by train's own rules (--resume).
     """
-    from torch_lenet.data import MNIST_FILES, raw_folder
-
-    from .mnist import resolve_data_dir
-
     named = [Path(getattr(args, name)) for name in INPUT_OPTIONS if getattr(args, name, None)]
     if not hasattr(args, "data_dir"):
         return named
