@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     shuffled = None if shuffled_path is None else load_params(shuffled_path)
 
     from ..figures.sanity import JSON_NAME, figure_count, write_sanity
+    from ..sanity import run_study
     from ..sanity.study import study_steps
 
     images, labels = load_split(args)
@@ -95,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
 
         def advance(message: str) -> None:
             tick(note=message)
-
-        from ..sanity import run_study
 
         study = run_study(
             trained,
