@@ -8,9 +8,9 @@ For every engine (backend and dtype) and every (layer, mode) job of
 `lenet-deconv compare`, the best of --repeat timings of ``Engine.project_live``
 on the first --images test images with the shipped weights, one thread (as in
 compare, which runs one job per core), in milliseconds per image, two ways and
-their ratio. NumPy: its straightforward reference (fast=False) and its fast
+their ratio. NumPy: its straightforward reference (``reference``) and its fast
 path. PyTorch (its own layer ops either way): every live selection on whole
-layers (fast=False) and single units cropped to their receptive fields (what
+layers (``reference``) and single units cropped to their receptive fields (what
 compare runs). Then the fc jobs together, as the cross-check asks for them
 (``Engine.project_live_many``: NumPy's fast path shares one pass below pool2),
 which the total counts in place of their separate times.
@@ -35,13 +35,15 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lenet_deconv.backends import make_engine  # noqa: E402
+from lenet_deconv.backends import Engine, make_engine, trace_to_torch  # noqa: E402
 from lenet_deconv.crosscheck.check import crosscheck  # noqa: E402
 from lenet_deconv.crosscheck.jobs import jobs_for, plan_for  # noqa: E402
 from lenet_deconv.top_activations import image_batches  # noqa: E402
 from lenet_deconv.workers import one_thread  # noqa: E402
+from numpy_lenet import deconv as np_deconv  # noqa: E402
 from numpy_lenet.params import load_npz  # noqa: E402
 from numpy_lenet.rules import RULES  # noqa: E402
+from torch_lenet import deconv as torch_deconv  # noqa: E402
 from torch_lenet.data import images_to_float, load_mnist  # noqa: E402
 
 ENGINES = "numpy:float64,torch:float64,numpy:float32,torch:float32"
@@ -55,6 +57,15 @@ def best(job: Callable[[], object], repeat: int, clock=time.perf_counter) -> flo
         job()
         times.append(clock() - start)
     return min(times)
+
+
+def reference(engine: Engine, trace, plan, rule: str) -> object:
+    """The slow way: NumPy's straightforward reference; PyTorch's layer ops on whole layers."""
+    if engine.model is None:
+        return np_deconv.project_live(engine.params, trace, plan, rule=rule)
+    with torch.inference_mode():
+        tensors = trace_to_torch(trace, engine.device)
+        return torch_deconv.project_live(engine.model, tensors, plan, rule=rule, crop=False)
 
 
 def main() -> None:
@@ -93,7 +104,7 @@ def main() -> None:
         f"load average at start: {os.getloadavg()}; {args.images} test images, rule {args.rule}, "
         f"{args.clock} clock"
     )
-    print(f"{'engine':<14} {'job':<11} {'fast=False':>10} {'fast':>8} {'speed-up':>8}  (ms/image)")
+    print(f"{'engine':<14} {'job':<11} {'reference':>10} {'fast':>8} {'speed-up':>8}  (ms/image)")
     with one_thread():
         for spec in args.engines.split(","):
             backend, dtype = spec.split(":")
@@ -105,7 +116,7 @@ def main() -> None:
             for job in jobs:
                 plan = plan_for(job)
                 project = partial(engine.project_live, trace, plan, args.rule)
-                slow = best(partial(project, fast=False), 1, clock)
+                slow = best(partial(reference, engine, trace, plan, args.rule), 1, clock)
                 fast = best(project, args.repeat, clock)
                 totals[0] += slow
                 totals[1] += fast

@@ -25,10 +25,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lenet_deconv.processes import one_thread  # noqa: E402
-
 from lenet_deconv.backends import make_engine  # noqa: E402
 from lenet_deconv.crosscheck.jobs import plan_for  # noqa: E402
+from lenet_deconv.workers import one_thread  # noqa: E402
 from numpy_lenet import _fast_unpool_conv as switched  # noqa: E402
 from numpy_lenet.params import load_npz  # noqa: E402
 from torch_lenet.data import images_to_float, load_mnist  # noqa: E402

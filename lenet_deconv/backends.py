@@ -100,19 +100,14 @@ class Engine:
         return out.cpu().numpy()
 
     def project_live(
-        self, trace: Trace, plan: SelectionPlan, rule: str = DEFAULT_RULE, *, fast: bool = True
+        self, trace: Trace, plan: SelectionPlan, rule: str = DEFAULT_RULE
     ) -> np_deconv.LiveProjections:
-        """Every live selection of ``plan`` projected, for every traced image (NumPy arrays).
-
-        ``fast=False``: NumPy's straightforward reference instead of its fast path;
-        PyTorch's layer ops on whole layers instead of single units' receptive fields.
-        """
+        """Every live selection of ``plan`` projected, for every traced image (NumPy arrays)."""
         if self.model is None:
-            project = np_fast.project_live if fast else np_deconv.project_live
-            return project(self.params, trace, plan, rule=rule)
+            return np_fast.project_live(self.params, trace, plan, rule=rule)
         with torch.inference_mode():
             out = torch_deconv.project_live(
-                self.model, trace_to_torch(trace, self.device), plan, rule=rule, crop=fast
+                self.model, trace_to_torch(trace, self.device), plan, rule=rule, crop=True
             )
         return np_deconv.LiveProjections(
             out.plan,
@@ -122,16 +117,11 @@ class Engine:
         )
 
     def project_live_many(
-        self,
-        trace: Trace,
-        plans: Sequence[SelectionPlan],
-        rule: str = DEFAULT_RULE,
-        *,
-        fast: bool = True,
+        self, trace: Trace, plans: Sequence[SelectionPlan], rule: str = DEFAULT_RULE
     ) -> list[np_deconv.LiveProjections]:
-        """``project_live`` of each plan; on NumPy's fast path the fc plans share their work."""
-        if self.model is not None or not fast:
-            return [self.project_live(trace, plan, rule, fast=fast) for plan in plans]
+        """``project_live`` of each plan; on NumPy the fc plans share their work."""
+        if self.model is not None:
+            return [self.project_live(trace, plan, rule) for plan in plans]
         return np_fast.project_live_many(self.params, trace, plans, rule=rule)
 
     def project_each(

@@ -1,9 +1,4 @@
-"""The memory budget: how much RAM one command may plan to use, and estimates to check against it.
-
-The default is 4 GiB (a quarter of a 16 GiB machine, a sixth of 24 GiB); raise
-or lower it with ``--max-memory`` or the environment variable
-``LENET_DECONV_MAX_MEMORY`` (e.g. ``8G``, ``512M``, ``1.5GiB`` or bytes).
-"""
+"""The memory budget: the RAM one command may plan to use, and estimates to check against it."""
 
 from __future__ import annotations
 
@@ -12,7 +7,7 @@ import re
 from decimal import Decimal
 
 MEMORY_ENV_VAR = "LENET_DECONV_MAX_MEMORY"
-DEFAULT_MAX_MEMORY = 4 * 2**30
+DEFAULT_MAX_MEMORY = 4 * 2**30  # a quarter of a 16 GiB machine
 #: A budget beyond this is a typo: sizes computed from it stay far from any overflow.
 MAX_BUDGET = 2**50
 

@@ -1,8 +1,4 @@
-"""MNIST for the command line: which folder holds it, and the images a command picks from it.
-
-The data directory is a torchvision root: the four official files sit in
-``<data dir>/MNIST/raw/`` (torch_lenet/data.py reads and checks them).
-"""
+"""MNIST for the command line: which torchvision root holds it, and the images a command picks."""
 
 from __future__ import annotations
 
@@ -11,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from torch_lenet.data import images_to_float, load_mnist
 
 DATA_ENV_VAR = "LENET_DECONV_DATA"
 
@@ -28,8 +26,6 @@ def resolve_data_dir(arg: str | os.PathLike[str] | None) -> Path:
 
 def load_mnist_images(data_dir: str | None, split: str, indices: Sequence[int]) -> np.ndarray:
     """MNIST images at ``indices`` of ``split`` as float64 (N, 1, 28, 28) pixels in [0, 1]."""
-    from torch_lenet.data import images_to_float, load_mnist
-
     images, _ = load_mnist(resolve_data_dir(data_dir), split)
     bad = [i for i in indices if not 0 <= i < len(images)]
     if bad:
@@ -43,8 +39,6 @@ def first_images(
     images: np.ndarray, labels: np.ndarray, split: str, limit: int | None
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """The first ``limit`` images and labels of an MNIST split (all when None), and their name."""
-    if limit is not None and limit < 1:
-        raise ValueError(f"--limit must be at least 1, got {limit}")
     if limit is not None and limit < len(images):
         return images[:limit], labels[:limit], f"the first {limit} MNIST {split} images"
     return images, labels, f"the {len(images)} MNIST {split} images"

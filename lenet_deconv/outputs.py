@@ -1,15 +1,9 @@
-"""The output policy every command follows (docs/safety.md, "The output policy").
-
-An output is a new path or an existing regular file, never a symbolic link,
-never one of the command's inputs, replaced only with ``--force``, and written
-atomically (numpy_lenet/atomic.py).
-"""
+"""The output policy every command follows (docs/safety.md, "The output policy")."""
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 from numpy_lenet.atomic import (
@@ -17,29 +11,24 @@ from numpy_lenet.atomic import (
     check_not_protected,
     check_not_special,
     check_output_folder,
-    same_file,
     sweep_temps,
 )
+from torch_lenet.data import MNIST_FILES, raw_folder
+
+from .mnist import resolve_data_dir
 
 __all__ = ["OutputError", "check_output_file", "check_output_folder"]
 
 
 def check_output_file(
-    path: str | os.PathLike[str],
-    *,
-    inputs: Iterable[str | os.PathLike[str] | None] = (),
-    force: bool = False,
-    what: str = "--out",
+    path: str | os.PathLike[str], *, force: bool = False, what: str = "--out"
 ) -> Path:
     """Refuse an output file the policy forbids; return it as a Path when it may be written."""
     path = Path(path)
     check_not_special(path, what)
     if not path.exists():
         return path
-    for source in inputs:
-        if source is not None and same_file(path, source):
-            raise OutputError(f"{what} {path} is also an input of this command ({source})")
-    check_not_protected(path, what)  # the command's other inputs (MNIST, ...: protected_inputs)
+    check_not_protected(path, what)  # the command's inputs (main: protected_inputs)
     if not force:
         raise OutputError(f"{what} {path} already exists; pass --force to replace it")
     return path
@@ -83,10 +72,6 @@ def command_inputs(args: argparse.Namespace) -> list[Path]:
 
     A run's checkpoint is read and rewritten by train's own rules (--resume).
     """
-    from torch_lenet.data import MNIST_FILES, raw_folder
-
-    from .mnist import resolve_data_dir
-
     named = [Path(getattr(args, name)) for name in INPUT_OPTIONS if getattr(args, name, None)]
     if not hasattr(args, "data_dir"):
         return named

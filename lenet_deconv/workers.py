@@ -17,11 +17,7 @@ from multiprocessing.context import BaseContext
 from typing import Any, TypeVar
 
 import torch
-
-try:  # holds the BLAS thread pool to one thread (one_thread); optional
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover
-    threadpool_limits = None
+from threadpoolctl import threadpool_limits
 
 T = TypeVar("T")
 
@@ -38,15 +34,12 @@ def process_context(device: torch.device | str = "cpu") -> BaseContext:
 
 @contextmanager
 def one_thread() -> Iterator[None]:
-    """PyTorch's and (with threadpoolctl) BLAS's thread pools held to one thread for the block."""
+    """PyTorch's and BLAS's thread pools held to one thread for the block."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        if threadpool_limits is None:
+        with threadpool_limits(limits=1, user_api="blas"):
             yield
-        else:
-            with threadpool_limits(limits=1, user_api="blas"):
-                yield
     finally:
         torch.set_num_threads(previous)
 
@@ -63,8 +56,7 @@ def worker_start() -> None:
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
     torch.set_num_threads(1)
-    if threadpool_limits is not None:
-        threadpool_limits(limits=1, user_api="blas")
+    threadpool_limits(limits=1, user_api="blas")
 
 
 @contextmanager

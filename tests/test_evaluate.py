@@ -74,7 +74,7 @@ def test_summarize_counts_and_loss():
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda p: None, "does not exist"),
+        (lambda p: None, "weight file not found"),
         (lambda p: p.write_bytes(b"not a zip"), "w.npz"),
     ],
 )

@@ -8,11 +8,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ..images import parse_int_list
+from numpy_lenet.atomic import sweep_temps
+from torch_lenet.checkpoint import write_json
+from torch_lenet.data import images_to_float
+from torch_lenet.evaluate import resolve_device
+from torch_lenet.progress import Progress, progress_bar
+from torch_lenet.train import TrainConfig, train
+from torch_lenet.weights import load_params
+
+from ..crosscheck import check, crosscheck
+from ..images import check_indices, parse_int_list
 from ..mnist import first_images, resolve_data_dir
-from ..outputs import output_folder_arg
+from ..outputs import OutputError, check_gallery_folder, check_output_folder, output_folder_arg
+from ..top_activations import image_batches
+from ..workers import beside
+from .compare import DEFAULT_BATCH_SIZE as COMPARE_BATCH_SIZE
+from .evaluate import evaluate_params
 from .options import (
-    add_command,
     add_data_dir,
     add_device,
     add_force,
@@ -20,9 +32,12 @@ from .options import (
     add_out,
     add_quiet,
     add_weights,
-    check_at_least_one,
+    check_at_least,
+    load_split,
 )
+from .visualize import metrics_beside
 
+SUMMARY = "the main job: evaluate, compare, visualize (and train, with --train)"
 DESCRIPTION = """\
 Everything in one go, each step's results in a folder of OUT:
   1. train        with --train: the default recipe into OUT/run/ (otherwise the
@@ -40,14 +55,8 @@ gallery is written; what failed is printed.
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `all` subcommand."""
-    parser = add_command(
-        subparsers,
-        "all",
-        "the main job: evaluate, compare, visualize (and train, with --train)",
-        DESCRIPTION,
-    )
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `all`."""
     model = parser.add_mutually_exclusive_group()
     add_weights(model, "the weight file (.npz or .pt) to look into")
     model.add_argument(
@@ -70,29 +79,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_device(parser)
     add_quiet(parser, "only the final summary: no progress on stderr")
     add_force(parser, "replace the results already in --out")
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the four steps and print where their results are."""
-    from torch_lenet.checkpoint import write_json
-    from torch_lenet.data import images_to_float, load_mnist
-    from torch_lenet.evaluate import resolve_device
-    from torch_lenet.progress import Progress, progress_bar
-    from torch_lenet.train import TrainConfig, train
-    from torch_lenet.weights import load_params
-
-    from ..crosscheck import crosscheck
-    from ..crosscheck.check import DRIFT_IMAGES
-    from ..evaluation import evaluate_params
     from ..figures import make_gallery
-    from ..images import check_indices
-    from ..top_activations import image_batches
-    from .compare import DEFAULT_BATCH_SIZE as COMPARE_BATCH_SIZE
-    from .visualize import metrics_beside
 
     chosen = None if args.images is None else parse_int_list(args.images, "--images")
-    check_at_least_one(args, "limit")
+    check_at_least(args, 1, "limit")
     device = resolve_device(args.device)
     if args.epochs is not None and not args.train:
         raise ValueError("--epochs only applies when training: add --train or drop --epochs")
@@ -108,13 +102,13 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"all: {message}", file=sys.stderr)
 
-    data_dir = resolve_data_dir(args.data_dir)
-    images, labels = load_mnist(data_dir, "test")
+    images, labels = load_split(args)
     if chosen is not None:
         check_indices(chosen, min(len(images), args.limit or len(images)), "the test images")
     if args.train:
         say("step 1/4: train")
         given = {} if args.epochs is None else {"epochs": args.epochs}
+        data_dir = resolve_data_dir(args.data_dir)
         result = train(TrainConfig(**given), data_dir, run_dir, progress=Progress(quiet=args.quiet))
         weights = result.run_dir.model_npz
     else:
@@ -142,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         report = crosscheck(
             params,
             image_batches(subset, COMPARE_BATCH_SIZE, np.float64),
-            drift_images=DRIFT_IMAGES,
+            drift_images=check.DRIFT_IMAGES,
             device=device,
             on_batch=tick,
         )
@@ -152,7 +146,6 @@ def run(args: argparse.Namespace) -> int:
     # The study: its figures in the gallery's folder, its entries at the end of the page.
     # It runs in a process of its own while this one draws the gallery: one core each.
     from ..study.run import plan_study, run_study
-    from ..workers import beside
 
     plan = plan_study(weights, images, labels, limit=args.limit)
     if plan.snapshots is None:
@@ -204,10 +197,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_out(out: Path, force: bool) -> None:
     """The output policy: --out is a folder, and no earlier results are replaced without --force."""
-    from numpy_lenet.atomic import sweep_temps
-
-    from ..outputs import OutputError, check_gallery_folder, check_output_folder
-
     check_output_folder(out)
     done = [name for name in ("evaluation.json", "compare.json") if (out / name).exists()]
     if done and not force:

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Sequence
 
+from numpy_lenet.rules import check_rule
+from torch_lenet.evaluate import resolve_device
 from torch_lenet.progress import progress_bar
 
 from ..crosscheck.agreement import VERDICT_TOLERANCE
 from ..crosscheck.check import DRIFT_FACTOR, DRIFT_IMAGES, DRIFTS, VERDICT, CrossCheck, crosscheck
 from ..crosscheck.ties import Flip
+from ..top_activations import image_batches
 from .options import (
-    add_command,
-    add_data_dir,
     add_device,
+    add_inputs,
     add_limit,
     add_no_download,
     add_quiet,
     add_rule,
     add_split,
-    add_weights,
-    check_at_least_one,
-    checked_rule,
+    check_at_least,
+    load_inputs,
 )
 
 #: Images per batch: a few hundred MB at the peak.
@@ -32,24 +32,16 @@ DEFAULT_BATCH_SIZE = 100
 #: Flipped switches listed in the text report; --json lists them all.
 MAX_FLIPS_SHOWN = 20
 
+SUMMARY = "NumPy vs PyTorch over MNIST in float64 (the verdict) and float32 (drift report)"
 DESCRIPTION = f"""\
-The end-to-end agreement of the two backends (docs/agreement.md).
-
-The verdict: NumPy (the reference: its fast path) and PyTorch (its own layer
-ops: F.max_unpool2d, F.conv_transpose2d, F.linear), both in float64, run their
-own forward pass, selections and deconvnet on the same weights and images.
-Every activation, every switch (except a near-tie within rounding) and every
-projection - every layer, mode (map, max, unit at each channel's centre; fc
-layers once, as "fc") and channel - must agree within {VERDICT_TOLERANCE:g},
-each projection relative to its own norm (or to 1/1000 of its channel's
-largest). Both deconvnets project from NumPy's trace, so that the error
-measures the deconvnets, not the rounding of the forward passes.
-
-The float32 drift report (skip it with --no-drift), on the first
-{DRIFT_IMAGES} images unless --drift-images says otherwise: NumPy and PyTorch
-in float32 against the float64 reference; PyTorch's worst error per layer and
-mode is judged against {DRIFT_FACTOR:g} x NumPy's own. Drift beyond that bound
-is flagged but does not change the exit status.
+The end-to-end agreement of the two backends (docs/agreement.md). The verdict:
+NumPy (the reference) and PyTorch, both in float64, run their own forward pass,
+selections and deconvnet on the same weights and images; every activation,
+switch (but near-ties within rounding) and projection - every layer, mode and
+channel - must agree within {VERDICT_TOLERANCE:g}. The float32 drift report (skip
+it with --no-drift; on the first {DRIFT_IMAGES} images unless --drift-images says
+otherwise) flags PyTorch float32 errors beyond {DRIFT_FACTOR:g} x NumPy float32's own,
+without changing the exit status.
 
 Exit status: 0 when the verdict holds; 1 when the backends disagree (what failed
 goes to stderr); 2 for bad input (missing or corrupt weights, unreadable MNIST,
@@ -57,16 +49,9 @@ bad option values, --device cuda without CUDA).
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `compare` subcommand."""
-    parser = add_command(
-        subparsers,
-        "compare",
-        "NumPy vs PyTorch over MNIST in float64 (the verdict) and float32 (drift report)",
-        DESCRIPTION,
-    )
-    add_weights(parser)
-    add_data_dir(parser)
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `compare`."""
+    add_inputs(parser)
     add_split(parser)
     add_limit(
         parser, "only the first N images of the split (default: all); the verdict holds for any N"
@@ -99,34 +84,23 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         'as the strings "inf", "nan") instead of the text report',
     )
     add_quiet(parser)
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Check the arguments, load weights and images, cross-check, report; 1 on disagreement."""
-    from torch_lenet.data import load_mnist
-    from torch_lenet.evaluate import resolve_device
-    from torch_lenet.weights import load_params
-
-    from ..mnist import resolve_data_dir
-    from ..top_activations import image_batches
-
     # The cheap checks first: a typo should not wait for MNIST or the first batch.
-    check_at_least_one(args, "limit", "batch_size")
-    rule = checked_rule(args.rule)
+    check_at_least(args, 1, "limit", "batch_size")
+    check_rule(args.rule)
     sampled = drift_images(args.drift_images)
     device = resolve_device(args.device)
-    params = load_params(args.weights)
-    images, _ = load_mnist(
-        resolve_data_dir(args.data_dir), args.split, download=not args.no_download
-    )
+    params, images, _ = load_inputs(args)
     total = len(images)
     images = images[: args.limit]
     with progress_bar(len(images), "compare", "img", quiet=args.quiet) as tick:
         report = crosscheck(
             params,
             image_batches(images, args.batch_size),
-            rule=rule,
+            rule=args.rule,
             drift=not args.no_drift,
             drift_images=sampled,
             device=device,
@@ -150,22 +124,15 @@ def drift_images(text: str) -> int | None:
     """--drift-images: a number of images (at least 1), or ``all`` (None)."""
     if text == "all":
         return None
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
+    if not text.isdecimal() or int(text) < 1:
         raise ValueError(
             f"--drift-images must be a number of images (at least 1) or all, got {text}"
         )
-    return count
+    return int(text)
 
 
 def format_report(report: CrossCheck, weights: str, split: str, total: int) -> str:
-    """The human-readable report: the verdict's tables, the drift report, the verdict line.
-
-    ``total`` is the size of the split, to say when only its first images were compared.
-    """
+    """The text report (``total``: the split's size): verdict tables, drift report, verdict."""
     tol = report.tolerance
     scope = f"{report.images} {split} images"
     if report.images < total:
@@ -179,7 +146,7 @@ def format_report(report: CrossCheck, weights: str, split: str, total: int) -> s
         "forward pass (relative error over all images):",
     ]
     lines += [
-        f"  {layer:<6} {_error(error)}{_mark(error <= tol, 'over tolerance')}"
+        f"  {layer:<6} {error:.3g}{_mark(error <= tol, 'over tolerance')}"
         for layer, error in verdict.forward_errors().items()
     ]
     lines += [
@@ -191,7 +158,7 @@ def format_report(report: CrossCheck, weights: str, split: str, total: int) -> s
     for row in report.summaries[VERDICT]:
         lines.append(
             f"  {row['layer']:<6} {row['mode']:<5} {row['projections']:>11} "
-            f"{_error(row['max_relative_error']):>10} {row['worst_channel']:>8} "
+            f"{row['max_relative_error']:>10.3g} {row['worst_channel']:>8} "
             f"{row['worst_image']:>6}{_mark(row['max_relative_error'] <= tol, 'over tolerance')}"
         )
     lines += ["", *format_flips(verdict.flips, "float64")]
@@ -224,8 +191,8 @@ def format_drift(report: CrossCheck) -> list[str]:
     ]
     for mine, theirs in zip(*(report.summaries[name] for name in DRIFTS), strict=True):
         lines.append(
-            f"  {theirs['layer']:<6} {theirs['mode']:<5} {_error(mine['max_relative_error']):>10} "
-            f"{_error(theirs['max_relative_error']):>10} {_error(theirs['bound']):>10} "
+            f"  {theirs['layer']:<6} {theirs['mode']:<5} {mine['max_relative_error']:>10.3g} "
+            f"{theirs['max_relative_error']:>10.3g} {theirs['bound']:>10.3g} "
             f"{mine['set_aside'] + theirs['set_aside']:>9}"
             + _mark(theirs["max_relative_error"] <= theirs["bound"], "beyond bound")
         )
@@ -269,10 +236,6 @@ def format_flips(flips: Sequence[Flip], precision: str) -> list[str]:
     if len(flips) > MAX_FLIPS_SHOWN:
         lines.append(f"  ... and {len(flips) - MAX_FLIPS_SHOWN} more (--json lists them all)")
     return lines
-
-
-def _error(value: float) -> str:
-    return f"{value:.3g}" if math.isfinite(value) else str(value)
 
 
 def _mark(within: bool, what: str) -> str:

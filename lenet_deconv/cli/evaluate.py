@@ -5,26 +5,38 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Mapping
 
 import numpy as np
+import torch
 
-from torch_lenet.evaluate import EvalResult
+from numpy_lenet.atomic import atomic_path
+from numpy_lenet.model import forward
+from torch_lenet.data import images_to_float, normalize_images
+from torch_lenet.evaluate import (
+    EVAL_BATCH_SIZE,
+    EvalResult,
+    resolve_device,
+    summarize,
+    torch_log_probs,
+)
+from torch_lenet.weights import model_from_params
 
-from ..backends import DTYPES
-from ..outputs import output_file_arg
+from ..backends import DTYPES, check_backend
+from ..outputs import check_output_file, output_file_arg
 from ..overflow import overflow_checked_after
 from .options import (
     add_backend,
-    add_command,
-    add_data_dir,
     add_device,
     add_dtype,
     add_force,
+    add_inputs,
     add_no_download,
     add_split,
-    add_weights,
+    load_inputs,
 )
 
+SUMMARY = "loss, accuracy and confusion matrix of a weight file on MNIST"
 DESCRIPTION = """\
 Score a weight file (.npz or .pt) on an MNIST split with the NumPy or the PyTorch
 backend: mean negative log-likelihood (what CrossEntropyLoss reports on the
@@ -35,16 +47,9 @@ numbers.
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `evaluate` subcommand."""
-    parser = add_command(
-        subparsers,
-        "evaluate",
-        "loss, accuracy and confusion matrix of a weight file on MNIST",
-        DESCRIPTION,
-    )
-    add_weights(parser)
-    add_data_dir(parser)
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `evaluate`."""
+    add_inputs(parser)
     add_split(parser)
     add_backend(parser)
     add_dtype(parser, "float32")
@@ -63,28 +68,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     add_force(parser, "replace --predictions if it exists")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the report."""
-    from numpy_lenet.atomic import atomic_path
-    from torch_lenet.data import images_to_float, load_mnist, normalize_images
-    from torch_lenet.weights import load_params
-
-    from ..evaluation import evaluate_params
-    from ..mnist import resolve_data_dir
-    from ..outputs import check_output_file
-
-    if not args.weights.is_file():
-        raise FileNotFoundError(f"weight file {args.weights} does not exist")
     if args.predictions is not None:
-        check_output_file(
-            args.predictions, inputs=(args.weights,), force=args.force, what="--predictions"
-        )
-    params = load_params(args.weights)
-    data_dir = resolve_data_dir(args.data_dir)
-    uint8, labels = load_mnist(data_dir, args.split, download=not args.no_download)
+        check_output_file(args.predictions, force=args.force, what="--predictions")
+    params, uint8, labels = load_inputs(args)
     images = images_to_float(uint8, DTYPES[args.dtype])
     if args.normalize:
         images = normalize_images(images)
@@ -111,6 +101,24 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_report(result, args.split, args.backend, args.dtype))
     return 0
+
+
+def evaluate_params(
+    params: Mapping[str, np.ndarray],
+    images: np.ndarray,
+    labels: np.ndarray,
+    backend: str,
+    *,
+    device: str = "cpu",
+) -> EvalResult:
+    """Evaluate parameters on float images (N, 1, 28, 28) with one backend, in their dtype."""
+    check_backend(backend)
+    if backend == "numpy":
+        return summarize(forward(params, images, batch_size=EVAL_BATCH_SIZE).log_probs, labels)
+    target = resolve_device(device)
+    inputs = torch.from_numpy(images).to(target)
+    model = model_from_params(params).to(device=target, dtype=inputs.dtype)
+    return summarize(torch_log_probs(model, inputs), labels)
 
 
 def format_report(result: EvalResult, split: str, backend: str, dtype: str) -> str:

@@ -12,22 +12,19 @@ from torch_lenet.weights import save_params_from_model
 from ..outputs import check_output_file, output_file_arg
 from .options import add_force, add_out
 
+SUMMARY = "write PyTorch's default initialisation of LeNet-5 as a .npz weight file"
+DESCRIPTION = """\
+Seed torch, build LeNet-5 with PyTorch's default initialisation and write its
+weights (float32, PyTorch's state_dict keys) to a .npz file: an untrained
+network for studies and tests.
+"""
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `init-weights` subcommand."""
-    parser = subparsers.add_parser(
-        "init-weights",
-        help="write PyTorch's default initialisation of LeNet-5 as a .npz weight file",
-        description=(
-            "Seed torch, build LeNet-5 with PyTorch's default initialisation and write its "
-            "weights (float32, PyTorch's state_dict keys) to a .npz file: an untrained network for "
-            "studies and tests."
-        ),
-    )
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `init-weights`."""
     parser.add_argument("--seed", type=int, default=0, help="torch seed (default: 0)")
     add_out(parser, "the .npz file to write", kind=output_file_arg)
     add_force(parser)
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,21 +16,21 @@ from numpy_lenet.atomic import protected_inputs
 
 from ..outputs import command_inputs
 
-# Modules of lenet_deconv.cli, in the order `--help` lists them. Each defines
-# ``register(subparsers) -> argparse.ArgumentParser`` and ``run(args) -> int``.
-COMMANDS: tuple[str, ...] = (
-    "all_steps",
-    "train",
-    "evaluate",
-    "project",
-    "compare",
-    "visualize",
-    "study",
-    "sanity",
-    "init_weights",
-    "site",
-    "serve",
-)
+# Modules of lenet_deconv.cli by command name, in the order `--help` lists them. Each
+# defines SUMMARY, DESCRIPTION, ``add_options(parser)`` and ``run(args) -> int``.
+COMMANDS: dict[str, str] = {
+    "all_steps": "all",
+    "train": "train",
+    "evaluate": "evaluate",
+    "project": "project",
+    "compare": "compare",
+    "visualize": "visualize",
+    "study": "study",
+    "sanity": "sanity",
+    "init_weights": "init-weights",
+    "site": "site",
+    "serve": "serve",
+}
 
 
 class Terminated(BaseException):
@@ -60,15 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand registered."""
     parser = OneLineParser(
         prog="lenet-deconv",
-        description=(
-            "Train LeNet-5 on MNIST and look inside it with Zeiler & Fergus's deconvnet, "
-            "computed both in NumPy and in PyTorch."
-        ),
+        description="Train LeNet-5 on MNIST and look inside it with Zeiler & Fergus's deconvnet, "
+        "computed both in NumPy and in PyTorch.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module_name in COMMANDS:
+    for module_name, name in COMMANDS.items():
         module = importlib.import_module(f"lenet_deconv.cli.{module_name}")
-        sub = module.register(subparsers)
+        sub = subparsers.add_parser(
+            name,
+            help=module.SUMMARY,
+            description=module.DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_options(sub)
         sub.set_defaults(func=module.run)
     return parser
 

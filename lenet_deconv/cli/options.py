@@ -6,26 +6,19 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from numpy_lenet.rules import DEFAULT_RULE, RULES, check_rule
+import numpy as np
+
+from numpy_lenet.params import Params
+from numpy_lenet.rules import DEFAULT_RULE, RULES
+from torch_lenet.data import load_mnist
+from torch_lenet.weights import load_params
 
 from ..backends import BACKENDS, DTYPES
-from ..mnist import DATA_ENV_VAR
+from ..mnist import DATA_ENV_VAR, resolve_data_dir
 from ..shipped import shipped_weights
 
 # A parser, or one of its argument groups: each takes options alike.
 Parser = argparse._ActionsContainer
-
-
-def add_command(
-    subparsers: argparse._SubParsersAction, name: str, summary: str, description: str
-) -> argparse.ArgumentParser:
-    """Add subcommand ``name``: ``summary`` in the command list, ``description`` as laid out."""
-    return subparsers.add_parser(
-        name,
-        help=summary,
-        description=description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
 
 
 def add_weights(parser: Parser, what: str = "weight file (.npz or .pt)") -> None:
@@ -37,6 +30,24 @@ def add_weights(parser: Parser, what: str = "weight file (.npz or .pt)") -> None
         metavar="FILE",
         help=f"{what} (default: the shipped model, weights/lenet5-mnist.npz)",
     )
+
+
+def add_inputs(parser: Parser, what: str = "weight file (.npz or .pt)", purpose: str = "") -> None:
+    """Add ``--weights`` and ``--data-dir``: the model and the MNIST root a command reads."""
+    add_weights(parser, what)
+    add_data_dir(parser, purpose)
+
+
+def load_inputs(args: argparse.Namespace) -> tuple[Params, np.ndarray, np.ndarray]:
+    """The --weights parameters, then ``load_split``'s images and labels."""
+    return load_params(args.weights), *load_split(args)
+
+
+def load_split(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    """The MNIST split (--split, else test) under --data-dir: uint8 images and labels."""
+    download = not getattr(args, "no_download", False)
+    split = getattr(args, "split", "test")
+    return load_mnist(resolve_data_dir(args.data_dir), split, download=download)
 
 
 def add_out(
@@ -79,7 +90,7 @@ def add_no_download(parser: Parser) -> None:
     )
 
 
-def add_data_dir(parser: argparse.ArgumentParser, purpose: str = "") -> None:
+def add_data_dir(parser: Parser, purpose: str = "") -> None:
     """Add ``--data-dir``: the MNIST torchvision root, with the lookup order in its help."""
     parser.add_argument(
         "--data-dir",
@@ -91,8 +102,8 @@ def add_data_dir(parser: argparse.ArgumentParser, purpose: str = "") -> None:
 
 
 def add_rule(parser: argparse.ArgumentParser, what: str = "projections") -> None:
-    """Add ``--rule``: the backward rule of the projections (checked by ``checked_rule``)."""
-    # No argparse choices: a bad value is one clear line (exit 2) from checked_rule,
+    """Add ``--rule``: the backward rule of the projections (checked by ``check_rule``)."""
+    # No argparse choices: a bad value is one clear line (exit 2) from check_rule,
     # not a usage block.
     parser.add_argument(
         "--rule",
@@ -104,23 +115,17 @@ def add_rule(parser: argparse.ArgumentParser, what: str = "projections") -> None
     )
 
 
-def checked_rule(rule: str) -> str:
-    """``rule`` if it is one of RULES; ValueError (one line, exit 2) otherwise."""
-    check_rule(rule)
-    return rule
+def add_limit(parser: Parser, what: str, default: int | None = None) -> None:
+    """Add ``--limit N``: only the first N images (checked by ``check_at_least``)."""
+    parser.add_argument("--limit", type=int, default=default, metavar="N", help=what)
 
 
-def add_limit(parser: Parser, what: str) -> None:
-    """Add ``--limit N``: only the first N images (checked by ``check_at_least_one``)."""
-    parser.add_argument("--limit", type=int, metavar="N", help=what)
-
-
-def check_at_least_one(args: argparse.Namespace, *names: str) -> None:
-    """ValueError (one line, exit 2) for the first of these options given below 1."""
+def check_at_least(args: argparse.Namespace, low: int, *names: str) -> None:
+    """ValueError (one line, exit 2) for the first of these options given below ``low``."""
     for name in names:
         value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if value is not None and value < low:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
 
 
 def add_device(parser: argparse.ArgumentParser) -> None:

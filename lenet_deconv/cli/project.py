@@ -9,12 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from numpy_lenet.architecture import (
-    LAYER_NAMES,
-    LAYER_SHAPES,
-    SELECTION_MODES,
-)
+from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES, SELECTION_MODES
 from numpy_lenet.atomic import atomic_path
+from numpy_lenet.rules import check_rule
+from torch_lenet.evaluate import resolve_device
 from torch_lenet.weights import load_params
 
 from ..backends import DTYPES, make_engine
@@ -25,40 +23,34 @@ from ..outputs import check_output_file, output_file_arg
 from ..overflow import overflow_checked_after
 from .options import (
     add_backend,
-    add_data_dir,
     add_device,
     add_dtype,
     add_force,
+    add_inputs,
     add_out,
     add_rule,
     add_split,
-    add_weights,
-    checked_rule,
 )
 
+SUMMARY = "project chosen activations of a layer back to pixel space (deconvnet, or --rule)"
+DESCRIPTION = """\
+Run the network on some images, keep the chosen activations of one layer, zero
+the rest, and project them down to pixel space with the deconvnet (or, with
+--rule, by backpropagation or guided backpropagation). The result is a .npy
+array of shape (images, 1, 28, 28) when exactly one selection is asked for (one
+--channel, or one --unit), and (images, selections, 1, 28, 28) otherwise
+(--all-channels, several channels or units), selections in the order given.
+"""
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `project` subcommand."""
-    parser = subparsers.add_parser(
-        "project",
-        help="project chosen activations of a layer back to pixel space (deconvnet, or --rule)",
-        description=(
-            "Run the network on some images, keep the chosen activations of one layer, zero "
-            "the rest, and project them down to pixel space with the deconvnet (or, with "
-            "--rule, by backpropagation or guided backpropagation). The result is "
-            "a .npy array of shape (images, 1, 28, 28) when exactly one selection is asked "
-            "for (one --channel, or one --unit), and (images, selections, 1, 28, 28) "
-            "otherwise (--all-channels, several channels or units), selections in the order "
-            "given."
-        ),
-    )
-    add_weights(parser)
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `project`."""
+    add_inputs(parser, purpose="; used with --index")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--input", type=Path, help="a .npy of (N, 1, 28, 28) or (N, 28, 28) pixels in [0, 1]"
     )
     source.add_argument("--index", help="MNIST image indices instead, e.g. 0 or 0,7,42")
-    add_data_dir(parser, "; used with --index")
     add_split(parser)
     parser.add_argument("--layer", required=True, choices=LAYER_NAMES, help="layer to project from")
     which = parser.add_mutually_exclusive_group(required=True)
@@ -93,18 +85,15 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "streamed to disk in chunks of images that fit it",
     )
     add_device(parser)
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Check the output, load weights and images, project in chunks that fit the budget."""
-    from torch_lenet.evaluate import resolve_device
-
-    rule = checked_rule(args.rule)
+    check_rule(args.rule)
     device = resolve_device(args.device)
     channels, units = _selections(args)
     budget = memory_budget(args.max_memory)
-    out = check_output_file(args.out, inputs=(args.weights, args.input), force=args.force)
+    out = check_output_file(args.out, force=args.force)
     dtype = DTYPES[args.dtype]
     count = len(units) if units is not None else len(channels or range(LAYER_SHAPES[args.layer][0]))
     single = count == 1 and (channels is not None or units is not None)
@@ -126,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         for start in range(0, len(images), chunk):
             with overflow_checked_after():  # NaN/inf refused just below
                 trace = engine.trace(images[start : start + chunk])
-                part = engine.project(trace, args.layer, args.mode, channels, units, rule)
+                part = engine.project(trace, args.layer, args.mode, channels, units, args.rule)
             if single:
                 part = part[:, 0]
             if not np.all(np.isfinite(part)):

@@ -6,41 +6,40 @@ import argparse
 import time
 from pathlib import Path
 
+from torch_lenet.progress import progress_bar
 from torch_lenet.weights import load_params
 
 from ..images import check_indices, parse_int_list
 from ..outputs import check_gallery_folder, output_folder_arg
 from ..shipped import SHUFFLED_NAME
-from .options import add_command, add_data_dir, add_force, add_out, add_quiet, add_weights
+from .options import (
+    add_force,
+    add_inputs,
+    add_limit,
+    add_out,
+    add_quiet,
+    check_at_least,
+    load_split,
+)
 
 DEFAULT_LIMIT = 100
 DEFAULT_SHOWN = (0, 1)
 
+SUMMARY = "sanity checks of the three backward rules: randomised weights and labels"
 DESCRIPTION = """\
-Do the deconvnet, the gradient and guided backpropagation explain the trained
-network, or would they draw much the same for a network that learnt nothing?
-For the first --limit MNIST test images, each image's true-class logit is
-projected to pixels by every rule for the trained model and for randomised
-copies: cascading (re-initialise fc3, then fc2 too, ... down to conv1) and
-independent (one layer at a time), with init-weights' seeded initialisation;
-and for a model trained on permuted labels (--shuffled-weights, by default
-lenet5-mnist-shuffled-labels.npz beside --weights). Each projection is scored
-against the trained model's under the same rule: Spearman rank correlation of
-absolute values (scipy) and SSIM (scikit-image). Writes the curves, rows of
-projections, the three rules side by side, sanity.json (every similarity value)
-and an index.html to --out.
+Adebayo et al.'s sanity checks of the three rules (docs/rules.md): each of the
+first --limit test images' true-class logit is projected to pixels by every rule
+for the trained model, for copies with layers re-initialised (cascading and
+independent, seeded as init-weights) and for a model trained on permuted labels
+(--shuffled-weights), and scored against the trained model's projection
+(Spearman rank correlation of absolute values, SSIM). Writes the figures,
+sanity.json and an index.html to --out.
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `sanity` subcommand."""
-    parser = add_command(
-        subparsers,
-        "sanity",
-        "sanity checks of the three backward rules: randomised weights and labels",
-        DESCRIPTION,
-    )
-    add_weights(parser, "the trained weight file (.npz or .pt)")
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `sanity`."""
+    add_inputs(parser, "the trained weight file (.npz or .pt)")
     parser.add_argument(
         "--shuffled-weights",
         type=Path,
@@ -48,14 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help=f"weights of the model trained on permuted labels (default: {SHUFFLED_NAME} "
         "beside --weights if it is there; without it that test is left out)",
     )
-    add_data_dir(parser)
     add_out(parser, "folder for figures and JSON", kind=output_folder_arg)
-    parser.add_argument(
-        "--limit",
-        type=int,
-        default=DEFAULT_LIMIT,
-        metavar="N",
-        help=f"score over the first N MNIST test images (default: {DEFAULT_LIMIT})",
+    add_limit(
+        parser,
+        f"score over the first N MNIST test images (default: {DEFAULT_LIMIT})",
+        DEFAULT_LIMIT,
     )
     parser.add_argument(
         "--images",
@@ -70,17 +66,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     add_quiet(parser, "no progress bar and no summary on stdout")
     add_force(parser, "replace the results already in --out")
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Check every input, run the study, write figures, JSON and index.html."""
     began = time.perf_counter()
     # Cheap checks first: a typo costs nothing and writes nothing.
-    if args.limit < 1:
-        raise ValueError(f"--limit must be at least 1, got {args.limit}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be at least 0, got {args.seed}")
+    check_at_least(args, 1, "limit")
+    check_at_least(args, 0, "seed")
     shown = list(DEFAULT_SHOWN) if args.images is None else parse_int_list(args.images, "--images")
     shown = [i for i in shown if args.images is not None or i < args.limit]
     check_indices(shown, args.limit, f"the first {args.limit} test images", "--images")
@@ -91,14 +84,11 @@ def run(args: argparse.Namespace) -> int:
         shuffled_path = args.weights.parent / SHUFFLED_NAME
     shuffled = None if shuffled_path is None else load_params(shuffled_path)
 
-    from torch_lenet.data import load_mnist
-    from torch_lenet.progress import progress_bar
-
     from ..figures.sanity import JSON_NAME, figure_count, write_sanity
-    from ..mnist import resolve_data_dir
+    from ..sanity import run_study
     from ..sanity.study import study_steps
 
-    images, labels = load_mnist(resolve_data_dir(args.data_dir), "test")
+    images, labels = load_split(args)
     if args.limit > len(images):
         raise ValueError(f"--limit {args.limit} exceeds the {len(images)} test images")
     total = study_steps(shuffled is not None) + figure_count(shuffled is not None)
@@ -106,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
 
         def advance(message: str) -> None:
             tick(note=message)
-
-        from ..sanity import run_study
 
         study = run_study(
             trained,

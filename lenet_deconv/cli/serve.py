@@ -8,33 +8,26 @@ import socket
 import sys
 from pathlib import Path
 
-from .options import add_command, add_quiet
-from .site import add_site_inputs
+from ..explorer.site import site_file_names
+from ..shipped import shipped_weights
+from .options import add_quiet, check_at_least
+from .site import add_site_inputs, build_files
 
 DEFAULT_HOST = "127.0.0.1"
 #: Tried first so the address stays the same from run to run; busy: any free port.
 DEFAULT_PORT = 8765
 
+SUMMARY = "the interactive explorer on this machine: draw a digit, click a unit"
 DESCRIPTION = """\
-Serve the explorer on this machine: the same files `lenet-deconv site` writes,
-built in memory (or read from a folder it wrote, with --site). The page computes
-everything itself, in float64: draw a digit (or pick or drop one), see the ten
-class probabilities and every layer's activations, click any channel or unit to
-project it to pixels (map / max / unit mode, deconvnet / gradient / guided
-rule), step through the projection block by block, and see the channel's top-9
-test images. Listens on 127.0.0.1 and answers only requests addressed to this
-machine's loopback names, unless --host says otherwise. Ctrl-C stops it.
+Serve the explorer (docs/explorer.md) on this machine: the files `lenet-deconv
+site` writes, built in memory (or read from a folder it wrote, with --site).
+Listens on 127.0.0.1 and answers only requests addressed to this machine's
+loopback names, unless --host says otherwise. Ctrl-C stops it.
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `serve` subcommand."""
-    parser = add_command(
-        subparsers,
-        "serve",
-        "the interactive explorer on this machine: draw a digit, click a unit",
-        DESCRIPTION,
-    )
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `serve`."""
     add_site_inputs(parser)
     parser.add_argument(
         "--site",
@@ -45,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--host",
+        default=DEFAULT_HOST,
         help=f"address to listen on (default: {DEFAULT_HOST}, this machine only); any other "
         "address lets other machines reach the explorer, which has no login, and answers "
         "whatever host name they use",
@@ -56,7 +50,6 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "when that is busy)",
     )
     add_quiet(parser, "no progress bar")
-    return parser
 
 
 def bind(host: str, port: int | None) -> socket.socket:
@@ -98,8 +91,6 @@ CTRL_C_STOPS = True
 
 def read_site(folder: Path) -> dict[str, bytes]:
     """The files of a site folder written by `lenet-deconv site` (its own names only)."""
-    from ..explorer.site import site_file_names
-
     missing = [name for name in site_file_names() if not (folder / name).is_file()]
     if missing:
         raise ValueError(f"--site {folder} is not a site written by `lenet-deconv site` "
@@ -110,13 +101,9 @@ def read_site(folder: Path) -> dict[str, bytes]:
 def run(args: argparse.Namespace) -> int:
     """Build (or read) the site, then serve it until Ctrl-C."""
     from ..explorer.server import SiteServer, is_loopback
-    from .site import build_files
 
-    host = DEFAULT_HOST if args.host is None else args.host
-    if args.sample < 0:
-        raise ValueError(f"--sample must be 0 or more, got {args.sample}")
-    from ..shipped import shipped_weights
-
+    host = args.host
+    check_at_least(args, 0, "sample")
     given_weights = args.weights != shipped_weights()
     if args.site is not None and (given_weights or args.data_dir is not None):
         raise ValueError("--site serves a built site: drop --weights and --data-dir")

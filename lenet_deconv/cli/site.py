@@ -8,40 +8,35 @@ from pathlib import Path
 
 import numpy as np
 
-from .options import add_command, add_data_dir, add_force, add_quiet, add_weights
+from numpy_lenet.atomic import OutputError, atomic_path
+from torch_lenet.progress import progress_over
 
+from ..explorer.site import DEFAULT_SAMPLE, site_file_names, site_files
+from ..outputs import check_output_folder
+from .options import add_force, add_inputs, add_quiet, check_at_least, load_inputs
+
+SUMMARY = "write the explorer as a static site (no Python needed to host it)"
 DESCRIPTION = """\
-Write the explorer into a folder: the page (HTML, CSS, JavaScript), the model's
+Write the explorer (docs/explorer.md) into a folder: the page, the model's
 weights, a sample of MNIST test images and every channel's top-9 test images.
-The page computes the forward pass and the projections itself, in float64, so
-the folder works from any static web host (a university web folder, GitHub
-Pages, python -m http.server) with no Python behind it and nothing loaded from
-elsewhere. `lenet-deconv serve` serves the same files on this machine.
+The page computes everything itself, in float64, so any static web host serves
+the folder, with no Python behind it. `lenet-deconv serve` serves the same files
+on this machine.
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `site` subcommand."""
-    parser = add_command(
-        subparsers,
-        "site",
-        "write the explorer as a static site (no Python needed to host it)",
-        DESCRIPTION,
-    )
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `site`."""
     add_site_inputs(parser)
     # A str, not a Path: Path("") is ".", and an empty --out must not mean this folder.
     parser.add_argument("--out", required=True, help="folder to write the site into")
     add_force(parser, "replace a site already in --out")
     add_quiet(parser)
-    return parser
 
 
 def add_site_inputs(parser: argparse.ArgumentParser) -> None:
     """Add --weights, --data-dir and --sample: what goes into the site (`site` and `serve`)."""
-    from ..explorer.site import DEFAULT_SAMPLE
-
-    add_weights(parser)
-    add_data_dir(parser, "; its test split feeds the sample and the top-9 search")
+    add_inputs(parser, purpose="; its test split feeds the sample and the top-9 search")
     parser.add_argument(
         "--sample",
         type=int,
@@ -53,15 +48,7 @@ def add_site_inputs(parser: argparse.ArgumentParser) -> None:
 
 def build_files(args: argparse.Namespace) -> dict[str, bytes]:
     """The site's files for the weights and test set the options name."""
-    from torch_lenet.data import load_mnist
-    from torch_lenet.progress import progress_over
-    from torch_lenet.weights import load_params
-
-    from ..explorer.site import site_files
-    from ..mnist import resolve_data_dir
-
-    params = load_params(args.weights)
-    images, labels = load_mnist(resolve_data_dir(args.data_dir), "test")
+    params, images, labels = load_inputs(args)
 
     def progress(batches: Iterator[np.ndarray], total: int) -> Iterator[np.ndarray]:
         return progress_over(batches, total, "top-9 search", "batch", quiet=args.quiet)
@@ -71,13 +58,7 @@ def build_files(args: argparse.Namespace) -> dict[str, bytes]:
 
 def run(args: argparse.Namespace) -> int:
     """Build the site and write it into --out."""
-    from numpy_lenet.atomic import OutputError, atomic_path
-
-    from ..explorer.site import site_file_names
-    from ..outputs import check_output_folder
-
-    if args.sample < 0:
-        raise ValueError(f"--sample must be 0 or more, got {args.sample}")
+    check_at_least(args, 0, "sample")
     if not args.out:
         raise ValueError("--out is empty; name a folder")
     out = Path(args.out)

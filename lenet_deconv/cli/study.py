@@ -9,40 +9,32 @@ from ..images import parse_int_list
 from ..outputs import check_gallery_folder, output_folder_arg
 from .options import (
     add_backend,
-    add_command,
-    add_data_dir,
     add_force,
+    add_inputs,
+    add_limit,
     add_out,
     add_quiet,
-    add_weights,
+    check_at_least,
+    load_split,
 )
 
+SUMMARY = "Zeiler & Fergus section 4: features during training, invariance, occlusion"
 DESCRIPTION = """\
-Three experiments of Zeiler & Fergus's section 4, each computed in float64 by
-one backend (--backend) and checked array by array by the other (relative
-error under 1e-12), written to OUT as a PNG, the numbers behind it (JSON) and
-an index.html that shows them:
-  evolution   Figure 4: each feature's strongest activation over the test set,
-              projected to pixels, after each of --epochs (per-epoch weights from
-              --epochs-dir; default: epochs/ beside the weight file);
-  invariance  Figure 5: feature distances at every layer and p(true class) as
-              --images are translated, rotated and scaled;
-  occlusion   Figure 7: a square slid over --occlusion-images; maps of conv2's and
-              pool2's strongest feature map, p(true class) and the predicted class.
-Exit status 1 when the backends disagree (after everything is written).
+Three experiments of Zeiler & Fergus's section 4 (docs/study.md), each computed
+in float64 by --backend and checked array by array by the other backend:
+  evolution   Figure 4: each feature's strongest activation projected after
+              each of --epochs (weights from --epochs-dir);
+  invariance  Figure 5: feature distances and p(true class) as --images are
+              translated, rotated and scaled;
+  occlusion   Figure 7: a square slid over --occlusion-images.
+Writes PNGs, their numbers (JSON) and an index.html to --out. Exit status 1 when
+the backends disagree (after everything is written).
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `study` subcommand."""
-    parser = add_command(
-        subparsers,
-        "study",
-        "Zeiler & Fergus section 4: features during training, invariance, occlusion",
-        DESCRIPTION,
-    )
-    add_weights(parser)
-    add_data_dir(parser)
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `study`."""
+    add_inputs(parser)
     add_out(parser, "folder for the PNGs, JSON and index.html", kind=output_folder_arg)
     parser.add_argument(
         "--epochs-dir",
@@ -57,11 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="epochs shown in the evolution figure, increasing, e.g. 1,2,5,10,15 (default: "
         "those of 1,2,5,10,15 that the folder holds, and its last epoch)",
     )
-    parser.add_argument(
-        "--limit",
-        type=int,
-        metavar="N",
-        help="search the first N test images for the evolution figure (default: all 10,000)",
+    add_limit(
+        parser, "search the first N test images for the evolution figure (default: all 10,000)"
     )
     for flag, kind, metavar, default, what in (
         ("--images", str, "LIST", "0,1,2,3,4", "test images of the invariance figure"),
@@ -76,15 +65,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_backend(parser, " the figures; the other checks them")
     add_quiet(parser, "no progress bars, only the summary")
     add_force(parser, "replace a study or gallery already in --out")
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Check every input, run the study, print where its files are and whether backends agree."""
-    from torch_lenet.data import load_mnist
-
     from ..figures.page import write_index
-    from ..mnist import resolve_data_dir
     from ..study.occlusion import Occluder
     from ..study.run import plan_study, run_study
     from ..study.snapshots import check_epochs
@@ -94,10 +79,9 @@ def run(args: argparse.Namespace) -> int:
     invariance_images = parse_int_list(args.images, "--images")
     occlusion_images = parse_int_list(args.occlusion_images, "--occlusion-images")
     occluder = Occluder(args.occluder_size, args.occluder_stride, args.occluder_value)
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be at least 1, got {args.limit}")
+    check_at_least(args, 1, "limit")
     check_gallery_folder(args.out, args.force)  # the output policy, as visualize's
-    images, labels = load_mnist(resolve_data_dir(args.data_dir), "test")
+    images, labels = load_split(args)
     plan = plan_study(
         args.weights,
         images,

@@ -7,27 +7,24 @@ import dataclasses
 from typing import Any
 
 from torch_lenet.evaluate import DEVICES
-from torch_lenet.train import TrainConfig
+from torch_lenet.progress import Progress
+from torch_lenet.train import TrainConfig, resume, train
 
-from .options import add_command, add_data_dir, add_force, add_no_download, add_out, add_quiet
+from ..mnist import resolve_data_dir
+from .options import add_data_dir, add_force, add_no_download, add_out, add_quiet
 
+SUMMARY = "train LeNet-5 on MNIST into a run directory"
 DESCRIPTION = """\
-Train LeNet-5 on MNIST: seed 42, Adam (lr 0.001), batch size 128, 15 epochs,
-CrossEntropyLoss, pixels in [0, 1]. Writes OUT/model.pt, OUT/model.npz,
-OUT/metrics.json, OUT/config.json, OUT/checkpoint.pt (after every epoch) and
-OUT/epochs/epoch-NN.npz, and the marker OUT/lenet-deconv-run.txt first of all.
-OUT must be a new or empty folder, or a run of train's own (it holds the
-marker): any other folder is refused, --force or not. Two runs with the same
-options on the same CPU and thread count give bit-identical weights; --resume
-continues an interrupted run to the same weights.
+Train LeNet-5 on MNIST (docs/training.md): seed 42, Adam (lr 0.001), batch size
+128, 15 epochs, CrossEntropyLoss, pixels in [0, 1]. Writes OUT/model.pt,
+model.npz, metrics.json, config.json, checkpoint.pt and epochs/epoch-NN.npz.
+OUT must be a new or empty folder, or a run of train's own: any other folder is
+refused, --force or not. --resume continues an interrupted run to the same weights.
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `train` subcommand."""
-    parser = add_command(
-        subparsers, "train", "train LeNet-5 on MNIST into a run directory", DESCRIPTION
-    )
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `train`."""
     add_out(
         parser,
         "run directory to write (e.g. runs/ref): new, empty, or a run of train's own",
@@ -37,37 +34,27 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_data_dir(parser, "; downloaded there if missing")
     add_no_download(parser)
     recipe = parser.add_argument_group("recipe (defaults: those of the shipped weights)")
-    recipe.add_argument(
-        "--seed",
-        type=int,
-        help=f"seed for Python, NumPy and torch (default: {TrainConfig.seed})",
-    )
-    recipe.add_argument(
-        "--epochs", type=int, help=f"number of epochs (default: {TrainConfig.epochs})"
-    )
-    recipe.add_argument(
-        "--batch-size",
-        type=int,
-        help=f"images per training step (default: {TrainConfig.batch_size})",
-    )
-    recipe.add_argument("--lr", type=float, help=f"Adam learning rate (default: {TrainConfig.lr})")
+    for flag, kind, what in (
+        ("--seed", int, "seed for Python, NumPy and torch"),
+        ("--epochs", int, "number of epochs"),
+        ("--batch-size", int, "images per training step"),
+        ("--lr", float, "Adam learning rate"),
+    ):
+        default = getattr(TrainConfig, flag[2:].replace("-", "_"))
+        recipe.add_argument(flag, type=kind, help=f"{what} (default: {default})")
     recipe.add_argument(
         "--normalize",
         action="store_true",
         default=None,
-        help=(
-            "feed (pixel/255 - 0.1307) / 0.3081 instead of pixel/255 (default: off, so the "
-            "deconvnet's pixel space is the image's own); evaluate then needs --normalize too"
-        ),
+        help="feed (pixel/255 - 0.1307) / 0.3081 instead of pixel/255 (default: off, so the "
+        "deconvnet's pixel space is the image's own); evaluate then needs --normalize too",
     )
     recipe.add_argument(
         "--shuffle-labels",
         action="store_true",
         default=None,
-        help=(
-            "train on randomly permuted training labels (seeded by --seed): the "
-            "randomised-label model of Adebayo et al.'s sanity checks; test scores use true labels"
-        ),
+        help="train on randomly permuted training labels (seeded by --seed): the "
+        "randomised-label model of Adebayo et al.'s sanity checks; test scores use true labels",
     )
     run = parser.add_argument_group("how to run")
     run.add_argument(
@@ -78,10 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     run.add_argument(
         "--threads",
         type=int,
-        help=(
-            "PyTorch's CPU threads, at most the CPUs this process may use (default: all of "
-            "them); the thread count changes the rounding, so --resume keeps the run's"
-        ),
+        help="PyTorch's CPU threads, at most the CPUs this process may use (default: all of "
+        "them); the thread count changes the rounding, so --resume keeps the run's",
     )
     run.add_argument(
         "--train-limit",
@@ -99,10 +84,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     existing.add_argument(
         "--resume",
         action="store_true",
-        help=(
-            "continue the run in --out from its last checkpoint (ends with the same weights as "
-            "an uninterrupted run); --epochs may be raised, recipe options must match"
-        ),
+        help="continue the run in --out from its last checkpoint (ends with the same weights as "
+        "an uninterrupted run); --epochs may be raised, recipe options must match",
     )
     add_force(
         existing,
@@ -113,16 +96,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_quiet(
         run, "no progress bar or per-epoch lines, only the final line (errors still go to stderr)"
     )
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the `train` subcommand."""
-    from torch_lenet.progress import Progress
-    from torch_lenet.train import resume, train
-
-    from ..mnist import resolve_data_dir
-
     # Every recipe option defaults to None, so that --resume can tell one the user gave.
     names = [f.name for f in dataclasses.fields(TrainConfig)]
     given: dict[str, Any] = {n: getattr(args, n) for n in names if getattr(args, n) is not None}

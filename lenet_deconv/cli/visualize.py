@@ -6,46 +6,44 @@ import argparse
 import sys
 from pathlib import Path
 
-from torch_lenet.weights import load_params
+from numpy_lenet.rules import check_rule
+from torch_lenet.evaluate import resolve_device
 
 from ..images import parse_int_list
 from ..mnist import first_images
 from ..outputs import check_gallery_folder, output_folder_arg
 from .options import (
     add_backend,
-    add_data_dir,
     add_device,
     add_force,
+    add_inputs,
+    add_limit,
     add_out,
     add_quiet,
     add_rule,
     add_split,
-    add_weights,
-    checked_rule,
+    check_at_least,
+    load_inputs,
 )
 
 #: A run writes metrics.json beside its weights; the gallery picks it up unless told otherwise.
 METRICS_NAME = "metrics.json"
 
+SUMMARY = "write figures (filters, activations, deconvnet projections, top-9) and index.html"
+DESCRIPTION = """\
+Draw the network and its deconvnet as PNG figures with an index.html that shows
+them with captions: conv filters; every layer's activations and map/max
+projections of a few chosen images; the three backward rules side by side;
+Zeiler & Fergus's Figure 2 for every layer (the 9 images of the set that
+excite each channel most, projected and cropped to the receptive field), found
+by one streaming pass over the set; NumPy vs PyTorch projections of one image;
+and training curves when a metrics.json is given or sits beside the weight file.
+"""
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the `visualize` subcommand."""
-    parser = subparsers.add_parser(
-        "visualize",
-        help="write figures (filters, activations, deconvnet projections, top-9) and index.html",
-        description=(
-            "Draw the network and its deconvnet as PNG figures with an index.html that shows "
-            "them with captions: conv filters; every layer's activations and map/max "
-            "projections of a few chosen images; the three backward rules side by side; Zeiler & "
-            "Fergus's Figure 2 for every layer "
-            "(the 9 images of the set that excite each channel most, projected and cropped to "
-            "the receptive field), found by one streaming pass over the set; NumPy vs PyTorch "
-            "projections of one image; and training curves when a metrics.json is given or "
-            "sits beside the weight file."
-        ),
-    )
-    add_weights(parser)
-    add_data_dir(parser)
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `visualize`."""
+    add_inputs(parser)
     add_out(parser, "folder for the PNGs and index.html", kind=output_folder_arg)
     parser.add_argument(
         "--images",
@@ -66,36 +64,27 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     add_rule(parser, "projection and top-9 figures (the rules section always shows all three)")
     add_split(parser)
-    parser.add_argument(
-        "--limit", type=int, help="use only the first N images of the split (default: all)"
-    )
+    add_limit(parser, "use only the first N images of the split (default: all)")
     add_force(parser, "replace the gallery already in --out")
     add_device(parser)
     add_quiet(parser)
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Check every argument, load weights and data, then write the gallery."""
-    from torch_lenet.data import load_mnist
-    from torch_lenet.evaluate import resolve_device
-
     from ..figures import make_gallery
     from ..figures.curves import load_metrics
-    from ..mnist import resolve_data_dir
 
     # Cheap checks first, so that a typo costs nothing and writes nothing.
-    rule = checked_rule(args.rule)
+    check_rule(args.rule)
     chosen = None if args.images is None else parse_int_list(args.images, "--images")
     device = resolve_device(args.device)
-    if args.limit is not None and args.limit < 1:  # checked again below; here before any I/O
-        raise ValueError(f"--limit must be at least 1, got {args.limit}")
+    check_at_least(args, 1, "limit")
     check_gallery_folder(args.out, args.force)
-    params = load_params(args.weights)
     if args.metrics is not None:
         load_metrics(args.metrics)  # a clear error now, not after minutes of work
+    params, images, labels = load_inputs(args)
     metrics = args.metrics or metrics_beside(args.weights)
-    images, labels = load_mnist(resolve_data_dir(args.data_dir), args.split)
     images, labels, set_name = first_images(images, labels, args.split, args.limit)
     index = make_gallery(
         params,
@@ -109,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         progress=None if args.quiet else _say,
         set_name=set_name,
         image_name=f"{args.split} image",
-        rule=rule,
+        rule=args.rule,
         device=str(device),
         bar=not args.quiet,
     )

@@ -1,9 +1,4 @@
-"""How close two backends' numbers are: the error measures and bounds of docs/agreement.md.
-
-Each definition the verdict and the drift report share lives here, once. ``gamma`` is
-the classic bound n*u / (1 - n*u) on the rounding of an n-term sum (Higham, "Accuracy
-and Stability of Numerical Algorithms", section 3.1).
-"""
+"""How close two backends' numbers are: the error measures and bounds of docs/agreement.md."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ from .agreement import (
     rows_of,
     squared_norms,
 )
-from .jobs import FC_MODE, Job, jobs_for, plan_for, pools_below
+from .jobs import Job, jobs_for, plan_for, pools_below
 from .ties import Flip, find_flips, flipped_images
 
 #: PyTorch float32's worst projection error may be this many times NumPy float32's own
@@ -52,8 +52,6 @@ SIDES = (
 #: The drift report's default sample: the first this many images (it is a report, not
 #: the verdict, which always takes every image).
 DRIFT_IMAGES = 1000
-
-__all__ = ["FC_MODE", "Comparison", "CrossCheck", "Flip", "JobStats", "crosscheck"]
 
 
 @dataclass
@@ -222,7 +220,7 @@ class CrossCheck:
 def json_ready(value: Any) -> Any:
     """``value`` with every infinite or NaN float as the string "inf", "-inf" or "nan".
 
-    json.dumps would write them as Infinity and NaN, which strict JSON parsers reject.
+    json.dumps would write Infinity and NaN, which strict JSON parsers reject.
     """
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
@@ -247,10 +245,9 @@ def crosscheck(
 ) -> CrossCheck:
     """Run every engine on every batch of float64 images (n, 1, 28, 28) and gather the report.
 
-    ``drift=False`` skips the float32 sides; ``drift_images`` limits them to the
-    first that many images (None: every image). With more than one batch, the
-    batches are shared among ``workers`` processes (default: one per CPU core)
-    and folded in batch order, so the report does not depend on ``workers``.
+    ``drift=False`` skips the float32 sides; ``drift_images`` limits them to the first
+    that many images. Batches go to ``workers`` processes (default: one per CPU core)
+    and are folded in batch order, so the report does not depend on ``workers``.
     """
     check_rule(rule)
     jobs = jobs_for(layers)
@@ -310,10 +307,7 @@ def crosscheck(
 def _numbered(
     batches: Iterable[np.ndarray], drift_images: int | None
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """(index of the batch's first image, the batch as float64), split where the drift sample ends.
-
-    The split lets every batch be either wholly in the drift sample or wholly out of it.
-    """
+    """(first image's index, float64 batch), each batch wholly in or out of the drift sample."""
     first = 0
     for batch in batches:
         batch = np.asarray(batch, np.float64)
@@ -344,7 +338,6 @@ def _start_worker(
 
 
 def _stop_worker() -> None:
-    """Drop this process's engines."""
     global _ENGINES
     _ENGINES = None
 
@@ -406,11 +399,7 @@ def _compared(
     other: LiveProjections,
     flipped: dict[str, np.ndarray] | None,
 ) -> JobStats:
-    """One side's projections of one job against the reference's.
-
-    ``flipped``, the images whose switches flipped in each pool, is None for the verdict
-    (the reference's trace: nothing is crossed).
-    """
+    """One side's projections of one job against the reference's; ``flipped`` None: the verdict."""
     crossed = np.zeros(ref.live.shape, dtype=bool)
     if flipped is not None:
         for pool in pools_below(job[0]):
@@ -426,10 +415,7 @@ def _compared(
 def compare_live(
     other: LiveProjections, ref: LiveProjections, ref_norms: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(n, S) squared norms of other - ref and of ref, from the live projections only.
-
-    ``ref_norms`` is the squared norm of each live reference projection.
-    """
+    """(n, S) squared norms of other - ref and of ref; ``ref_norms``: ref's live projections'."""
     shape = ref.live.shape
     sq_diff, sq_norm = np.zeros(shape), np.zeros(shape)
     sq_norm[ref.live] = ref_norms

@@ -1,8 +1,7 @@
 """What the cross-check projects: every layer, in every mode, every channel.
 
-Modes: ``map`` and ``max`` over every channel; ``unit`` at the centre unit of
-every channel. For fc layers a channel is one unit, the three modes coincide,
-and the layer is projected once (reported as mode ``fc``).
+For fc layers a channel is one unit and the three modes coincide: the layer is
+projected once (reported as mode ``fc``).
 """
 
 from __future__ import annotations

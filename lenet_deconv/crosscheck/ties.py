@@ -1,9 +1,6 @@
 """Switches that two traces chose differently, and whether rounding alone explains each.
 
-The near-tie bound is defined in docs/agreement.md, "Near-ties": a flip whose gap
-|z_a(p) - z_a(q)| exceeds (gamma_a + gamma_b) * (A(p) + A(q)), with A the magnitude
-sum(|w| |x|) + |b| of each pre-pool value, is a real disagreement; so is a flip between
-two values exactly equal in both traces (the switch rule decides it).
+The bound on the gap is docs/agreement.md's, "Near-ties": (gamma_a + gamma_b) * (A(p) + A(q)).
 """
 
 from __future__ import annotations
