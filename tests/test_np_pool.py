@@ -11,8 +11,6 @@ from hypothesis import strategies as st
 
 from numpy_lenet.pool import max_pool2d, max_unpool2d
 
-from .conftest import pair_arg
-
 NAN = np.nan
 
 
