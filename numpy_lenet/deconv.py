@@ -58,9 +58,7 @@ def _mirror_steps(
         name, shape = block["name"], shape_below(block)
         if block["kind"] == "pool":
             indices = switches[name][:, None]
-            return lambda v: max_unpool2d(
-                v, indices, POOL_KERNEL, POOL_STRIDE, output_size=shape[1:]
-            )
+            return lambda v: max_unpool2d(v, indices, POOL_KERNEL, POOL_STRIDE)
         forward = None if activations is None else activations[name]
         weight = w[f"{name}.weight"]
 

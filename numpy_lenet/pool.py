@@ -10,7 +10,6 @@ both ops, in torch's generality, as loops over windows.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -69,12 +68,11 @@ def max_unpool2d(
     kernel_size: int | tuple[int, int],
     stride: int | tuple[int, int] | None = None,
     padding: int | tuple[int, int] = 0,
-    output_size: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Put each value of x (..., H, W) at its switch in a zero (2H, 2W) plane, like F.max_unpool2d.
 
     ``indices`` only needs to broadcast to x's shape (one image's switches can
-    serve many signals). ``output_size``, if given, must be (2H, 2W).
+    serve many signals).
     """
     check_float_array(x, "x", min_ndim=2)
     check_int_array(indices, "indices")
@@ -89,8 +87,6 @@ def max_unpool2d(
     _check_lenet_window("max_unpool2d", kernel_size, stride, padding)
     h, w = x.shape[-2:]
     ho, wo = 2 * h, 2 * w
-    if output_size is not None and tuple(output_size)[-2:] != (ho, wo):
-        raise ValueError(f"output_size must be ({ho}, {wo}) for x of shape {x.shape}")
     if indices.size:
         low, high = int(indices.min()), int(indices.max())
         if low < 0 or high >= ho * wo:

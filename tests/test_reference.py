@@ -156,7 +156,7 @@ def test_max_unpool2d_equals_reference(case, random_switches, seed):
     if random_switches:  # shared switches too: the later value must win on both sides
         rng = np.random.default_rng(seed)
         switches = rng.integers(0, x.shape[-2] * x.shape[-1], switches.shape[-2:])
-    args = (kernel, stride, padding, x.shape[-2:])
+    args = (kernel, stride, padding)
     assert_identical(
         max_unpool2d(values, switches, *args), ref.max_unpool2d(values, switches, *args)
     )
