@@ -17,7 +17,6 @@ from .architecture import LAYER_NAMES, LAYER_SHAPES, PARAM_SHAPES, receptive_fie
 from .conv import conv2d, conv_transpose2d
 from .deconv import backproject, project
 from .functional import linear, log_softmax, relu
-from .im2col import col2im, im2col
 from .model import Trace, forward
 from .params import WeightError, load_npz, save_npz, validate_params
 from .pool import max_pool2d, max_unpool2d
@@ -32,11 +31,9 @@ __all__ = [
     "Trace",
     "WeightError",
     "backproject",
-    "col2im",
     "conv2d",
     "conv_transpose2d",
     "forward",
-    "im2col",
     "linear",
     "load_npz",
     "log_softmax",

@@ -24,14 +24,6 @@ def as_pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
-def positive_pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
-    """as_pair, and both entries at least 1."""
-    pair = as_pair(value, name)
-    if min(pair) < 1:
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return pair
-
-
 def nonnegative_pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     """as_pair, and both entries at least 0."""
     pair = as_pair(value, name)

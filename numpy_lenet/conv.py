@@ -1,18 +1,33 @@
-"""2-D convolution and transposed convolution, equal to torch.nn.functional's.
+"""LeNet's stride-1 convolution and transposed convolution, equal to torch.nn.functional's.
 
 conv2d is the weights times the im2col columns of the input, one matrix product
 per image; conv_transpose2d, its adjoint, is the transposed weights times the
-input, scattered back with col2im. The loop-level maths of both is in
-numpy_lenet/reference.py; the blocked kernels are in _fast_conv.py.
+input, scattered back (col2im). Their loop-level twins, in torch's generality,
+are numpy_lenet.reference.conv2d and .conv_transpose2d. For LeNet's shapes every
+matrix product is small enough that OpenBLAS runs it on the calling thread
+(functional.py says why that matters).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
-from . import _fast_conv
 from ._checks import check_bias, check_float_array, check_same_dtype, nonnegative_pair
-from .im2col import Pair, conv_geometry, conv_transpose_output_size
+
+Pair = tuple[int, int]
+
+
+def _conv_padding(
+    op: str, kernel: tuple[int, ...], stride: int | Pair, padding: int | Pair
+) -> Pair:
+    """The validated padding of a stride-1 conv; any other stride is refused."""
+    if ((stride, stride) if np.ndim(stride) == 0 else tuple(stride)) != (1, 1):
+        raise ValueError(f"{op} supports LeNet's stride 1 only, got stride={stride!r}")
+    pad = nonnegative_pair(padding, "padding")
+    if min(kernel) < 1:
+        raise ValueError(f"{op} needs a kernel of positive size, got {tuple(kernel)}")
+    return pad
 
 
 def conv2d(
@@ -27,18 +42,24 @@ def conv2d(
     check_float_array(weight, "weight", ndim=4)
     check_same_dtype(x, "x", weight, "weight")
     n, c_in, h, w = x.shape
-    c_out = weight.shape[0]
+    c_out, _, kh, kw = weight.shape
     if weight.shape[1] != c_in:
         raise ValueError(
             f"weight has shape {weight.shape}: expected {c_in} input channels "
             f"(dim 1) to match x of shape {x.shape}"
         )
     bias = check_bias(bias, x, c_out)
-    _, stride_hw, pad, (ho, wo) = conv_geometry((h, w), weight.shape[2:], stride, padding)
-    out = np.empty((n, c_out, ho, wo), dtype=x.dtype)
+    pad = _conv_padding("conv2d", (kh, kw), stride, padding)
+    padded = (h + 2 * pad[0], w + 2 * pad[1])
+    if kh > padded[0] or kw > padded[1]:
+        raise ValueError(
+            f"kernel_size {(kh, kw)} is bigger than the padded input {padded} "
+            f"(x spatial size {(h, w)}, padding {pad})"
+        )
+    out = np.empty((n, c_out, padded[0] - kh + 1, padded[1] - kw + 1), dtype=x.dtype)
     if n:
         # weight.reshape(Cout, Cin*kh*kw) @ im2col(x)[image], for blocks of images.
-        _fast_conv.conv2d_blocked(x, weight, bias, stride_hw, pad, out)
+        _conv2d_blocked(x, weight, bias, pad, out)
     return out
 
 
@@ -48,7 +69,6 @@ def conv_transpose2d(
     bias: np.ndarray | None = None,
     stride: int | Pair = 1,
     padding: int | Pair = 0,
-    output_padding: int | Pair = 0,
 ) -> np.ndarray:
     """Transposed conv of x (N, Cin, H, W) by weight (Cin, Cout, kh, kw): F.conv_transpose2d."""
     check_float_array(x, "x", ndim=4)
@@ -62,29 +82,110 @@ def conv_transpose2d(
         )
     c_out, kh, kw = weight.shape[1:]
     bias = check_bias(bias, x, c_out)
-    # conv_geometry validates kernel/stride/padding; the transposed op has no
-    # "kernel fits the input" constraint, so it gets an input it always fits.
-    kernel, stride_hw, pad, _ = conv_geometry((kh, kw), (kh, kw), stride, padding, "weight")
-    out_pad = nonnegative_pair(output_padding, "output_padding")
-    if out_pad[0] >= stride_hw[0] or out_pad[1] >= stride_hw[1]:
-        raise ValueError(f"output_padding {out_pad} must be smaller than stride {stride_hw}")
-    ho = conv_transpose_output_size(h, kh, stride_hw[0], pad[0], out_pad[0])
-    wo = conv_transpose_output_size(w, kw, stride_hw[1], pad[1], out_pad[1])
+    pad = _conv_padding("conv_transpose2d", (kh, kw), stride, padding)
+    ho, wo = h - 1 - 2 * pad[0] + kh, w - 1 - 2 * pad[1] + kw
     if ho < 1 or wo < 1:
         raise ValueError(
             f"output size ({ho}, {wo}) is not positive for x of shape {x.shape}, "
-            f"kernel_size {kernel}, stride {stride_hw}, padding {pad}, "
-            f"output_padding {out_pad}"
+            f"kernel_size {(kh, kw)}, padding {pad}"
         )
     out = np.empty((n, c_out, ho, wo), dtype=x.dtype)
-    if n == 0:
-        return out
-    if stride_hw != (1, 1):
-        # The strided op is the stride-1 one of x with stride - 1 zeros between its
-        # values, and output_padding zero rows and columns after them.
-        (sh, sw), (oh, ow) = stride_hw, out_pad
-        spread = np.zeros((n, c_in, (h - 1) * sh + 1 + oh, (w - 1) * sw + 1 + ow), x.dtype)
-        spread[:, :, : (h - 1) * sh + 1 : sh, : (w - 1) * sw + 1 : sw] = x
-        x = spread
-    _fast_conv.conv_transpose2d_unit_stride(x, weight, bias, pad, out)
+    if n:
+        _conv_transpose2d_blocked(x, weight, bias, pad, out)
     return out
+
+
+# Images are processed in blocks whose column (or product) matrix is about this
+# big: large enough that the per-block Python and BLAS-call overhead is small,
+# small enough that what im2col writes is still in the L2 cache when the matrix
+# product reads it.
+BLOCK_BYTES = 2 * 2**20
+
+
+def _block_size(bytes_per_image: int, n: int) -> int:
+    """How many images one block holds (at least 1, at most n)."""
+    return max(1, min(n, BLOCK_BYTES // max(bytes_per_image, 1)))
+
+
+def _conv2d_blocked(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, pad: Pair, out: np.ndarray
+) -> None:
+    """conv2d into ``out`` (n >= 1): per block of images, weight matrix @ im2col columns."""
+    n, c_in, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    ho, wo = out.shape[2:]
+    k = c_in * kh * kw
+    w2d = np.ascontiguousarray(weight.reshape(c_out, k))
+    block = _block_size(k * ho * wo * x.itemsize, n)
+    cols = np.empty((block, c_in, kh, kw, ho, wo), dtype=x.dtype)
+    if pad != (0, 0):
+        # Only the interior is rewritten per block; the zero border stays.
+        padded = np.zeros((block, c_in, h + 2 * pad[0], w + 2 * pad[1]), dtype=x.dtype)
+    # The window view is built once and sliced per block (im2col).
+    windows = sliding_window_view(padded if pad != (0, 0) else x, (kh, kw), axis=(2, 3))
+    windows = windows.transpose(0, 1, 4, 5, 2, 3)  # (n, Cin, kh, kw, Ho, Wo)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        m = stop - start
+        if pad != (0, 0):
+            padded[:m, :, pad[0] : pad[0] + h, pad[1] : pad[1] + w] = x[start:stop]
+            np.copyto(cols[:m], windows[:m])
+        else:
+            np.copyto(cols[:m], windows[start:stop])
+        target = out[start:stop].reshape(m, c_out, ho * wo)
+        np.matmul(w2d, cols[:m].reshape(m, k, ho * wo), out=target)
+        if bias is not None:
+            target += bias[:, None]
+
+
+def _conv_transpose2d_blocked(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, pad: Pair, out: np.ndarray
+) -> None:
+    """conv_transpose2d into ``out``: the products scatter as whole-block shifts.
+
+    Each input row is widened with zeros to the full (uncropped) output width
+    fw, so kernel offset (dy, dx) moves every product by one flat distance,
+    dy * fw + dx. Products are laid out per output channel and offset as one
+    long row over all images of a block, each image taking one full output
+    plane (the part past its input stays zero): then col2im is kh*kw adds of
+    long contiguous rows rather than many adds of Wo-element rows.
+    """
+    n, c_in, h, w = x.shape
+    c_out, kh, kw = weight.shape[1:]
+    ho, wo = out.shape[2:]
+    full_h, full_w = h + kh - 1, w + kw - 1
+    span, plane = h * full_w, full_h * full_w
+    k = c_out * kh * kw
+    w2d_t = weight.reshape(c_in, k).T
+    block = _block_size(k * plane * x.itemsize, n)
+    widened = np.zeros((block, c_in, h, full_w), dtype=x.dtype)
+    products = np.zeros((k, block, plane), dtype=x.dtype)
+    # Zero products past each image's input spill into the next plane (harmless)
+    # and, after the last image, into this tail.
+    tail = (kh - 1) * full_w + kw - 1
+    acc = np.empty((c_out, block * plane + tail), dtype=x.dtype)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        m = stop - start
+        length = m * plane
+        widened[:m, :, :, :w] = x[start:stop]
+        # One small GEMM per image, writing its rows straight into the strided layout.
+        np.matmul(
+            w2d_t,
+            widened[:m].reshape(m, c_in, span),
+            out=products[:, :m, :span].transpose(1, 0, 2),
+        )
+        rows = products.reshape(c_out, kh, kw, block * plane)
+        acc[:, :length] = rows[:, 0, 0, :length]
+        acc[:, length : length + tail] = 0
+        for dy in range(kh):
+            for dx in range(kw):
+                if dy or dx:
+                    shift = dy * full_w + dx
+                    acc[:, shift : shift + length] += rows[:, dy, dx, :length]
+        planes = acc[:, :length].reshape(c_out, m, full_h, full_w)
+        cropped = planes[:, :, pad[0] : pad[0] + ho, pad[1] : pad[1] + wo].transpose(1, 0, 2, 3)
+        if bias is None:
+            np.copyto(out[start:stop], cropped)
+        else:
+            np.add(cropped, bias[:, None, None], out=out[start:stop])

@@ -58,9 +58,7 @@ def _mirror_steps(
         name, shape = block["name"], shape_below(block)
         if block["kind"] == "pool":
             indices = switches[name][:, None]
-            return lambda v: max_unpool2d(
-                v, indices, POOL_KERNEL, POOL_STRIDE, output_size=shape[1:]
-            )
+            return lambda v: max_unpool2d(v, indices, POOL_KERNEL, POOL_STRIDE)
         forward = None if activations is None else activations[name]
         weight = w[f"{name}.weight"]
 
@@ -189,11 +187,10 @@ def project_live(
     plan: SelectionPlan,
     *,
     rule: str = DEFAULT_RULE,
-    rows_per_call: int = DEFAULT_BATCH_SIZE,
 ) -> LiveProjections:
     """The straightforward reference: each live selection through the mirror blocks on its own.
 
-    Rows of ``rows_per_call`` live selections (of any images) go through
+    Rows of DEFAULT_BATCH_SIZE live selections (of any images) go through
     ``backproject`` together, each with its own image's switches and activations.
     """
     check_rule(rule)
@@ -203,8 +200,8 @@ def project_live(
     live = np.any(signal.reshape(*signal.shape[:2], -1) != 0, axis=2)
     images, selections = np.nonzero(live)
     values = np.empty((len(images), *INPUT_SHAPE[1:]), dtype=activations.dtype)
-    for start in range(0, len(images), rows_per_call):
-        rows = slice(start, start + rows_per_call)
+    for start in range(0, len(images), DEFAULT_BATCH_SIZE):
+        rows = slice(start, start + DEFAULT_BATCH_SIZE)
         picked = images[rows]
         out = backproject(
             weights,

@@ -314,7 +314,6 @@ def _maps(
                 trace.switches[plan.layer][picked[:, None], channels],
                 POOL_KERNEL,
                 POOL_STRIDE,
-                output_size=LAYER_SHAPES[conv][1:],
             )
         # The mirror ReLU at the conv (a kept map is non-negative: it changes nothing there).
         maps = rectify(maps[:, None], act[conv][picked[:, None], channels], rule)[:, 0]

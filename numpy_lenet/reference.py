@@ -5,13 +5,13 @@ loops over images, channels and positions, so that a reader can follow one
 output value from its inputs. The network's layers are read from one table,
 ``architecture.MIRROR_BLOCKS``: ``forward`` walks it bottom up, ``backproject``
 top down. The fast ops of the same names (``conv.py``, ``pool.py``,
-``im2col.py``, ``functional.py``, ``selection.py``, ``model.py``,
-``deconv.py``) are tested equal to these (tests/test_reference.py,
-tests/test_selection.py): bit for bit where they pick, move or copy values
-(pooling, unpooling, relu, rectify, select, im2col, col2im), within rounding
-where they add the same products in another order. Arguments are not checked
-here, but for the rule's name (the fast ops check them all). Pairs (kernel,
-stride, padding) are an int or an (h, w) tuple, as in the fast ops.
+``functional.py``, ``selection.py``, ``model.py``, ``deconv.py``), which
+accept only LeNet's windows, are tested equal to these on them
+(tests/test_reference.py, tests/test_selection.py): bit for bit where they
+pick, move or copy values (pooling, unpooling, relu, rectify, select), within
+rounding where they add the same products in another order. Arguments are not
+checked here, but for the rule's name (the fast ops check them all). Pairs
+(kernel, stride, padding) are an int or an (h, w) tuple, as in torch.
 
 Slow by design: use them on a few small arrays, as the tests and
 docs/tutorial.ipynb do.

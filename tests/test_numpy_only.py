@@ -14,7 +14,7 @@ import pytest
 sys.modules["torch"] = None  # any 'import torch' now raises ImportError
 import numpy as np
 import numpy_lenet
-from numpy_lenet import architecture, conv, deconv, functional, im2col
+from numpy_lenet import architecture, conv, deconv, functional
 from numpy_lenet import model, params, pool, selection
 w = {k: np.zeros(s) for k, s in architecture.PARAM_SHAPES.items()}
 t = model.forward(w, np.zeros((1, 1, 28, 28)))
