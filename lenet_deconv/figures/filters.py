@@ -21,8 +21,6 @@ GAP = 1
 
 def filter_tiles(weight: np.ndarray) -> np.ndarray:
     """Tiles (rows, cols, kh, kw): conv1 (one input) on one row; conv2 a column per filter."""
-    if weight.shape[1] == 1:
-        return weight[:, 0][None]
     return weight.transpose(1, 0, 2, 3)  # rows: input channel, columns: output channel
 
 
