@@ -80,9 +80,9 @@ def main() -> int:
     """Build and serve the site, drive Chromium, print the page's timings."""
     from playwright.sync_api import sync_playwright
 
-    from lenet_deconv.explorer.server import serving
     from lenet_deconv.explorer.site import site_files
     from lenet_deconv.mnist import resolve_data_dir
+    from tests.explorer_browser import serving
     from torch_lenet.data import load_mnist
     from torch_lenet.weights import load_params
 

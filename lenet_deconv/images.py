@@ -42,11 +42,9 @@ def load_images_npy(path: str | os.PathLike[str], max_bytes: int | None = None) 
     with open_checked(path, "input file", magic=(b"\x93NUMPY",), kind="a .npy array") as handle:
         try:
             images = _read_npy(path, handle, max_bytes)
-        except ValueError as exc:
-            if str(path) in str(exc):
+        except DAMAGED as exc:  # ValueError among them
+            if isinstance(exc, ValueError) and str(path) in str(exc):
                 raise
-            raise ValueError(f"{path}: not a readable .npy array ({exc})") from exc
-        except DAMAGED as exc:
             raise ValueError(f"{path}: not a readable .npy array ({exc})") from exc
     try:
         images = check_images(images)

@@ -36,9 +36,7 @@ def channel_maxima(activations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per image and channel: the largest activation and its first row-major position (N, C)."""
     flat = activations.reshape(activations.shape[0], activations.shape[1], -1)
     # np.argmax returns the first maximum: the same tie rule as ``max`` mode.
-    positions = np.argmax(flat, axis=2)
-    values = np.take_along_axis(flat, positions[:, :, None], axis=2)[:, :, 0]
-    return values, positions
+    return flat.max(axis=2), np.argmax(flat, axis=2)
 
 
 def merge_topk(

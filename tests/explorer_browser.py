@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 
 import pytest
 
-from lenet_deconv.explorer.server import serving
+from lenet_deconv.explorer.server import SiteServer
 from lenet_deconv.explorer.site import site_files
 from torch_lenet.data import load_mnist
 from torch_lenet.weights import load_params
@@ -124,3 +128,20 @@ def open_page(browser, address: str):
     page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
     page.goto(address)
     return page
+
+
+@contextmanager
+def serving(files: Mapping[str, bytes], hosts: Iterable[str] = ()) -> Iterator[str]:
+    """Serve ``files`` on a free loopback port in a thread; yield the site's URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    server = SiteServer(sock, files, hosts)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.image import imread
 
-from lenet_deconv.figures.filters import filter_picture, filter_tiles, plot_filters
+from lenet_deconv.figures.filters import filter_picture, plot_filters
+from lenet_deconv.figures.tiles import DIVERGING
 
 from .lenet_factories import random_params
 
 
-def test_filter_tiles_put_conv1_on_a_row_and_conv2_a_column_per_filter():
+def test_filter_pictures_put_conv1_on_a_row_and_conv2_a_column_per_filter():
     params = random_params(0)
-    conv1, conv2 = params["conv1.weight"], params["conv2.weight"]
-    tiles = filter_tiles(conv1)
-    assert tiles.shape == (1, 6, 5, 5)
-    np.testing.assert_array_equal(tiles[0, 4], conv1[4, 0])
-    tiles = filter_tiles(conv2)
-    assert tiles.shape == (6, 16, 5, 5)
-    np.testing.assert_array_equal(tiles[2, 11], conv2[11, 2])
+    for layer, row, col in (("conv1", 0, 4), ("conv2", 2, 11)):
+        weight = params[f"{layer}.weight"]
+        picture, limit = filter_picture(weight)
+        tile = picture[row * 6 : row * 6 + 5, col * 6 : col * 6 + 5]
+        expected = colormaps[DIVERGING](0.5 + 0.5 * weight[col, row] / limit)[..., :3]
+        np.testing.assert_array_equal(tile, expected)
 
 
 def test_filter_pictures_part_every_tile_with_white_lines():

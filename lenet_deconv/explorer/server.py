@@ -5,9 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
-import threading
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
@@ -29,12 +27,11 @@ CONTENT_TYPES: dict[str, str] = {
     ".css": "text/css; charset=utf-8",
     ".json": "application/json",
 }
-LOOPBACK_NAMES: tuple[str, ...] = ("localhost",)
 
 
 def is_loopback(host: str) -> bool:
     """Whether ``host`` names this machine only (localhost, 127.0.0.0/8, ::1)."""
-    if host.lower() in LOOPBACK_NAMES:
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -104,10 +101,7 @@ class SiteHandler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Every error as one line of JSON (http.server's own malformed-request errors too)."""
-        try:
-            status = HTTPStatus(code)
-        except ValueError:
-            status = HTTPStatus.BAD_REQUEST
+        status = HTTPStatus(code)
         text = " ".join(str(message or status.phrase).split())
         body = (json.dumps({"error": text}) + "\n").encode()
         self.log_error("%d %s", code, text)
@@ -146,20 +140,3 @@ class SiteServer(ThreadingHTTPServer):
     def accepts(self, host: str) -> bool:
         """Whether a request's Host (without port) names this server."""
         return self.hosts is None or is_loopback(host) or host in self.hosts
-
-
-@contextmanager
-def serving(files: Mapping[str, bytes], hosts: Iterable[str] = ()) -> Iterator[str]:
-    """Serve ``files`` on a free loopback port in a thread; yield the site's URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    server = SiteServer(sock, files, hosts)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

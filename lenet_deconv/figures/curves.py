@@ -11,13 +11,7 @@ from typing import Any
 from .output import new_figure, save_png
 
 #: The per-epoch fields the curves need; `train` writes these.
-CURVE_KEYS: tuple[str, ...] = (
-    "epoch",
-    "train_loss",
-    "train_accuracy",
-    "test_loss",
-    "test_accuracy",
-)
+CURVE_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
 
 
 def load_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

@@ -37,9 +37,9 @@ def plot_evolution(evo: Evolution, set_name: str, path: Path) -> Path:
     title_in = 0.42
     heights = [width * p.shape[0] / p.shape[1] + title_in for _, p in panels.values()]
     top_in = 0.75
-    figure = new_figure(width + 0.2, sum(heights) + top_in, layout=None)
-    y = 1.0 - top_in / (sum(heights) + top_in)
     total = sum(heights) + top_in
+    figure = new_figure(width + 0.2, total, layout=None)
+    y = 1.0 - top_in / total
     epoch_text = ", ".join(str(e) for e in evo.epochs)
     for (layer, (channels, picture)), height in zip(panels.items(), heights, strict=True):
         h = (height - title_in) / total

@@ -19,17 +19,10 @@ TILE_INCHES = {1: 0.9, 6: 0.48}
 GAP = 1
 
 
-def filter_tiles(weight: np.ndarray) -> np.ndarray:
-    """Tiles (rows, cols, kh, kw): conv1 (one input) on one row; conv2 a column per filter."""
-    if weight.shape[1] == 1:
-        return weight[:, 0][None]
-    return weight.transpose(1, 0, 2, 3)  # rows: input channel, columns: output channel
-
-
 def filter_picture(weight: np.ndarray) -> tuple[np.ndarray, float]:
-    """RGB mosaic of a conv layer's weights (tiles parted by white lines) and its scale ±limit."""
+    """RGB mosaic of a conv layer's weights, a row per input, a column per filter; its ±limit."""
     limit = float(np.abs(weight).max()) or 1.0
-    rgb = colormaps[DIVERGING](0.5 + 0.5 * filter_tiles(weight) / limit)[..., :3]
+    rgb = colormaps[DIVERGING](0.5 + 0.5 * weight.transpose(1, 0, 2, 3) / limit)[..., :3]
     return mosaic(rgb, gap=GAP, fill=1.0), limit
 
 
@@ -37,7 +30,7 @@ def plot_filters(params: Mapping[str, np.ndarray], layer: str, path: Path) -> Pa
     """conv1's or conv2's weights as separated tiles on one colour scale, with a colour bar."""
     weight = np.asarray(params[f"{layer}.weight"], dtype=np.float64)
     out_ch, in_ch, kh, kw = weight.shape
-    rows, cols = filter_tiles(weight).shape[:2]
+    rows, cols = in_ch, out_ch
     picture, limit = filter_picture(weight)
     tile = TILE_INCHES.get(in_ch, 0.5)
     side_in, top_in, bottom_in = 1.3, 0.4, 0.55

@@ -63,9 +63,7 @@ def plot_occlusion(occ: Occlusion, images: np.ndarray, path: Path) -> Path:
         bar = figure.colorbar(classes, ax=c_axes, shrink=0.75, ticks=range(10))
         bar.ax.tick_params(labelsize=6)
         for ax in axes:
-            ax.set_xlim(0, 28)
-            ax.set_ylim(28, 0)
-            ax.set(xticks=[], yticks=[])
+            ax.set(xlim=(0, 28), ylim=(28, 0), xticks=[], yticks=[])
         for ax in (*axes[1 : 1 + layers], p_axes, c_axes):
             # The digit's outline, so each map reads against the strokes it covers.
             ax.contour(

@@ -26,13 +26,12 @@ def plot_tile_table(
     """Draw RGB tiles (h, w, 3) in a table (None: an empty cell); name the rows and columns."""
     rows, cols = len(cells), len(cells[0])
     h, w = next(t for row in cells for t in row if t is not None).shape[:2]
-    tiles = np.full((rows, cols, h, w, 3), np.nan)
+    tiles = np.ones((rows, cols, h, w, 3))  # empty cells, like the gaps: white
     for r, row in enumerate(cells):
         for c, tile in enumerate(row):
             if tile is not None:
                 tiles[r, c] = tile
-    picture = mosaic(tiles, gap=GAP, fill=np.nan)
-    picture = np.where(np.isnan(picture), 1.0, picture)  # gaps and empty cells: white
+    picture = mosaic(tiles, gap=GAP, fill=1.0)
     # Wide enough for the title too (about 0.085 inch per character at 10 pt).
     width = max(TILE_INCHES * cols + 1.6, 0.085 * len(title))
     figure = new_figure(width, TILE_INCHES * rows + 1.0)

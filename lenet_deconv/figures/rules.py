@@ -33,25 +33,20 @@ def plot_rule_grid(
     """Rows: the input, then each layer; per image, a column per rule of ``projections[layer]``."""
     layers = list(projections)
     rules = list(projections[layers[0]])
-    coloured = {
-        layer: {rule: signed_rgb(np.asarray(p, np.float64)) for rule, p in by_rule.items()}
-        for layer, by_rule in projections.items()
-    }
-    header: list[np.ndarray | None] = []
-    col_labels: list[str] = []
-    for i in range(len(images)):
-        if i:
-            header.append(None)
-            col_labels.append("")
-        for k, rule in enumerate(rules):
-            header.append(gray_rgb(images[i]) if k == len(rules) // 2 else None)
-            col_labels.append(RULE_TITLES[rule])
-    rows: list[list[np.ndarray | None]] = [header]
-    for layer in layers:
-        row: list[np.ndarray | None] = []
-        for i in range(len(images)):
-            if i:
-                row.append(None)
-            row += [coloured[layer][rule][i] for rule in rules]
-        rows.append(row)
+    middle = len(rules) // 2
+    # Each image above the middle one of its rule columns.
+    header = [[gray_rgb(x) if k == middle else None for k in range(len(rules))] for x in images]
+    rows = [_spaced(header)]
+    for by_rule in projections.values():
+        coloured = [signed_rgb(np.asarray(by_rule[rule], np.float64)) for rule in rules]
+        rows.append(_spaced([[c[i] for c in coloured] for i in range(len(images))]))
+    col_labels = _spaced([[RULE_TITLES[rule] for rule in rules]] * len(images), "")
     return plot_tile_table(rows, ["input", *layers], col_labels, title, path)
+
+
+def _spaced(groups: list[list], gap: object = None) -> list:
+    """The groups' cells in one row, a ``gap`` cell between two groups (an empty column)."""
+    row = list(groups[0])
+    for group in groups[1:]:
+        row += [gap, *group]
+    return row

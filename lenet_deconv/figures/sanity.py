@@ -100,10 +100,9 @@ def write_sanity(
     shown: list[int],
     *,
     sources: dict[str, str],
-    advance: Callable[[str], None] | None = None,
+    advance: Callable[[str], None],
 ) -> Path:
     """Write every sanity figure, sanity.json and index.html into ``out``; return index.html."""
-    tick = advance or (lambda message: None)
     out.mkdir(parents=True, exist_ok=True)
     record = {**study.to_json(), "sources": sources, "shown_images": shown}
     # allow_nan=False: a NaN anywhere is a bug to hear about, not invalid JSON to ship.
@@ -111,17 +110,17 @@ def write_sanity(
     with atomic_path(out / JSON_NAME) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
     entries = [_rules_entry(study, shown, out)]
-    tick("figure: rules side by side")
+    advance("figure: rules side by side")
     plot_sanity_curves(study, out / "sanity-curves.png")
     entries.append(Entry(SECTION, "sanity-curves.png", _curves_caption(study)))
-    tick("figure: curves")
+    advance("figure: curves")
     for test in TESTS:
         if test not in study.maps:
             continue
         file = f"sanity-{test}.png"
         plot_sanity_rows(study, test, shown, out / file)
         entries.append(Entry(SECTION, file, ROW_CAPTIONS[test]))
-        tick(f"figure: {test}")
+        advance(f"figure: {test}")
     intro = (
         f"Adebayo et al.'s sanity checks (NeurIPS 2018) on LeNet-5 over the first "
         f"{len(study.images)} MNIST test images: each image's true-class logit projected to "
@@ -151,20 +150,17 @@ def _rules_entry(study: SanityStudy, shown: list[int], out: Path) -> Entry:
 
 def _curves_caption(study: SanityStudy) -> str:
     """The curves' caption, with the fully randomised model's mean similarities."""
-    parts = []
-    if "cascading" in study.scores:
-        last = study.steps("cascading")[-1]
-        values = ", ".join(
-            f"{RULE_TITLES[r]} {_stat(study, 'cascading', last, r, 'spearman')[0]:.2f}"
-            for r in study.rules
-        )
-        parts.append(f"With every layer re-initialised the mean rank correlation is {values}.")
+    last = study.steps("cascading")[-1]
+    values = ", ".join(
+        f"{RULE_TITLES[r]} {_stat(study, 'cascading', last, r, 'spearman')[0]:.2f}"
+        for r in study.rules
+    )
     return (
         "Similarity of each rule's projections to the trained model's, after each step of the "
         "cascading randomisation (left to right: fc3 re-initialised, then fc2 too, ... down to "
         "conv1), after re-initialising one layer alone, and for the permuted-label model. "
         "Near 1: the map barely changed, so it says little about what the model learnt. "
-        + " ".join(parts)
+        f"With every layer re-initialised the mean rank correlation is {values}."
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib import colormaps
 
-from numpy_lenet.architecture import INPUT_SHAPE, receptive_field_geometry
+from numpy_lenet.architecture import receptive_field_geometry
 
 #: Signed pictures (filters, projections): blue negative, white zero, red positive.
 DIVERGING = "RdBu_r"
@@ -57,16 +57,14 @@ def _colour(unit_values: np.ndarray, cmap: str) -> np.ndarray:
 
 def crop_fields(planes: np.ndarray, layer: str, units: np.ndarray) -> np.ndarray:
     """Crops (M, size, size) of planes (M, 28, 28) to the receptive field of unit m of ``layer``."""
+    planes = np.asarray(planes, dtype=np.float64)
     units = np.asarray(units, dtype=np.int64).reshape(len(units), -1)
     if units.shape[1] == 1:  # fc units (j,) see the whole image
-        size, tops = INPUT_SHAPE[1], np.zeros(len(units), np.int64)
-        lefts = tops
-    else:
-        size, jump, start = receptive_field_geometry(layer)
-        tops, lefts = start + units[:, 1] * jump, start + units[:, 2] * jump
+        return planes
+    size, jump, start = receptive_field_geometry(layer)
+    tops, lefts = start + units[:, 1] * jump, start + units[:, 2] * jump
     # NaN past the image's border: every crop has the field's full size, the image
     # sitting where the unit sees it.
-    planes = np.asarray(planes, dtype=np.float64)
     padded = np.pad(planes, ((0, 0), (size, size), (size, size)), constant_values=np.nan)
     offsets = np.arange(size)
     rows = (tops + size)[:, None, None] + offsets[None, :, None]
