@@ -328,7 +328,6 @@ def _train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        # Accumulated as tensors on the device: no host round trip in the hot loop.
         loss_sum += loss.detach().double() * len(labels)
         correct += (log_probs.detach().argmax(dim=1) == labels).sum()
         seen += len(labels)

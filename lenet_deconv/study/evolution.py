@@ -12,6 +12,7 @@ from numpy_lenet.params import Params
 from torch_lenet.data import images_to_float
 
 from ..backends import Engine
+from ..figures.tiles import crop_fields
 from ..top_activations import TopK, image_batches, most_active_units, top_activations
 from .agreement import STUDY_DTYPE, Agreement, engine_pair, new_agreement
 
@@ -36,8 +37,6 @@ class LayerEvolution:
 
     def crops(self) -> np.ndarray:
         """(E, S, s, s): each projection cut to its unit's receptive field (NaN past the image)."""
-        from ..figures.tiles import crop_fields
-
         e, s = self.projections.shape[:2]
         flat_units = self.units.reshape(e * s, -1)
         crops = crop_fields(self.projections.reshape(e * s, 28, 28), self.layer, flat_units)

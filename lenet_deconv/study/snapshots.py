@@ -44,8 +44,6 @@ def load_snapshots(epochs_dir: str | os.PathLike[str], epochs: Sequence[int]) ->
     from torch_lenet.weights import load_params
 
     epochs_dir = Path(epochs_dir)
-    if not epochs_dir.is_dir():
-        raise FileNotFoundError(f"epochs folder not found: {epochs_dir}")
     missing = [e for e in epochs if not epoch_file(epochs_dir, e).is_file()]
     if missing:
         found = sorted(p.name for p in epochs_dir.glob("epoch-*.npz"))
