@@ -179,8 +179,6 @@ def _check_structure(path: Path, state: Any) -> None:
             f"{path}: checkpoint version {state.get('version')!r}, "
             f"this code reads version {CHECKPOINT_VERSION}"
         )
-    # Completed epochs, TrainConfig as a dict, two state_dicts, generator states and one
-    # metrics dict per completed epoch.
     expected = {
         "epoch": int,
         "config": dict,
