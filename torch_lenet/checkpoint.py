@@ -74,7 +74,7 @@ class RunDir:
 
     def epoch_npz(self, epoch: int) -> Path:
         """The weights after ``epoch`` (1-based)."""
-        return self.epochs_dir / f"epoch-{epoch:02d}.npz"
+        return epoch_file(self.epochs_dir, epoch)
 
     @property
     def marker(self) -> Path:
@@ -127,6 +127,11 @@ class RunDir:
         # one (a kill mid-write) still marks the run, and it leaves no temporary behind.
         with open(self.marker, "x", encoding="utf-8") as handle:
             handle.write(MARKER_TEXT)
+
+
+def epoch_file(epochs_dir: str | os.PathLike[str], epoch: int) -> Path:
+    """The weight file of one epoch in a run's epochs folder (``epoch-NN.npz``)."""
+    return Path(epochs_dir) / f"epoch-{epoch:02d}.npz"
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
