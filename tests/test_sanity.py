@@ -84,11 +84,12 @@ def test_a_constant_map_has_no_rank_correlation_and_is_summarised_without_nan():
 
 def test_the_gradient_map_is_the_class_logits_input_gradient():
     """What the study explains: for the gradient rule, d logit[label] / d pixels (autograd)."""
-    from lenet_deconv.backends import torch_model
+    from lenet_deconv.backends import make_engine, torch_model
 
     params, images = random_params(4), random_images(4, 3)
     labels = np.array([3, 0, 9])
-    maps = _explain(params, images, labels)["gradient"]
+    engine = make_engine(params, "numpy", np.float64)
+    maps = _explain(engine, engine.trace(images), labels)["gradient"]
     x = torch.from_numpy(images).requires_grad_(True)
     logits = torch_model(params, np.float64).trace(x).activations["fc3"]
     (grad,) = torch.autograd.grad(logits[torch.arange(3), torch.from_numpy(labels)].sum(), x)

@@ -74,7 +74,7 @@ class RunDir:
 
     def epoch_npz(self, epoch: int) -> Path:
         """The weights after ``epoch`` (1-based)."""
-        return self.epochs_dir / f"epoch-{epoch:02d}.npz"
+        return epoch_file(self.epochs_dir, epoch)
 
     @property
     def marker(self) -> Path:
@@ -129,6 +129,11 @@ class RunDir:
             handle.write(MARKER_TEXT)
 
 
+def epoch_file(epochs_dir: str | os.PathLike[str], epoch: int) -> Path:
+    """The weight file of one epoch in a run's epochs folder (``epoch-NN.npz``)."""
+    return Path(epochs_dir) / f"epoch-{epoch:02d}.npz"
+
+
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     """Write ``data`` as indented strict JSON, atomically; ValueError on NaN or infinity."""
     path = Path(path)
@@ -179,8 +184,6 @@ def _check_structure(path: Path, state: Any) -> None:
             f"{path}: checkpoint version {state.get('version')!r}, "
             f"this code reads version {CHECKPOINT_VERSION}"
         )
-    # Completed epochs, TrainConfig as a dict, two state_dicts, generator states and one
-    # metrics dict per completed epoch.
     expected = {
         "epoch": int,
         "config": dict,

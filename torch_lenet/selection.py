@@ -47,13 +47,11 @@ def selected_units(
     n, per_channel = flat.shape[0], flat.shape[2]
     device = flat.device
     chan = torch.tensor(plan.channels, device=device)
-    if per_channel == 1:
-        pos = torch.zeros((n, len(plan)), dtype=torch.long, device=device)
-    elif plan.mode == "max":
-        # torch.argmax returns the first maximum: row-major tie-breaking.
-        pos = torch.argmax(flat[:, chan, :], dim=2)
-    else:
+    if plan.mode == "unit":
         pos = torch.tensor(plan.positions, device=device).expand(n, len(plan))
+    else:
+        # torch.argmax returns the first maximum: row-major tie-breaking (0 for an fc unit).
+        pos = torch.argmax(flat[:, chan, :], dim=2)
     value = flat[torch.arange(n, device=device)[:, None], chan, pos]
     return chan * per_channel + pos, value
 

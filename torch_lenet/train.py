@@ -94,7 +94,6 @@ class TrainResult:
 
     run_dir: RunDir
     metrics: list[dict[str, float]]
-    resumed_from: int
 
     @property
     def final(self) -> dict[str, float]:
@@ -291,7 +290,7 @@ def _run(
         progress.summary(metrics[-1])
 
     _write_final(model, run)
-    return TrainResult(run, metrics, start)
+    return TrainResult(run, metrics)
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -328,7 +327,6 @@ def _train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        # Accumulated as tensors on the device: no host round trip in the hot loop.
         loss_sum += loss.detach().double() * len(labels)
         correct += (log_probs.detach().argmax(dim=1) == labels).sum()
         seen += len(labels)

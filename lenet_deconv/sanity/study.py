@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 
 from numpy_lenet.architecture import LAYER_NAMES
+from numpy_lenet.model import Trace
 from numpy_lenet.rules import RULES
 from torch_lenet.data import images_to_float
 
-from ..backends import make_engine
+from ..backends import Engine, make_engine
 from ..rule_comparison import ink_share, project_strongest, switched_off_share
 from .randomize import WEIGHT_LAYERS, cascading, independent, initial_params
 from .similarity import similarities, summary
@@ -101,7 +102,9 @@ def run_study(
     tick = advance or (lambda message: None)
     pixels = images_to_float(np.asarray(images), np.float64)
     study = SanityStudy(RULES, seed, pixels[:, 0], np.asarray(labels), {})
-    study.trained = _explain(trained, pixels, study.labels)
+    engine = make_engine(trained, "numpy", np.float64)
+    trace = engine.trace(pixels)
+    study.trained = _explain(engine, trace, study.labels)
     tick("trained model")
     fresh = initial_params(seed)
     variants: dict[str, list[tuple[str, Mapping[str, np.ndarray]]]] = {
@@ -113,24 +116,21 @@ def run_study(
     for test, models in variants.items():
         study.maps[test], study.scores[test] = {}, {}
         for step, params in models:
-            maps = _explain(params, pixels, study.labels)
+            variant = make_engine(params, "numpy", np.float64)
+            maps = _explain(variant, variant.trace(pixels), study.labels)
             study.maps[test][step] = maps
             study.scores[test][step] = {
                 rule: similarities(study.trained[rule], maps[rule]) for rule in RULES
             }
             tick(f"{test}: {step}")
-    study.rule_stats = _rule_stats(trained, pixels, tick)
+    study.rule_stats = _rule_stats(engine, trace, pixels, tick)
     return study
 
 
-def _explain(
-    params: Mapping[str, np.ndarray], pixels: np.ndarray, labels: np.ndarray
-) -> dict[str, np.ndarray]:
+def _explain(engine: Engine, trace: Trace, labels: np.ndarray) -> dict[str, np.ndarray]:
     """rule -> (N, 28, 28): the class logit ``labels[i]`` of image i projected, seeded with 1."""
-    engine = make_engine(params, "numpy", np.float64)
-    trace = engine.trace(pixels)
-    signal = np.zeros((len(pixels), 1, 10), dtype=np.float64)
-    signal[np.arange(len(pixels)), 0, labels] = 1.0
+    signal = np.zeros((len(labels), 1, 10), dtype=np.float64)
+    signal[np.arange(len(labels)), 0, labels] = 1.0
     return {
         rule: engine.backproject(
             "fc3", signal, trace.switches, rule=rule, activations=trace.activations
@@ -139,12 +139,8 @@ def _explain(
     }
 
 
-def _rule_stats(
-    params: Mapping[str, np.ndarray], pixels: np.ndarray, tick: Advance
-) -> dict[str, Any]:
+def _rule_stats(engine: Engine, trace: Trace, pixels: np.ndarray, tick: Advance) -> dict[str, Any]:
     """Per layer: each rule's mean ink share, and where the deconvnet crosses switched-off units."""
-    engine = make_engine(params, "numpy", np.float64)
-    trace = engine.trace(pixels)
     stats: dict[str, Any] = {
         "what": "each image's strongest activation of the layer, projected",
         "ink_share": "mean share of sum |projection| on pixels with ink (> 0)",

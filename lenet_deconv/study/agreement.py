@@ -30,13 +30,12 @@ class Agreement:
     near_ties: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
-    def compare(self, name: str, checked: np.ndarray, reference: np.ndarray) -> float:
+    def compare(self, name: str, checked: np.ndarray, reference: np.ndarray) -> None:
         """Record the relative error of one array; a failure when it exceeds the bound."""
         error = relative_error(checked, reference)
         self.errors[name] = error
         if not error <= self.bound:  # NaN fails too
             self.failures.append(f"{name}: relative error {error:.2e} > {self.bound:.0e}")
-        return error
 
     def compare_traces(
         self,

@@ -12,6 +12,7 @@ from numpy_lenet.params import Params
 from torch_lenet.data import images_to_float
 
 from ..backends import Engine
+from ..figures.tiles import crop_fields
 from ..top_activations import TopK, image_batches, most_active_units, top_activations
 from .agreement import STUDY_DTYPE, Agreement, engine_pair, new_agreement
 
@@ -36,8 +37,6 @@ class LayerEvolution:
 
     def crops(self) -> np.ndarray:
         """(E, S, s, s): each projection cut to its unit's receptive field (NaN past the image)."""
-        from ..figures.tiles import crop_fields
-
         e, s = self.projections.shape[:2]
         flat_units = self.units.reshape(e * s, -1)
         crops = crop_fields(self.projections.reshape(e * s, 28, 28), self.layer, flat_units)
@@ -68,15 +67,14 @@ def shown_channels(final: Mapping[str, TopK]) -> dict[str, list[int]]:
 def search(
     trace_fn: Callable[[np.ndarray], object],
     images_uint8: np.ndarray,
-    tick: Callable[[int], None] | None = None,
+    tick: Callable[[int], None] = lambda count: None,
 ) -> dict[str, TopK]:
     """The top-CANDIDATES images of every channel of every layer over a uint8 set (N, 28, 28)."""
 
     def batches() -> Iterable[np.ndarray]:
         for batch in image_batches(images_uint8, SEARCH_BATCH, STUDY_DTYPE):
             yield batch
-            if tick is not None:
-                tick(len(batch))
+            tick(len(batch))
 
     return top_activations(batches(), trace_fn, k=CANDIDATES)
 
@@ -86,7 +84,7 @@ def evolution(
     images_uint8: np.ndarray,
     backend: str = "numpy",
     *,
-    tick: Callable[[int], None] | None = None,
+    tick: Callable[[int], None] = lambda count: None,
 ) -> Evolution:
     """Figure 4's numbers for the epochs of ``snapshots`` over a set; the other backend checks."""
     epochs = sorted(snapshots)
@@ -137,11 +135,10 @@ def _one_epoch(
     agreement.compare_traces(f"{name} picks", other, trace, mine.params, pixels)
     out = {}
     for layer in LAYER_NAMES:
-        shown = list(channels[layer])
-        ranks = len(found[layer])
+        topk, shown = found[layer], list(channels[layer])
         picked = other.activations[layer][rows[layer]]
         checked = picked[(np.arange(len(picked)), *units[layer].T)]  # unit i of image i
-        _check_winners(agreement, f"{name}/{layer}", checked.reshape(ranks, len(shown)), shown)
+        _check_winners(agreement, f"{name}/{layer}", checked.reshape(len(topk), len(shown)), shown)
         winners = trace.subset(rows[layer][: len(shown)])
         first = units[layer][: len(shown)]
         projections = mine.project_each(winners, layer, first)[:, 0]
@@ -150,7 +147,6 @@ def _one_epoch(
             theirs.project_each(winners, layer, first)[:, 0],
             projections,
         )
-        topk = found[layer]
         out[layer] = (topk.values[0, shown], topk.images[0, shown], first, projections)
     return out
 

@@ -95,7 +95,7 @@ def occlusion(
     backend: str = "numpy",
     occluder: Occluder = Occluder(),
     *,
-    tick: Callable[[], None] | None = None,
+    tick: Callable[[], None] = lambda: None,
 ) -> Occlusion:
     """Figure 7's numbers for float images (N, 1, 28, 28): one batch per image, both backends."""
     mine, theirs = engine_pair(params, backend)
@@ -108,12 +108,11 @@ def occlusion(
         trace, checked = mine.trace(batch), theirs.trace(batch)
         agreement.compare_traces(name, checked, trace, mine.params, batch)
         label = int(label)
-        maps = {}
+        maps, first = {}, trace.subset([0])
         for layer in FOLLOWED_LAYERS:
             # The unoccluded image's (first in the batch) largest activation; ties: first (c, y, x).
             unit = strongest_units(trace.activations[layer][:1])[0]
             totals = trace.activations[layer][1:, unit[0]].sum(axis=(1, 2))
-            first = trace.subset([0])
             projection = mine.project_each(first, layer, [unit])[0, 0]
             agreement.compare(
                 f"{name}/{layer} total",
@@ -147,8 +146,7 @@ def occlusion(
                 predicted[1:].reshape(side, side),
             )
         )
-        if tick is not None:
-            tick()
+        tick()
     return Occlusion(occluder, result, agreement)
 
 

@@ -15,13 +15,16 @@ import numpy as np
 from numpy_lenet.architecture import INPUT_SHAPE
 from numpy_lenet.atomic import atomic_path
 from numpy_lenet.params import Params
+from torch_lenet.data import images_to_float
 from torch_lenet.progress import progress_bar
+from torch_lenet.weights import load_params
 
 from ..figures.evolution import plot_evolution
 from ..figures.invariance import plot_invariance
 from ..figures.occlusion import plot_occlusion
 from ..figures.page import Entry
 from ..images import check_indices
+from ..mnist import first_images
 from .agreement import Agreement
 from .evolution import FC_UNITS, Evolution, evolution, evolution_as_dict
 from .invariance import TRANSFORMS, Invariance, invariance, invariance_as_dict
@@ -101,10 +104,6 @@ def plan_study(
     backend: str = "numpy",
 ) -> StudyPlan:
     """Check and load every input of the study; raise a clear error on the first bad one."""
-    from torch_lenet.weights import load_params
-
-    from ..mnist import first_images
-
     occluder = occluder if occluder is not None else Occluder()
     weights = Path(weights)
     test_images = np.asarray(test_images)
@@ -147,8 +146,6 @@ def plan_study(
 
 def run_study(plan: StudyPlan, out: Path, *, quiet: bool = False) -> StudyResult:
     """Compute the three experiments, write their figures and numbers into ``out``."""
-    from torch_lenet.data import images_to_float
-
     result = StudyResult()
     evo = None
     if plan.snapshots is not None:
@@ -241,9 +238,7 @@ def _draw_invariance(plan: StudyPlan, inv: Invariance, out: Path) -> Drawn:
 
 
 def _draw_occlusion(plan: StudyPlan, occ: Occlusion, out: Path) -> Drawn:
-    from torch_lenet.data import images_to_float
-
-    pixels = images_to_float(plan.test_images[[im.index for im in occ.images]], np.float64)
+    pixels = images_to_float(plan.test_images[plan.occlusion_images], np.float64)
     plot_occlusion(occ, pixels[:, 0], out / "occlusion.png")
     o = occ.occluder
     count = len(o.offsets()) ** 2

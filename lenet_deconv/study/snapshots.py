@@ -8,22 +8,16 @@ from itertools import pairwise
 from pathlib import Path
 
 from numpy_lenet.params import Params
+from torch_lenet.checkpoint import RunDir, epoch_file
+from torch_lenet.weights import load_params
 
 #: The epochs Figure 4 shows by default, as in Zeiler & Fergus (whose run was longer).
 DEFAULT_EPOCHS: tuple[int, ...] = (1, 2, 5, 10, 15)
 
-#: A run keeps its per-epoch weights in this folder beside its final weight file.
-EPOCHS_DIR_NAME = "epochs"
-
-
-def epoch_file(epochs_dir: str | os.PathLike[str], epoch: int) -> Path:
-    """The weight file of one epoch in a run's epochs folder (``epoch-NN.npz``)."""
-    return Path(epochs_dir) / f"epoch-{epoch:02d}.npz"
-
 
 def epochs_beside(weights: str | os.PathLike[str]) -> Path | None:
     """The epochs folder beside a weight file, if there is one."""
-    beside = Path(weights).parent / EPOCHS_DIR_NAME
+    beside = RunDir(Path(weights).parent).epochs_dir
     return beside if beside.is_dir() else None
 
 
@@ -41,11 +35,7 @@ def check_epochs(epochs: Sequence[int]) -> list[int]:
 
 def load_snapshots(epochs_dir: str | os.PathLike[str], epochs: Sequence[int]) -> dict[int, Params]:
     """The weights of every epoch asked for, checked; a clear error naming what is missing."""
-    from torch_lenet.weights import load_params
-
     epochs_dir = Path(epochs_dir)
-    if not epochs_dir.is_dir():
-        raise FileNotFoundError(f"epochs folder not found: {epochs_dir}")
     missing = [e for e in epochs if not epoch_file(epochs_dir, e).is_file()]
     if missing:
         found = sorted(p.name for p in epochs_dir.glob("epoch-*.npz"))
