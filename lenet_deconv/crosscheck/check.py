@@ -127,7 +127,6 @@ class CrossCheck:
     """The whole report: the float64 verdict and, unless skipped, the float32 drift."""
 
     rule: str
-    tolerance: float = VERDICT_TOLERANCE
     images: int = 0
     comparisons: dict[str, Comparison] = field(default_factory=dict)
     summaries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by finish()
@@ -154,7 +153,7 @@ class CrossCheck:
 
     def failures(self) -> list[str]:
         """One line per way the float64 verdict fails (empty when it passed)."""
-        tol = self.tolerance
+        tol = VERDICT_TOLERANCE
         lines = [
             f"forward {layer}: relative error {error:.3g} > {tol:g}"
             for layer, error in self.verdict.forward_errors().items()
@@ -199,7 +198,7 @@ class CrossCheck:
             "failures": self.failures(),
             "rule": self.rule,
             "images": self.images,
-            "tolerance": self.tolerance,
+            "tolerance": VERDICT_TOLERANCE,
             "floor_ratio": FLOOR_RATIO,
             "verdict": {
                 "comparison": "numpy float64 (reference) vs torch float64",
@@ -218,10 +217,7 @@ class CrossCheck:
 
 
 def json_ready(value: Any) -> Any:
-    """``value`` with every infinite or NaN float as the string "inf", "-inf" or "nan".
-
-    json.dumps would write Infinity and NaN, which strict JSON parsers reject.
-    """
+    """``value`` with every infinite or NaN float as "inf", "-inf" or "nan" (strict JSON)."""
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, dict):
@@ -249,6 +245,7 @@ def crosscheck(
     that many images. Batches go to ``workers`` processes (default: one per CPU core)
     and are folded in batch order, so the report does not depend on ``workers``.
     """
+    global _ENGINES
     check_rule(rule)
     jobs = jobs_for(layers)
     if workers is None:
@@ -278,7 +275,7 @@ def crosscheck(
                 for first, images in numbered:
                     fold(task(images, first), len(images))
             finally:
-                _stop_worker()
+                _ENGINES = None
     else:
         pool = ProcessPoolExecutor(
             workers,
@@ -337,11 +334,6 @@ def _start_worker(
     _ENGINES = (params, reference, others)
 
 
-def _stop_worker() -> None:
-    global _ENGINES
-    _ENGINES = None
-
-
 def _batch_task(
     images: np.ndarray, first: int, *, jobs: Sequence[Job], rule: str, drift_images: int | None
 ) -> dict[str, Comparison]:
@@ -377,11 +369,9 @@ def _batch_task(
 
 
 def _job_groups(jobs: Sequence[Job]) -> list[list[Job]]:
-    """The jobs in their order, each on its own except the fc jobs, which go together.
+    """The jobs in their order, each alone (one job's projections in memory) but the fc jobs.
 
-    The fast path projects an image's fc units of every layer in one pass
-    (project_live_many); the other jobs share nothing, and one at a time keeps
-    only one job's projections in memory.
+    The fc jobs go together: project_live_many projects them in one pass.
     """
     groups: list[list[Job]] = []
     for job in jobs:
@@ -441,16 +431,9 @@ def _squared_differences(a: np.ndarray, b: np.ndarray, chunk: int = 256) -> np.n
     """(m,) squared norms of the rows of a - b (m, k), in float64, a few hundred rows at a time."""
     out = np.empty(len(a))
     buffer = np.empty((min(chunk, len(a)), a.shape[1]))
-    # Rows of another dtype are cast into the float64 buffer first: the same values as a
-    # mixed-dtype subtract.
-    cast = a.dtype != np.float64 or b.dtype != np.float64
     for start in range(0, len(a), chunk):
         rows = slice(start, start + chunk)
         part = buffer[: len(a[rows])]
-        if cast:
-            np.copyto(part, a[rows])
-            np.subtract(part, b[rows], out=part)
-        else:
-            np.subtract(a[rows], b[rows], out=part)
+        np.subtract(a[rows], b[rows], out=part)  # float32 rows are cast to float64 first
         out[rows] = np.einsum("ij,ij->i", part, part)
     return out
