@@ -23,7 +23,7 @@ from numpy_lenet.deconv import LiveProjections
 from numpy_lenet.rules import DEFAULT_RULE, check_rule
 from numpy_lenet.selection import selections_differ
 
-from ..backends import Engine, make_engine
+from ..backends import DTYPES, Engine, make_engine
 from ..workers import one_thread, process_context, worker_start
 from .agreement import (
     FLOOR_RATIO,
@@ -40,15 +40,9 @@ from .ties import Flip, find_flips, flipped_images
 #: PyTorch float32's worst projection error may be this many times NumPy float32's own
 #: on the same (layer, mode) before the drift report flags it (docs/agreement.md).
 DRIFT_FACTOR = 8.0
-#: The comparisons, by the name of the side compared with NumPy float64.
+#: The comparisons, by the side compared with NumPy float64 ("backend dtype").
 VERDICT = "torch float64"
 DRIFTS = ("numpy float32", "torch float32")
-#: (name, backend, dtype) of each side compared with the reference, in report order.
-SIDES = (
-    (VERDICT, "torch", np.float64),
-    (DRIFTS[0], "numpy", np.float32),
-    (DRIFTS[1], "torch", np.float32),
-)
 #: The drift report's default sample: the first this many images (it is a report, not
 #: the verdict, which always takes every image).
 DRIFT_IMAGES = 1000
@@ -254,8 +248,8 @@ def crosscheck(
         raise ValueError(f"workers must be at least 1, got {workers}")
     if drift_images is not None and drift_images < 1:
         raise ValueError(f"drift_images must be at least 1, got {drift_images}")
-    sides = SIDES if drift else SIDES[:1]
-    report = CrossCheck(rule, comparisons={name: Comparison() for name, _, _ in sides})
+    sides = (VERDICT, *DRIFTS) if drift else (VERDICT,)
+    report = CrossCheck(rule, comparisons={name: Comparison() for name in sides})
 
     def fold(result: dict[str, Comparison], size: int) -> None:
         for name, batch in result.items():
@@ -321,7 +315,7 @@ _ENGINES: tuple[dict[str, np.ndarray], Engine, dict[str, Engine]] | None = None
 
 def _start_worker(
     params: dict[str, np.ndarray],
-    sides: Sequence[tuple[str, str, type]],
+    sides: Sequence[str],
     device: torch.device | str,
     pool: bool = False,
 ) -> None:
@@ -330,7 +324,10 @@ def _start_worker(
     if pool:
         worker_start()
     reference = make_engine(params, "numpy", np.float64)
-    others = {name: make_engine(params, backend, dtype, device) for name, backend, dtype in sides}
+    others = {}
+    for name in sides:
+        backend, dtype = name.split()
+        others[name] = make_engine(params, backend, DTYPES[dtype], device)
     _ENGINES = (params, reference, others)
 
 
