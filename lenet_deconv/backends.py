@@ -65,7 +65,6 @@ def torch_trace(model: LeNet5, images: np.ndarray) -> Trace:
 class Engine:
     """One backend in one dtype: traces and projections of NumPy images, as NumPy arrays."""
 
-    backend: str
     dtype: type
     params: Params  # validated and cast to ``dtype``
     model: LeNet5 | None  # the PyTorch model, for the torch backend
@@ -131,10 +130,7 @@ class Engine:
         units: Sequence[Sequence[int]],
         rule: str = DEFAULT_RULE,
     ) -> np.ndarray:
-        """One projection (N, 1, 28, 28) per traced image: image i keeps only ``units[i]``.
-
-        A unit is (c, y, x) for a conv/pool layer and (j,) for an fc layer, as in ``unit`` mode.
-        """
+        """Per image, (N, 1, 28, 28): the projection of its unit ``units[i]``, (c, y, x) or (j,)."""
         signal = _single_units(trace.activations[layer], layer, units)[:, None]
         return self.backproject(
             layer, signal, trace.switches, rule=rule, activations=trace.activations
@@ -150,10 +146,7 @@ class Engine:
         rule: str = DEFAULT_RULE,
         activations: Mapping[str, np.ndarray] | None = None,
     ) -> np.ndarray:
-        """The mirror blocks from ``layer`` down: signal (n, S, *shape) -> (n, S, 1, 28, 28).
-
-        As ``numpy_lenet.deconv.backproject``; ``observe`` on the NumPy backend only.
-        """
+        """numpy_lenet.deconv.backproject on either backend (``observe`` on NumPy only)."""
         if self.model is None:
             return np_deconv.backproject(
                 self.params, layer, signal, switches, observe, rule=rule, activations=activations
@@ -187,8 +180,8 @@ def make_engine(
     check_backend(backend)
     checked = cast_params(validate_params(params), dtype)
     if backend == "numpy":
-        return Engine(backend, dtype, checked, None)
-    return Engine(backend, dtype, checked, torch_model(checked, dtype, device))
+        return Engine(dtype, checked, None)
+    return Engine(dtype, checked, torch_model(checked, dtype, device))
 
 
 def _single_units(

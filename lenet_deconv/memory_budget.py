@@ -52,8 +52,8 @@ def projection_bytes_per_image(selections: int, itemsize: int) -> int:
 
 def human(size: float) -> str:
     """A byte count as "3.2 GiB"."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(size) < 1024 or unit == "GiB":
+    for unit in ("B", "KiB", "MiB"):
+        if abs(size) < 1024:
             return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
         size /= 1024
     return f"{size:.1f} GiB"

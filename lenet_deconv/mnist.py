@@ -10,6 +10,8 @@ import numpy as np
 
 from torch_lenet.data import images_to_float, load_mnist
 
+from .images import check_indices
+
 DATA_ENV_VAR = "LENET_DECONV_DATA"
 
 
@@ -27,11 +29,7 @@ def resolve_data_dir(arg: str | os.PathLike[str] | None) -> Path:
 def load_mnist_images(data_dir: str | None, split: str, indices: Sequence[int]) -> np.ndarray:
     """MNIST images at ``indices`` of ``split`` as float64 (N, 1, 28, 28) pixels in [0, 1]."""
     images, _ = load_mnist(resolve_data_dir(data_dir), split)
-    bad = [i for i in indices if not 0 <= i < len(images)]
-    if bad:
-        raise ValueError(
-            f"index {bad[0]} out of range for the {split} split (0..{len(images) - 1})"
-        )
+    check_indices(indices, len(images), f"the {split} split", "--index")
     return images_to_float(images[np.asarray(indices)], np.float64)
 
 

@@ -61,10 +61,9 @@ def worker_start() -> None:
 
 @contextmanager
 def beside(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> Iterator[Callable[[], T]]:
-    """Run ``function(*args, **kwargs)`` in a worker process while the block runs.
+    """Run ``function(*args, **kwargs)`` in a worker process beside the block; yield its waiter.
 
-    Yields a function that waits for the result (re-raising the worker's
-    error). The block itself runs on one thread meanwhile: one core each.
+    The block runs on one thread meanwhile: one core each.
     """
     pool = ProcessPoolExecutor(1, mp_context=process_context(), initializer=worker_start)
     try:

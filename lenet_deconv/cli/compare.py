@@ -133,7 +133,7 @@ def drift_images(text: str) -> int | None:
 
 def format_report(report: CrossCheck, weights: str, split: str, total: int) -> str:
     """The text report (``total``: the split's size): verdict tables, drift report, verdict."""
-    tol = report.tolerance
+    tol = VERDICT_TOLERANCE
     scope = f"{report.images} {split} images"
     if report.images < total:
         scope = f"the first {report.images} of {total} {split} images"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import socket
 import sys
 from pathlib import Path
@@ -62,20 +63,14 @@ def bind(host: str, port: int | None) -> socket.socket:
     wanted = DEFAULT_PORT if port is None else port
     if not 0 <= wanted <= 65535:
         raise ValueError(f"--port must lie in 0..65535, got {wanted}")
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # create_server sets SO_REUSEADDR, and closes the socket when it cannot listen.
     try:
-        try:
-            sock.bind((address[0], wanted))
-        except OSError as exc:
-            if port is not None or exc.errno != errno.EADDRINUSE:
-                raise ValueError(f"cannot listen on {host}:{wanted} ({exc.strerror})") from None
-            sock.bind((address[0], 0))
-        sock.listen(128)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+        return socket.create_server((address[0], wanted), family=family)
+    except OSError as exc:
+        if port is not None or exc.errno != errno.EADDRINUSE:
+            why = os.strerror(exc.errno)  # create_server's message repeats the address
+            raise ValueError(f"cannot listen on {host}:{wanted} ({why})") from None
+    return socket.create_server((address[0], 0), family=family)
 
 
 def url_of(sock: socket.socket) -> str:

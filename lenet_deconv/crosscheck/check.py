@@ -23,7 +23,7 @@ from numpy_lenet.deconv import LiveProjections
 from numpy_lenet.rules import DEFAULT_RULE, check_rule
 from numpy_lenet.selection import selections_differ
 
-from ..backends import Engine, make_engine
+from ..backends import DTYPES, Engine, make_engine
 from ..workers import one_thread, process_context, worker_start
 from .agreement import (
     FLOOR_RATIO,
@@ -40,15 +40,9 @@ from .ties import Flip, find_flips, flipped_images
 #: PyTorch float32's worst projection error may be this many times NumPy float32's own
 #: on the same (layer, mode) before the drift report flags it (docs/agreement.md).
 DRIFT_FACTOR = 8.0
-#: The comparisons, by the name of the side compared with NumPy float64.
+#: The comparisons, by the side compared with NumPy float64 ("backend dtype").
 VERDICT = "torch float64"
 DRIFTS = ("numpy float32", "torch float32")
-#: (name, backend, dtype) of each side compared with the reference, in report order.
-SIDES = (
-    (VERDICT, "torch", np.float64),
-    (DRIFTS[0], "numpy", np.float32),
-    (DRIFTS[1], "torch", np.float32),
-)
 #: The drift report's default sample: the first this many images (it is a report, not
 #: the verdict, which always takes every image).
 DRIFT_IMAGES = 1000
@@ -127,7 +121,6 @@ class CrossCheck:
     """The whole report: the float64 verdict and, unless skipped, the float32 drift."""
 
     rule: str
-    tolerance: float = VERDICT_TOLERANCE
     images: int = 0
     comparisons: dict[str, Comparison] = field(default_factory=dict)
     summaries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by finish()
@@ -154,7 +147,7 @@ class CrossCheck:
 
     def failures(self) -> list[str]:
         """One line per way the float64 verdict fails (empty when it passed)."""
-        tol = self.tolerance
+        tol = VERDICT_TOLERANCE
         lines = [
             f"forward {layer}: relative error {error:.3g} > {tol:g}"
             for layer, error in self.verdict.forward_errors().items()
@@ -199,7 +192,7 @@ class CrossCheck:
             "failures": self.failures(),
             "rule": self.rule,
             "images": self.images,
-            "tolerance": self.tolerance,
+            "tolerance": VERDICT_TOLERANCE,
             "floor_ratio": FLOOR_RATIO,
             "verdict": {
                 "comparison": "numpy float64 (reference) vs torch float64",
@@ -218,10 +211,7 @@ class CrossCheck:
 
 
 def json_ready(value: Any) -> Any:
-    """``value`` with every infinite or NaN float as the string "inf", "-inf" or "nan".
-
-    json.dumps would write Infinity and NaN, which strict JSON parsers reject.
-    """
+    """``value`` with every infinite or NaN float as "inf", "-inf" or "nan" (strict JSON)."""
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, dict):
@@ -249,6 +239,7 @@ def crosscheck(
     that many images. Batches go to ``workers`` processes (default: one per CPU core)
     and are folded in batch order, so the report does not depend on ``workers``.
     """
+    global _ENGINES
     check_rule(rule)
     jobs = jobs_for(layers)
     if workers is None:
@@ -257,8 +248,8 @@ def crosscheck(
         raise ValueError(f"workers must be at least 1, got {workers}")
     if drift_images is not None and drift_images < 1:
         raise ValueError(f"drift_images must be at least 1, got {drift_images}")
-    sides = SIDES if drift else SIDES[:1]
-    report = CrossCheck(rule, comparisons={name: Comparison() for name, _, _ in sides})
+    sides = (VERDICT, *DRIFTS) if drift else (VERDICT,)
+    report = CrossCheck(rule, comparisons={name: Comparison() for name in sides})
 
     def fold(result: dict[str, Comparison], size: int) -> None:
         for name, batch in result.items():
@@ -278,7 +269,7 @@ def crosscheck(
                 for first, images in numbered:
                     fold(task(images, first), len(images))
             finally:
-                _stop_worker()
+                _ENGINES = None
     else:
         pool = ProcessPoolExecutor(
             workers,
@@ -324,7 +315,7 @@ _ENGINES: tuple[dict[str, np.ndarray], Engine, dict[str, Engine]] | None = None
 
 def _start_worker(
     params: dict[str, np.ndarray],
-    sides: Sequence[tuple[str, str, type]],
+    sides: Sequence[str],
     device: torch.device | str,
     pool: bool = False,
 ) -> None:
@@ -333,13 +324,11 @@ def _start_worker(
     if pool:
         worker_start()
     reference = make_engine(params, "numpy", np.float64)
-    others = {name: make_engine(params, backend, dtype, device) for name, backend, dtype in sides}
+    others = {}
+    for name in sides:
+        backend, dtype = name.split()
+        others[name] = make_engine(params, backend, DTYPES[dtype], device)
     _ENGINES = (params, reference, others)
-
-
-def _stop_worker() -> None:
-    global _ENGINES
-    _ENGINES = None
 
 
 def _batch_task(
@@ -377,11 +366,9 @@ def _batch_task(
 
 
 def _job_groups(jobs: Sequence[Job]) -> list[list[Job]]:
-    """The jobs in their order, each on its own except the fc jobs, which go together.
+    """The jobs in their order, each alone (one job's projections in memory) but the fc jobs.
 
-    The fast path projects an image's fc units of every layer in one pass
-    (project_live_many); the other jobs share nothing, and one at a time keeps
-    only one job's projections in memory.
+    The fc jobs go together: project_live_many projects them in one pass.
     """
     groups: list[list[Job]] = []
     for job in jobs:
@@ -441,16 +428,9 @@ def _squared_differences(a: np.ndarray, b: np.ndarray, chunk: int = 256) -> np.n
     """(m,) squared norms of the rows of a - b (m, k), in float64, a few hundred rows at a time."""
     out = np.empty(len(a))
     buffer = np.empty((min(chunk, len(a)), a.shape[1]))
-    # Rows of another dtype are cast into the float64 buffer first: the same values as a
-    # mixed-dtype subtract.
-    cast = a.dtype != np.float64 or b.dtype != np.float64
     for start in range(0, len(a), chunk):
         rows = slice(start, start + chunk)
         part = buffer[: len(a[rows])]
-        if cast:
-            np.copyto(part, a[rows])
-            np.subtract(part, b[rows], out=part)
-        else:
-            np.subtract(a[rows], b[rows], out=part)
+        np.subtract(a[rows], b[rows], out=part)  # float32 rows are cast to float64 first
         out[rows] = np.einsum("ij,ij->i", part, part)
     return out
