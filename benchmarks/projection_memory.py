@@ -8,6 +8,7 @@ PyTorch's (whose allocations tracemalloc does not see) from the rise in peak RSS
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
@@ -35,7 +36,9 @@ print(max(peak, grew) if backend == "torch" else peak)
 
 def main() -> None:
     """Print measured and estimated bytes per image for both backends and every layer."""
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 400
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=400, help="images (default: 400)")
+    n = parser.parse_args().n
     print(f"{'backend':8} {'layer':6} {'S':>4} {'measured/img':>13} {'estimate/img':>13}")
     for backend in ("numpy", "torch"):
         for layer in LAYER_NAMES:
