@@ -81,7 +81,7 @@ def project_train(data_dir: str, epochs: int, threads: int) -> float:
     config = TrainConfig(epochs=epochs, threads=threads, device="cpu")
     with tempfile.TemporaryDirectory() as out:
         result = train(config, data_dir, out, progress=Progress(quiet=True), download=False)
-    return result.final["test_accuracy"]
+    return result.metrics[-1]["test_accuracy"]
 
 
 def main() -> None:

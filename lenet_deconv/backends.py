@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,18 +141,15 @@ class Engine:
         layer: str,
         signal: np.ndarray,
         switches: Mapping[str, np.ndarray],
-        observe: Callable[[str, np.ndarray], None] | None = None,
         *,
         rule: str = DEFAULT_RULE,
         activations: Mapping[str, np.ndarray] | None = None,
     ) -> np.ndarray:
-        """numpy_lenet.deconv.backproject on either backend (``observe`` on NumPy only)."""
+        """numpy_lenet.deconv.backproject on either backend."""
         if self.model is None:
             return np_deconv.backproject(
-                self.params, layer, signal, switches, observe, rule=rule, activations=activations
+                self.params, layer, signal, switches, rule=rule, activations=activations
             )
-        if observe is not None:
-            raise ValueError("observe is only available on the numpy backend")
         with torch.inference_mode():
             out = torch_deconv.backproject(
                 self.model,

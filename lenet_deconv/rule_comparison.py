@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from numpy_lenet.deconv import backproject
 from numpy_lenet.model import Trace
 from numpy_lenet.rules import RULES
 
@@ -50,7 +51,8 @@ def switched_off_share(engine: Engine, trace: Trace, layer: str) -> dict[str, fl
             off = trace.activations[name][:, None] <= 0
             sums[name] = (float((positive * off).sum()), float(positive.sum()))
 
-    engine.backproject(
+    backproject(
+        engine.params,
         layer,
         signal[:, None],
         trace.switches,

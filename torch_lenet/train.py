@@ -95,11 +95,6 @@ class TrainResult:
     run_dir: RunDir
     metrics: list[dict[str, float]]
 
-    @property
-    def final(self) -> dict[str, float]:
-        """The last epoch's metrics."""
-        return self.metrics[-1]
-
 
 def available_cpus() -> int:
     """CPUs this process may run on (respects affinity masks and container limits)."""
@@ -246,8 +241,7 @@ def _run(
     run.mark()
     for path in stale:  # --force: drop the old run's files so none outlive it
         path.unlink(missing_ok=True)
-    for folder in (run.root, run.epochs_dir):  # temporaries of a killed run
-        sweep_temps(folder)
+    sweep_temps(run.epochs_dir)  # writes sweep their folder; a finished resume writes none here
     write_json(run.config, _config_record(config, device, threads, data_dir, start))
     if start:
         progress.message(f"resuming {run.root} after epoch {start}/{config.epochs}")

@@ -85,8 +85,7 @@ def run(args: argparse.Namespace) -> int:
     shuffled = None if shuffled_path is None else load_params(shuffled_path)
 
     from ..figures.sanity import JSON_NAME, figure_count, write_sanity
-    from ..sanity import run_study
-    from ..sanity.study import study_steps
+    from ..sanity.study import run_study, study_steps
 
     images, labels = load_split(args)
     if args.limit > len(images):

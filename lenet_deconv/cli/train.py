@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         result = resume(args.out, data_dir, given, **options)
     else:
         result = train(TrainConfig(**given), data_dir, args.out, force=args.force, **options)
-    final = result.final
+    final = result.metrics[-1]
     total = sum(m["seconds"] for m in result.metrics)
     print(
         f"{result.run_dir.root}: {final['epoch']} epochs, test accuracy "

@@ -1,5 +1,1 @@
 """Adebayo et al.'s sanity checks (NeurIPS 2018) for the three backward rules on LeNet-5."""
-
-from .study import SanityStudy, run_study
-
-__all__ = ["SanityStudy", "run_study"]

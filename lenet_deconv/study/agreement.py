@@ -11,7 +11,7 @@ import numpy as np
 from numpy_lenet.architecture import LAYER_NAMES, PRE_POOL
 from numpy_lenet.model import Trace
 
-from ..backends import BACKENDS, Engine, make_engine
+from ..backends import BACKENDS, Engine, check_backend, make_engine
 from ..crosscheck.agreement import relative_error
 from ..crosscheck.ties import find_flips
 
@@ -106,8 +106,7 @@ STUDY_DTYPE = np.float64
 
 def other_backend(backend: str) -> str:
     """The backend that checks ``backend``'s numbers."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    check_backend(backend)
     return BACKENDS[1 - BACKENDS.index(backend)]
 
 
