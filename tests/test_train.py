@@ -78,7 +78,7 @@ def test_a_run_is_the_plain_autograd_loop_bit_for_bit(data_dir, tmp_path):
 def test_defaults_are_the_recipe_of_the_shipped_weights():
     config = TrainConfig()
     assert (config.seed, config.epochs, config.batch_size, config.lr) == (42, 15, 128, 0.001)
-    assert config.normalize is False
+    assert config.shuffle_labels is False
 
 
 def test_run_directory_holds_every_file(data_dir, tmp_path):
@@ -353,5 +353,12 @@ def test_quiet_prints_only_the_final_accuracy(data_dir, tmp_path, capsys):
 def test_a_checkpoint_naming_the_dropped_loader_option_still_resumes():
     """Runs from before --loader was dropped stored it; every loader fed the same batches."""
     assert TrainConfig.from_dict({"epochs": 2, "loader": "dataloader"}) == TrainConfig(epochs=2)
+
+
+def test_a_checkpoint_of_a_normalised_run_is_refused_and_one_without_resumes():
+    """--normalize was dropped: its pixels are not the ones train feeds now."""
+    assert TrainConfig.from_dict({"epochs": 2, "normalize": False}) == TrainConfig(epochs=2)
+    with pytest.raises(ValueError, match="--normalize"):
+        TrainConfig.from_dict({"epochs": 2, "normalize": True})
     with pytest.raises(ValueError, match="unknown training option"):
         TrainConfig.from_dict({"epochs": 2, "sampler": "x"})

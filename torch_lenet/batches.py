@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Sampler, TensorDataset
 
-from .data import images_to_float, load_mnist, normalize_images
+from .data import images_to_float, load_mnist
 
 
 class EpochPermutation(Sampler[int]):
@@ -36,12 +36,11 @@ def train_batches(
     shuffle: torch.Generator,
     device: torch.device,
     limit: int | None = None,
-    normalize: bool = False,
     download: bool = True,
     label_seed: int | None = None,
 ) -> DataLoader:
     """The training split's batches on ``device``; labels permuted by ``label_seed`` if given."""
-    images, labels = float_split(data_dir, "train", limit, normalize, download)
+    images, labels = float_split(data_dir, "train", limit, download)
     if label_seed is not None:
         labels = permuted_labels(labels, label_seed)
     dataset = TensorDataset(
@@ -64,12 +63,8 @@ def float_split(
     data_dir: str | os.PathLike[str],
     split: str,
     limit: int | None = None,
-    normalize: bool = False,
     download: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A split's first ``limit`` images as float32 (N, 1, 28, 28), normalised if asked, + labels."""
+    """A split's first ``limit`` images as float32 (N, 1, 28, 28), and their labels."""
     images, labels = load_mnist(data_dir, split, download=download)
-    floats = images_to_float(images[:limit], np.float32)
-    if normalize:
-        floats = normalize_images(floats)
-    return np.ascontiguousarray(floats), labels[:limit]
+    return np.ascontiguousarray(images_to_float(images[:limit], np.float32)), labels[:limit]

@@ -21,10 +21,6 @@ SPLIT_FILES: dict[str, tuple[str, str]] = {
 #: The four files torchvision's MNIST reads, in ``<data dir>/MNIST/raw/``.
 MNIST_FILES: tuple[str, ...] = SPLIT_FILES["train"] + SPLIT_FILES["test"]
 
-#: MNIST's pixel mean and standard deviation (of pixel/255), for the optional normalisation.
-MNIST_MEAN = 0.1307
-MNIST_STD = 0.3081
-
 # urllib waits forever by default; a dead network should fail in seconds, not hang.
 _DOWNLOAD_TIMEOUT_S = 30.0
 
@@ -151,9 +147,3 @@ def images_to_float(images_uint8: np.ndarray, dtype: np.dtype | type = np.float3
         raise ValueError(f"expected uint8 images, got {images.dtype}")
     # Divide in the target dtype: pixel/255 rounded once, as torchvision's ToTensor does.
     return (images.astype(dtype) / np.asarray(255, dtype=dtype))[:, None, :, :]
-
-
-def normalize_images(images: np.ndarray) -> np.ndarray:
-    """(x - 0.1307) / 0.3081 in the images' own dtype, as torchvision's Normalize computes it."""
-    dtype = images.dtype
-    return (images - np.asarray(MNIST_MEAN, dtype=dtype)) / np.asarray(MNIST_STD, dtype=dtype)

@@ -48,7 +48,6 @@ class TrainConfig:
     epochs: int = 15
     batch_size: int = 128
     lr: float = 0.001
-    normalize: bool = False
     train_limit: int | None = None
     test_limit: int | None = None
     device: str = "auto"
@@ -66,8 +65,13 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """A config from its ``dataclasses.asdict``; ValueError on unknown or bad fields."""
-        # Runs from before --loader was dropped name theirs: every loader fed the same batches.
-        data = {k: v for k, v in data.items() if k != "loader"}
+        # Runs from before --loader and --normalize were dropped name them: every loader fed
+        # the same batches, and a run without --normalize is the recipe's own.
+        if data.get("normalize"):
+            raise ValueError(
+                "the run fed normalised pixels (--normalize), which train no longer does"
+            )
+        data = {k: v for k, v in data.items() if k not in ("loader", "normalize")}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -226,13 +230,10 @@ def _run(
         shuffle=shuffle,
         device=device,
         limit=config.train_limit,
-        normalize=config.normalize,
         download=download,
         label_seed=config.seed if config.shuffle_labels else None,
     )
-    test_images, test_labels = float_split(
-        data_dir, "test", config.test_limit, config.normalize, download
-    )
+    test_images, test_labels = float_split(data_dir, "test", config.test_limit, download)
     test_x = torch.from_numpy(test_images).to(device)
     progress = progress or Progress()
     progress.total_epochs = config.epochs
@@ -353,7 +354,7 @@ def _config_record(
             "optimizer": "Adam",
             "optimizer_options": {"lr": config.lr, "betas": [0.9, 0.999], "eps": 1e-8},
             "loss": "CrossEntropyLoss on the model's log_softmax output",
-            "input": "pixel/255" + (", then (x - 0.1307) / 0.3081" if config.normalize else ""),
+            "input": "pixel/255",
             "labels": (
                 "training labels permuted by numpy.random.default_rng(seed).permutation"
                 if config.shuffle_labels

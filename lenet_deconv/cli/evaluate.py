@@ -12,7 +12,7 @@ import torch
 
 from numpy_lenet.atomic import atomic_path
 from numpy_lenet.model import forward
-from torch_lenet.data import images_to_float, normalize_images
+from torch_lenet.data import images_to_float
 from torch_lenet.evaluate import (
     EVAL_BATCH_SIZE,
     EvalResult,
@@ -54,11 +54,6 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     add_backend(parser)
     add_dtype(parser, "float32")
     add_device(parser)
-    parser.add_argument(
-        "--normalize",
-        action="store_true",
-        help="feed (pixel/255 - 0.1307) / 0.3081, for weights trained with train --normalize",
-    )
     add_no_download(parser)
     parser.add_argument(
         "--predictions",
@@ -76,8 +71,6 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.predictions, force=args.force, what="--predictions")
     params, uint8, labels = load_inputs(args)
     images = images_to_float(uint8, DTYPES[args.dtype])
-    if args.normalize:
-        images = normalize_images(images)
     with overflow_checked_after():  # a non-finite loss is refused just below
         result = evaluate_params(params, images, labels, args.backend, device=args.device)
     if not math.isfinite(result.loss):

@@ -43,13 +43,6 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         default = getattr(TrainConfig, flag[2:].replace("-", "_"))
         recipe.add_argument(flag, type=kind, help=f"{what} (default: {default})")
     recipe.add_argument(
-        "--normalize",
-        action="store_true",
-        default=None,
-        help="feed (pixel/255 - 0.1307) / 0.3081 instead of pixel/255 (default: off, so the "
-        "deconvnet's pixel space is the image's own); evaluate then needs --normalize too",
-    )
-    recipe.add_argument(
         "--shuffle-labels",
         action="store_true",
         default=None,
