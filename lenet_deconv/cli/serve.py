@@ -88,8 +88,9 @@ def read_site(folder: Path) -> dict[str, bytes]:
     """The files of a site folder written by `lenet-deconv site` (its own names only)."""
     missing = [name for name in site_file_names() if not (folder / name).is_file()]
     if missing:
-        raise ValueError(f"--site {folder} is not a site written by `lenet-deconv site` "
-                         f"(no {missing[0]})")  # fmt: skip
+        raise ValueError(
+            f"--site {folder} is not a site written by `lenet-deconv site` (no {missing[0]})"
+        )
     return {name: (folder / name).read_bytes() for name in site_file_names()}
 
 
