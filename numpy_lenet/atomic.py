@@ -92,9 +92,9 @@ def remove_empty_folders(created: list[Path]) -> None:
 
 def check_output_folder(folder: str | os.PathLike[str], *, what: str = "--out") -> Path:
     """Refuse an output folder that exists as something other than a folder."""
-    folder = Path(folder)
-    if str(folder) == "":
+    if os.fspath(folder) == "":  # before Path(): Path("") is ".", the current folder
         raise OutputError(f"{what} is empty; name a folder")
+    folder = Path(folder)
     if folder.exists() and not folder.is_dir():  # is_dir follows links: a link to a folder is fine
         mode = os.lstat(folder).st_mode
         kind = "a file" if stat.S_ISREG(mode) else kind_in_words(mode)
