@@ -372,7 +372,6 @@ def _unit(
     rule: str,
 ) -> np.ndarray:
     """Projections (m, 28, 28) of single values ``value`` of ``layer`` at flat indices ``where``."""
-    m = len(value)
     c, y, x = np.unravel_index(where, LAYER_SHAPES[layer])
     if layer in ("pool1", "pool2"):
         # Unpooling moves the value to its switch; the mirror ReLU of a positive value
@@ -381,17 +380,24 @@ def _unit(
         switch = trace.switches[layer][images, c, y, x]
         y, x = np.divmod(switch, LAYER_SHAPES[conv][2])
         layer = conv
-    canvas = np.zeros((m, 32, 32), dtype=value.dtype)  # 28x28 with a 2-pixel margin
-    rows = np.arange(m)[:, None, None]
-    offsets = np.arange(5)
     if layer == "conv1":
         # conv_transpose2d of one value at (y, x), padding 2: value * filter at (y-2, x-2).
-        window = value[:, None, None] * w["conv1.weight"][c, 0]
-        canvas[rows, (y[:, None] + offsets)[:, :, None], (x[:, None] + offsets)[:, None, :]] = (
-            window
-        )
-        return canvas[:, 2:30, 2:30]
-    return _conv2_unit(w, trace, value, c, y, x, images, rule, canvas)
+        return _paste(value[:, None, None] * w["conv1.weight"][c, 0], y, x)
+    # Window pixel j is conv1^T output 2y + j - 2.
+    return _paste(_conv2_unit(w, trace, value, c, y, x, images, rule), 2 * y, 2 * x)
+
+
+def _paste(windows: np.ndarray, top: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """(m, 28, 28): square window i at (top[i] - 2, left[i] - 2) of a zero image, clipped."""
+    m, size = windows.shape[:2]
+    offsets = np.arange(size)
+    canvas = np.zeros((m, 32, 32), dtype=windows.dtype)  # 28x28 with a 2-pixel margin
+    canvas[
+        np.arange(m)[:, None, None],
+        (top[:, None] + offsets)[:, :, None],
+        (left[:, None] + offsets)[:, None, :],
+    ] = windows
+    return canvas[:, 2:30, 2:30]
 
 
 def _conv2_unit(
@@ -403,9 +409,8 @@ def _conv2_unit(
     x: np.ndarray,
     images: np.ndarray,
     rule: str,
-    canvas: np.ndarray,
 ) -> np.ndarray:
-    """One conv2 value per row through conv2^T, the ReLU, pool1's switches and conv1^T.
+    """(m, 14, 14): one conv2 value per row through conv2^T, the ReLU, pool1's switches, conv1^T.
 
     conv2^T of one value is value * filter on pool1's 5x5 window from (y, x); the
     mirror ReLU is taken there, before unpooling (they commute; the forward
@@ -431,12 +436,4 @@ def _conv2_unit(
     for q in range(3):  # a loop over window offsets: window (i, j) lands on blocks i+q, j+r
         for r in range(3):
             small[:, :, q : q + 5, r : r + 5] += products[q, r]
-    small = small.transpose(4, 2, 0, 3, 1).reshape(m, 14, 14)
-    offsets = np.arange(14)
-    # Window pixel j is conv1^T output 2y + j - 2, i.e. canvas index 2y + j.
-    canvas[
-        np.arange(m)[:, None, None],
-        (2 * y[:, None] + offsets)[:, :, None],
-        (2 * x[:, None] + offsets)[:, None, :],
-    ] = small
-    return canvas[:, 2:30, 2:30]
+    return small.transpose(4, 2, 0, 3, 1).reshape(m, 14, 14)
