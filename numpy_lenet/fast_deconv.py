@@ -1,19 +1,13 @@
 """The fast path of ``deconv.project_live``: the same projections, on small windows.
 
-- a ``max`` or ``unit`` selection keeps one value: its projection is that value
-  times a fixed pattern on a small window around the unit;
-- a ``map`` selection keeps one channel: the first transposed filter needs that
-  channel's filter only;
-- under the deconvnet rule an fc unit's signal above pool2 is the same for every
-  image up to the activation's scale (the mirror ReLU is positively homogeneous;
-  fc3's sign picks one of two vectors): computed once per unit. The masked rules
-  mask the fc steps with each image's activations, so they take the reference;
-- below pool2 and pool1, unpooling and the transposed filter are one switched
-  step (_fast_unpool_conv.py), every projection of an image side by side.
-
-docs/deconvnet.md ("The switched step") gives the maths; tests/test_fast_deconv.py
-shows this path equal to the reference (within rounding) for every rule, layer,
-mode and dtype.
+A kept unit is a fixed pattern on a small window, a kept map needs its own
+channel's filter only, and below the pools unpooling and the transposed filter
+are one switched step (_fast_unpool_conv.py). Under the deconvnet rule an fc
+unit's signal above pool2 is the same for every image up to the activation's
+scale (the mirror ReLU is positively homogeneous; fc3's sign picks one of two
+vectors); the masked rules mask the fc steps per image, so they take the
+reference. docs/deconvnet.md ("The switched step") gives the maths;
+tests/test_fast_deconv.py shows this path equal to the reference.
 """
 
 from __future__ import annotations
@@ -102,12 +96,7 @@ def project_live_many(
     *,
     rule: str = DEFAULT_RULE,
 ) -> list[LiveProjections]:
-    """``project_live`` of each plan (within rounding); the deconvnet fc plans share one pass.
-
-    An image's fc projections go through the same two switched steps (its pool2
-    and pool1 switches), so they share one gather of its switch tables and one
-    product per step.
-    """
+    """``project_live`` of each plan (within rounding); the deconvnet fc plans share one pass."""
     check_rule(rule)
     together = [
         i for i, plan in enumerate(plans) if not is_spatial(plan.layer) and rule == "deconvnet"
@@ -341,10 +330,8 @@ def _maps(
 def _own_filters_transposed(maps: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Maps (k, S, h, w), each through its own transposed filter weight[s] (O, kh, kw).
 
-    Returns (k, O, h + kh - 1, w + kw - 1, S), selections last (a view). Output
-    row y takes map rows y - kh + 1 .. y side by side as one matrix row, and the
-    kernel's columns are banded matrices (input column u meets kernel column dx
-    at output column u + dx): one matrix product per selection.
+    Returns (k, O, h + kh - 1, w + kw - 1, S), selections last (a view): one
+    matrix product per selection, with banded kernel columns (docs/deconvnet.md).
     """
     k, s, h, w = maps.shape
     _, c_out, kh, kw = weight.shape
@@ -412,11 +399,9 @@ def _conv2_unit(
 ) -> np.ndarray:
     """(m, 14, 14): one conv2 value per row through conv2^T, the ReLU, pool1's switches, conv1^T.
 
-    conv2^T of one value is value * filter on pool1's 5x5 window from (y, x); the
-    mirror ReLU is taken there, before unpooling (they commute; the forward
-    activation under a switch is pool1's own value). Each value is spread over
-    the four switch phases, so one product with conv1's phase table gives every
-    6x6 window; the 25 overlapping windows then add up (rows innermost).
+    The mirror ReLU is taken on pool1's 5x5 window, before unpooling (they commute;
+    the forward activation under a switch is pool1's own value); docs/deconvnet.md
+    ("The switched step") gives the rest.
     """
     m = len(value)
     ci = np.arange(6)[:, None, None, None]
