@@ -1,14 +1,8 @@
 """Atomic writes: a file appears whole or not at all, and its temporaries are swept up.
 
-Every write goes to a temporary file beside the target, renamed over it only
-when complete; the temporary file is removed on every exit path (exceptions,
-Ctrl-C, SIGTERM via the command line's handler); folders created for the write
-are removed again when it fails. A target that exists and is not a regular
-file (folder, device node, FIFO, socket, symbolic link) is refused: the rename
-would replace a link rather than the file it points to.
-
-This module imports neither torch nor anything of the tool: both backends use it.
-The command line's output policy built on it is lenet_deconv/outputs.py.
+docs/safety.md ("Atomic") says what is guaranteed. This module imports neither
+torch nor anything of the tool: both backends use it. The command line's output
+policy built on it is lenet_deconv/outputs.py.
 """
 
 from __future__ import annotations
