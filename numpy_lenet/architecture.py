@@ -119,8 +119,8 @@ def receptive_field_geometry(layer: str) -> tuple[int, int, int]:
         start -= padding * jump
         jump *= stride
         if name == layer:
-            return size, jump, start
-    raise AssertionError("unreachable")  # every spatial layer is in _SPATIAL_STEPS
+            break
+    return size, jump, start
 
 
 def receptive_field(layer: str, y: int, x: int) -> tuple[int, int, int, int]:

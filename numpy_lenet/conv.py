@@ -1,11 +1,8 @@
 """LeNet's stride-1 convolution and transposed convolution, equal to torch.nn.functional's.
 
-conv2d is the weights times the im2col columns of the input, one matrix product
-per image; conv_transpose2d, its adjoint, is the transposed weights times the
-input, scattered back (col2im). Their loop-level twins, in torch's generality,
-are numpy_lenet.reference.conv2d and .conv_transpose2d. For LeNet's shapes every
-matrix product is small enough that OpenBLAS runs it on the calling thread
-(functional.py says why that matters).
+Their loop-level twins, in torch's generality, are numpy_lenet.reference.conv2d
+and .conv_transpose2d. For LeNet's shapes every matrix product is small enough
+that OpenBLAS runs it on the calling thread (functional.py says why that matters).
 """
 
 from __future__ import annotations

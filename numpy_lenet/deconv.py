@@ -176,11 +176,7 @@ def project_live(
     *,
     rule: str = DEFAULT_RULE,
 ) -> LiveProjections:
-    """The straightforward reference: each live selection through the mirror blocks on its own.
-
-    Rows of DEFAULT_BATCH_SIZE live selections (of any images) go through
-    ``backproject`` together, each with its own image's switches and activations.
-    """
+    """The straightforward reference: each live selection through the mirror blocks on its own."""
     check_rule(rule)
     activations = trace.activations[plan.layer]
     weights = cast_params(validate_params(params), activations.dtype)

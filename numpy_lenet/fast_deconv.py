@@ -98,15 +98,11 @@ def project_live_many(
 ) -> list[LiveProjections]:
     """``project_live`` of each plan (within rounding); the deconvnet fc plans share one pass."""
     check_rule(rule)
-    together = [
-        i for i, plan in enumerate(plans) if not is_spatial(plan.layer) and rule == "deconvnet"
-    ]
+    fc = [i for i, plan in enumerate(plans) if not is_spatial(plan.layer)]
     shared = {}
-    if together:
-        dtype = trace.activations[plans[together[0]].layer].dtype
-        weights = cast_params(validate_params(params), dtype)
-        fc_plans = [plans[i] for i in together]
-        shared = dict(zip(together, _fc_projections(weights, trace, fc_plans), strict=True))
+    if fc and rule == "deconvnet":
+        weights = cast_params(validate_params(params), trace.activations["fc1"].dtype)
+        shared = dict(zip(fc, _fc_projections(weights, trace, [plans[i] for i in fc]), strict=True))
     return [
         shared[i] if i in shared else project_live(params, trace, plan, rule=rule)
         for i, plan in enumerate(plans)

@@ -1,10 +1,6 @@
 """Which activations of a layer a projection keeps: the ``map``, ``max`` and ``unit`` modes.
 
-``plan_selection`` turns a request (layer, mode, channels or units) into a
-checked plan (plain Python, so the PyTorch deconvnet reads the very same one);
-``select`` applies it to recorded activations as S full copies of the layer.
-``live_selections``, ``selected_units`` and ``selections_differ`` read what the
-fast path and the cross-check need from the activations directly.
+A plan is plain Python, so the PyTorch deconvnet reads the very same one.
 """
 
 from __future__ import annotations
