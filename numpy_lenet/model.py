@@ -75,6 +75,9 @@ class Trace:
     switches: dict[str, np.ndarray]
     log_probs: np.ndarray
 
+    def __len__(self) -> int:
+        return int(self.log_probs.shape[0])
+
     def subset(self, index: slice | np.ndarray | list[int]) -> Trace:
         """The trace of only the images picked by ``index``."""
         return Trace(
