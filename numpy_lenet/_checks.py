@@ -2,34 +2,10 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 #: The float dtypes the ops accept; results keep the input's dtype.
 FLOAT_DTYPES: tuple[np.dtype, ...] = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def as_pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
-    """An int or a pair of ints as an (h, w) pair of Python ints."""
-    items = (value, value) if _is_int(value) else value
-    try:
-        pair = tuple(items)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(
-            f"{name} must be an int or a pair of ints, got {type(value).__name__}"
-        ) from None
-    if len(pair) != 2 or not all(_is_int(v) for v in pair):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return int(pair[0]), int(pair[1])
-
-
-def nonnegative_pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
-    """as_pair, and both entries at least 0."""
-    pair = as_pair(value, name)
-    if min(pair) < 0:
-        raise ValueError(f"{name} must be non-negative, got {value!r}")
-    return pair
 
 
 def check_float_array(
@@ -71,8 +47,3 @@ def check_bias(bias: object, x: np.ndarray, channels: int) -> np.ndarray | None:
     if bias.shape[0] != channels:
         raise ValueError(f"bias has shape {bias.shape}, expected ({channels},)")
     return bias
-
-
-def _is_int(value: object) -> bool:
-    # bool is an int subclass but a kernel size of True is surely a mistake
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))

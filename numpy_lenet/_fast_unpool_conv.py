@@ -1,17 +1,10 @@
-"""Unpooling and the transposed filter as one step (the switched step), projections last.
+"""conv_transpose2d(max_unpool2d(x, switches), weight) as one step (the switched step).
 
-conv_transpose2d(max_unpool2d(x, switches), weight) after 2x2/2 pooling: each
-pooled value goes straight to its switch, where channel c's transposed filter at
-the switch's phase (which cell of the window won) is a fixed pattern on a small
-window. So the step is one product per block of pooled positions, with the
-weights gathered from a phase table by the switches, then the overlapping
-windows added up (col2im at stride 2). Signals are (n, C, h, w, S), S projections
-of the same image sharing its switches, cut into B x B blocks (to_blocks); the
-output comes in 2B x 2B blocks, the next step's input layout.
-
-docs/deconvnet.md ("The switched step") explains the layout; tests/test_switched.py
-checks the step against reference.max_unpool2d then reference.conv_transpose2d.
-The mirror ReLU commutes with the unpooling, so callers rectify x before.
+Signals are (n, C, h, w, S), the S projections of one image last, cut into
+B x B blocks (to_blocks). docs/deconvnet.md ("The switched step") gives the
+maths and the layout; tests/test_switched.py checks the step against
+reference.max_unpool2d then reference.conv_transpose2d. The mirror ReLU
+commutes with the unpooling, so callers rectify x before.
 """
 
 from __future__ import annotations

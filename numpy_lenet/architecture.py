@@ -50,22 +50,8 @@ POOL_STRIDE = 2
 SELECTION_MODES: tuple[str, ...] = ("map", "max", "unit")
 
 #: The deconvnet's mirror blocks, from the top down: one row per recorded layer,
-#: the block where a projection from that layer enters. The NumPy deconvnet,
-#: the loop-level reference (its forward pass reads the rows bottom up) and the
-#: explorer's step-through all read this table. Plain data (str, int, bool,
-#: None), so it goes to JSON as it is. Each row is a dict with the fields:
-#:
-#: - ``name``: the recorded layer (a LAYER_NAMES entry) whose signal enters;
-#: - ``kind``: the forward layer's kind. ``"fc"`` (forward: linear) mirrors to
-#:   W^T, the transposed fc filter; ``"conv"`` (forward: conv2d) to the
-#:   transposed convolution with the same weight, padding and no bias;
-#:   ``"pool"`` (forward: 2x2/2 max pool) to unpooling with the layer's switches;
-#: - ``relu``: whether the forward layer ends in a ReLU, so the mirror block
-#:   starts with the rule's ReLU step (numpy_lenet/rules.py); fc3 (the logits)
-#:   and the pools have none;
-#: - ``padding``: a conv's zero padding, None for the other kinds;
-#: - ``below``: the recorded layer the block's output lives on (its input in
-#:   the forward pass), None for the input pixels.
+#: the block where a projection from that layer enters. Plain data, so it goes
+#: to JSON as it is; docs/deconvnet.md ("The mirror table") gives each field.
 MIRROR_BLOCKS: tuple[dict[str, str | int | bool | None], ...] = (
     {"name": "fc3", "kind": "fc", "relu": False, "padding": None, "below": "fc2"},
     {"name": "fc2", "kind": "fc", "relu": True, "padding": None, "below": "fc1"},
@@ -133,8 +119,8 @@ def receptive_field_geometry(layer: str) -> tuple[int, int, int]:
         start -= padding * jump
         jump *= stride
         if name == layer:
-            return size, jump, start
-    raise AssertionError("unreachable")  # every spatial layer is in _SPATIAL_STEPS
+            break
+    return size, jump, start
 
 
 def receptive_field(layer: str, y: int, x: int) -> tuple[int, int, int, int]:

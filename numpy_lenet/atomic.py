@@ -1,14 +1,8 @@
 """Atomic writes: a file appears whole or not at all, and its temporaries are swept up.
 
-Every write goes to a temporary file beside the target, renamed over it only
-when complete; the temporary file is removed on every exit path (exceptions,
-Ctrl-C, SIGTERM via the command line's handler); folders created for the write
-are removed again when it fails. A target that exists and is not a regular
-file (folder, device node, FIFO, socket, symbolic link) is refused: the rename
-would replace a link rather than the file it points to.
-
-This module imports neither torch nor anything of the tool: both backends use it.
-The command line's output policy built on it is lenet_deconv/outputs.py.
+docs/safety.md ("Atomic") says what is guaranteed. This module imports neither
+torch nor anything of the tool: both backends use it. The command line's output
+policy built on it is lenet_deconv/outputs.py.
 """
 
 from __future__ import annotations
@@ -34,19 +28,19 @@ class OutputError(ValueError):
     """An output path the output policy refuses to write."""
 
 
+_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFCHR: "a device node",
+    stat.S_IFBLK: "a device node",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFLNK: "a symbolic link",
+}
+
+
 def kind_in_words(mode: int) -> str:
     """A file type (an ``st_mode``) in words, for error messages."""
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device node"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    return "not a regular file"
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
 def check_not_special(path: str | os.PathLike[str], what: str = "output") -> None:
@@ -92,9 +86,9 @@ def remove_empty_folders(created: list[Path]) -> None:
 
 def check_output_folder(folder: str | os.PathLike[str], *, what: str = "--out") -> Path:
     """Refuse an output folder that exists as something other than a folder."""
-    folder = Path(folder)
-    if str(folder) == "":
+    if os.fspath(folder) == "":  # before Path(): Path("") is ".", the current folder
         raise OutputError(f"{what} is empty; name a folder")
+    folder = Path(folder)
     if folder.exists() and not folder.is_dir():  # is_dir follows links: a link to a folder is fine
         mode = os.lstat(folder).st_mode
         kind = "a file" if stat.S_ISREG(mode) else kind_in_words(mode)
@@ -104,12 +98,7 @@ def check_output_folder(folder: str | os.PathLike[str], *, what: str = "--out") 
 
 @contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """A temporary path beside ``target`` that replaces it only if the block succeeds.
-
-    An exception (KeyboardInterrupt and the CLI's SIGTERM exit included) leaves
-    the target untouched and removes the temporary; a target that exists and
-    is not a regular file (folder, device, FIFO, socket, symbolic link) is refused.
-    """
+    """A temporary path beside ``target`` that replaces it only if the block succeeds."""
     target = Path(target)
     check_not_special(target)
     check_not_protected(target)
@@ -176,11 +165,7 @@ def _alive(pid: int) -> bool:
 
 
 def sweep_temps(folder: str | os.PathLike[str]) -> list[Path]:
-    """Remove temporaries in ``folder`` whose owning process is gone; return them.
-
-    Only names of our exact pattern, regular files, whose pid is not alive: a
-    user's file, or a write in progress in another process, is never touched.
-    """
+    """Remove temporaries in ``folder`` whose owning process is gone; return them."""
     folder = Path(folder)
     if not folder.is_dir():
         return []

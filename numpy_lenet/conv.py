@@ -1,41 +1,33 @@
 """LeNet's stride-1 convolution and transposed convolution, equal to torch.nn.functional's.
 
-conv2d is the weights times the im2col columns of the input, one matrix product
-per image; conv_transpose2d, its adjoint, is the transposed weights times the
-input, scattered back (col2im). Their loop-level twins, in torch's generality,
-are numpy_lenet.reference.conv2d and .conv_transpose2d. For LeNet's shapes every
-matrix product is small enough that OpenBLAS runs it on the calling thread
-(functional.py says why that matters).
+Their loop-level twins, in torch's generality, are numpy_lenet.reference.conv2d
+and .conv_transpose2d. For LeNet's shapes every matrix product is small enough
+that OpenBLAS runs it on the calling thread (functional.py says why that matters).
 """
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._checks import check_bias, check_float_array, check_same_dtype, nonnegative_pair
-
-Pair = tuple[int, int]
+from ._checks import check_bias, check_float_array, check_same_dtype
 
 
-def _conv_padding(
-    op: str, kernel: tuple[int, ...], stride: int | Pair, padding: int | Pair
-) -> Pair:
-    """The validated padding of a stride-1 conv; any other stride is refused."""
-    if ((stride, stride) if np.ndim(stride) == 0 else tuple(stride)) != (1, 1):
-        raise ValueError(f"{op} supports LeNet's stride 1 only, got stride={stride!r}")
-    pad = nonnegative_pair(padding, "padding")
+def _check_geometry(op: str, kernel: tuple[int, ...], padding: int) -> None:
+    """Refuse a padding that is not a non-negative int, or an empty kernel."""
+    if not isinstance(padding, numbers.Integral) or padding < 0:
+        raise ValueError(f"{op} takes LeNet's padding, a non-negative int, got {padding!r}")
     if min(kernel) < 1:
         raise ValueError(f"{op} needs a kernel of positive size, got {tuple(kernel)}")
-    return pad
 
 
 def conv2d(
     x: np.ndarray,
     weight: np.ndarray,
     bias: np.ndarray | None = None,
-    stride: int | Pair = 1,
-    padding: int | Pair = 0,
+    padding: int = 0,
 ) -> np.ndarray:
     """Cross-correlate x (N, Cin, H, W) with weight (Cout, Cin, kh, kw), like F.conv2d."""
     check_float_array(x, "x", ndim=4)
@@ -49,17 +41,17 @@ def conv2d(
             f"(dim 1) to match x of shape {x.shape}"
         )
     bias = check_bias(bias, x, c_out)
-    pad = _conv_padding("conv2d", (kh, kw), stride, padding)
-    padded = (h + 2 * pad[0], w + 2 * pad[1])
+    _check_geometry("conv2d", (kh, kw), padding)
+    padded = (h + 2 * padding, w + 2 * padding)
     if kh > padded[0] or kw > padded[1]:
         raise ValueError(
             f"kernel_size {(kh, kw)} is bigger than the padded input {padded} "
-            f"(x spatial size {(h, w)}, padding {pad})"
+            f"(x spatial size {(h, w)}, padding {padding})"
         )
     out = np.empty((n, c_out, padded[0] - kh + 1, padded[1] - kw + 1), dtype=x.dtype)
     if n:
         # weight.reshape(Cout, Cin*kh*kw) @ im2col(x)[image], for blocks of images.
-        _conv2d_blocked(x, weight, bias, pad, out)
+        _conv2d_blocked(x, weight, bias, padding, out)
     return out
 
 
@@ -67,8 +59,7 @@ def conv_transpose2d(
     x: np.ndarray,
     weight: np.ndarray,
     bias: np.ndarray | None = None,
-    stride: int | Pair = 1,
-    padding: int | Pair = 0,
+    padding: int = 0,
 ) -> np.ndarray:
     """Transposed conv of x (N, Cin, H, W) by weight (Cin, Cout, kh, kw): F.conv_transpose2d."""
     check_float_array(x, "x", ndim=4)
@@ -82,16 +73,16 @@ def conv_transpose2d(
         )
     c_out, kh, kw = weight.shape[1:]
     bias = check_bias(bias, x, c_out)
-    pad = _conv_padding("conv_transpose2d", (kh, kw), stride, padding)
-    ho, wo = h - 1 - 2 * pad[0] + kh, w - 1 - 2 * pad[1] + kw
+    _check_geometry("conv_transpose2d", (kh, kw), padding)
+    ho, wo = h - 1 - 2 * padding + kh, w - 1 - 2 * padding + kw
     if ho < 1 or wo < 1:
         raise ValueError(
             f"output size ({ho}, {wo}) is not positive for x of shape {x.shape}, "
-            f"kernel_size {(kh, kw)}, padding {pad}"
+            f"kernel_size {(kh, kw)}, padding {padding}"
         )
     out = np.empty((n, c_out, ho, wo), dtype=x.dtype)
     if n:
-        _conv_transpose2d_blocked(x, weight, bias, pad, out)
+        _conv_transpose2d_blocked(x, weight, bias, padding, out)
     return out
 
 
@@ -108,7 +99,7 @@ def _block_size(bytes_per_image: int, n: int) -> int:
 
 
 def _conv2d_blocked(
-    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, pad: Pair, out: np.ndarray
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, pad: int, out: np.ndarray
 ) -> None:
     """conv2d into ``out`` (n >= 1): per block of images, weight matrix @ im2col columns."""
     n, c_in, h, w = x.shape
@@ -118,17 +109,17 @@ def _conv2d_blocked(
     w2d = np.ascontiguousarray(weight.reshape(c_out, k))
     block = _block_size(k * ho * wo * x.itemsize, n)
     cols = np.empty((block, c_in, kh, kw, ho, wo), dtype=x.dtype)
-    if pad != (0, 0):
+    if pad:
         # Only the interior is rewritten per block; the zero border stays.
-        padded = np.zeros((block, c_in, h + 2 * pad[0], w + 2 * pad[1]), dtype=x.dtype)
+        padded = np.zeros((block, c_in, h + 2 * pad, w + 2 * pad), dtype=x.dtype)
     # The window view is built once and sliced per block (im2col).
-    windows = sliding_window_view(padded if pad != (0, 0) else x, (kh, kw), axis=(2, 3))
+    windows = sliding_window_view(padded if pad else x, (kh, kw), axis=(2, 3))
     windows = windows.transpose(0, 1, 4, 5, 2, 3)  # (n, Cin, kh, kw, Ho, Wo)
     for start in range(0, n, block):
         stop = min(start + block, n)
         m = stop - start
-        if pad != (0, 0):
-            padded[:m, :, pad[0] : pad[0] + h, pad[1] : pad[1] + w] = x[start:stop]
+        if pad:
+            padded[:m, :, pad : pad + h, pad : pad + w] = x[start:stop]
             np.copyto(cols[:m], windows[:m])
         else:
             np.copyto(cols[:m], windows[start:stop])
@@ -139,7 +130,7 @@ def _conv2d_blocked(
 
 
 def _conv_transpose2d_blocked(
-    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, pad: Pair, out: np.ndarray
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, pad: int, out: np.ndarray
 ) -> None:
     """conv_transpose2d into ``out``: the products scatter as whole-block shifts.
 
@@ -184,7 +175,7 @@ def _conv_transpose2d_blocked(
                     shift = dy * full_w + dx
                     acc[:, shift : shift + length] += rows[:, dy, dx, :length]
         planes = acc[:, :length].reshape(c_out, m, full_h, full_w)
-        cropped = planes[:, :, pad[0] : pad[0] + ho, pad[1] : pad[1] + wo].transpose(1, 0, 2, 3)
+        cropped = planes[:, :, pad : pad + ho, pad : pad + wo].transpose(1, 0, 2, 3)
         if bias is None:
             np.copyto(out[start:stop], cropped)
         else:

@@ -10,7 +10,6 @@ from layer L enters the mirror at L's own step and runs down to pixel space.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -123,7 +122,6 @@ def project(
     units: Sequence[Sequence[int]] | None = None,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    observe: Callable[[slice, str, np.ndarray], None] | None = None,
     workers: int | None = None,
     rule: str = DEFAULT_RULE,
 ) -> np.ndarray:
@@ -131,10 +129,8 @@ def project(
 
     ``channels=None`` in ``map``/``max`` mode selects every channel; ``unit``
     mode takes ``units`` as (c, y, x) for conv/pool layers or (j,) for fc ones.
-    Computed in the trace's dtype. ``observe(images, name, signal)``, if given,
-    sees each block's input signal for the images of the slice ``images``.
-    Chunks of ``batch_size`` projections run on ``workers`` threads (None: one
-    per CPU); with ``observe`` they run one after another, on the calling thread.
+    Computed in the trace's dtype. Chunks of ``batch_size`` projections run on
+    ``workers`` threads (None: one per CPU).
     ``rule`` is the backward rule: deconvnet (the default), gradient or guided.
     """
     check_rule(rule)
@@ -149,13 +145,10 @@ def project(
         chunk = slice(start, start + per_chunk)
         signal = select(activations[chunk], plan)
         switches = {k: v[chunk] for k, v in trace.switches.items()}
-        watch = None if observe is None else functools.partial(observe, chunk)
         forward = {k: v[chunk] for k, v in trace.activations.items()}
-        out[chunk] = backproject(
-            weights, layer, signal, switches, watch, rule=rule, activations=forward
-        )
+        out[chunk] = backproject(weights, layer, signal, switches, rule=rule, activations=forward)
 
-    run_chunks(job, range(0, n, per_chunk), 1 if observe is not None else workers)
+    run_chunks(job, range(0, n, per_chunk), workers)
     return out
 
 
@@ -175,11 +168,6 @@ class LiveProjections:
     live: np.ndarray
     values: np.ndarray
 
-    @property
-    def signal(self) -> np.ndarray:
-        """(n, S, *shape): what each selection keeps (built on demand: S copies of the layer)."""
-        return select(self.activations, self.plan)
-
 
 def project_live(
     params: Mapping[str, np.ndarray],
@@ -188,11 +176,7 @@ def project_live(
     *,
     rule: str = DEFAULT_RULE,
 ) -> LiveProjections:
-    """The straightforward reference: each live selection through the mirror blocks on its own.
-
-    Rows of DEFAULT_BATCH_SIZE live selections (of any images) go through
-    ``backproject`` together, each with its own image's switches and activations.
-    """
+    """The straightforward reference: each live selection through the mirror blocks on its own."""
     check_rule(rule)
     activations = trace.activations[plan.layer]
     weights = cast_params(validate_params(params), activations.dtype)

@@ -1,19 +1,13 @@
 """The fast path of ``deconv.project_live``: the same projections, on small windows.
 
-- a ``max`` or ``unit`` selection keeps one value: its projection is that value
-  times a fixed pattern on a small window around the unit;
-- a ``map`` selection keeps one channel: the first transposed filter needs that
-  channel's filter only;
-- under the deconvnet rule an fc unit's signal above pool2 is the same for every
-  image up to the activation's scale (the mirror ReLU is positively homogeneous;
-  fc3's sign picks one of two vectors): computed once per unit. The masked rules
-  mask the fc steps with each image's activations, so they take the reference;
-- below pool2 and pool1, unpooling and the transposed filter are one switched
-  step (_fast_unpool_conv.py), every projection of an image side by side.
-
-docs/deconvnet.md ("The switched step") gives the maths; tests/test_fast_deconv.py
-shows this path equal to the reference (within rounding) for every rule, layer,
-mode and dtype.
+A kept unit is a fixed pattern on a small window, a kept map needs its own
+channel's filter only, and below the pools unpooling and the transposed filter
+are one switched step (_fast_unpool_conv.py). Under the deconvnet rule an fc
+unit's signal above pool2 is the same for every image up to the activation's
+scale (the mirror ReLU is positively homogeneous; fc3's sign picks one of two
+vectors); the masked rules mask the fc steps per image, so they take the
+reference. docs/deconvnet.md ("The switched step") gives the maths;
+tests/test_fast_deconv.py shows this path equal to the reference.
 """
 
 from __future__ import annotations
@@ -102,22 +96,13 @@ def project_live_many(
     *,
     rule: str = DEFAULT_RULE,
 ) -> list[LiveProjections]:
-    """``project_live`` of each plan (within rounding); the deconvnet fc plans share one pass.
-
-    An image's fc projections go through the same two switched steps (its pool2
-    and pool1 switches), so they share one gather of its switch tables and one
-    product per step.
-    """
+    """``project_live`` of each plan (within rounding); the deconvnet fc plans share one pass."""
     check_rule(rule)
-    together = [
-        i for i, plan in enumerate(plans) if not is_spatial(plan.layer) and rule == "deconvnet"
-    ]
+    fc = [i for i, plan in enumerate(plans) if not is_spatial(plan.layer)]
     shared = {}
-    if together:
-        dtype = trace.activations[plans[together[0]].layer].dtype
-        weights = cast_params(validate_params(params), dtype)
-        fc_plans = [plans[i] for i in together]
-        shared = dict(zip(together, _fc_projections(weights, trace, fc_plans), strict=True))
+    if fc and rule == "deconvnet":
+        weights = cast_params(validate_params(params), trace.activations["fc1"].dtype)
+        shared = dict(zip(fc, _fc_projections(weights, trace, [plans[i] for i in fc]), strict=True))
     return [
         shared[i] if i in shared else project_live(params, trace, plan, rule=rule)
         for i, plan in enumerate(plans)
@@ -341,10 +326,8 @@ def _maps(
 def _own_filters_transposed(maps: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Maps (k, S, h, w), each through its own transposed filter weight[s] (O, kh, kw).
 
-    Returns (k, O, h + kh - 1, w + kw - 1, S), selections last (a view). Output
-    row y takes map rows y - kh + 1 .. y side by side as one matrix row, and the
-    kernel's columns are banded matrices (input column u meets kernel column dx
-    at output column u + dx): one matrix product per selection.
+    Returns (k, O, h + kh - 1, w + kw - 1, S), selections last (a view): one
+    matrix product per selection, with banded kernel columns (docs/deconvnet.md).
     """
     k, s, h, w = maps.shape
     _, c_out, kh, kw = weight.shape
@@ -372,7 +355,6 @@ def _unit(
     rule: str,
 ) -> np.ndarray:
     """Projections (m, 28, 28) of single values ``value`` of ``layer`` at flat indices ``where``."""
-    m = len(value)
     c, y, x = np.unravel_index(where, LAYER_SHAPES[layer])
     if layer in ("pool1", "pool2"):
         # Unpooling moves the value to its switch; the mirror ReLU of a positive value
@@ -381,17 +363,24 @@ def _unit(
         switch = trace.switches[layer][images, c, y, x]
         y, x = np.divmod(switch, LAYER_SHAPES[conv][2])
         layer = conv
-    canvas = np.zeros((m, 32, 32), dtype=value.dtype)  # 28x28 with a 2-pixel margin
-    rows = np.arange(m)[:, None, None]
-    offsets = np.arange(5)
     if layer == "conv1":
         # conv_transpose2d of one value at (y, x), padding 2: value * filter at (y-2, x-2).
-        window = value[:, None, None] * w["conv1.weight"][c, 0]
-        canvas[rows, (y[:, None] + offsets)[:, :, None], (x[:, None] + offsets)[:, None, :]] = (
-            window
-        )
-        return canvas[:, 2:30, 2:30]
-    return _conv2_unit(w, trace, value, c, y, x, images, rule, canvas)
+        return _paste(value[:, None, None] * w["conv1.weight"][c, 0], y, x)
+    # Window pixel j is conv1^T output 2y + j - 2.
+    return _paste(_conv2_unit(w, trace, value, c, y, x, images, rule), 2 * y, 2 * x)
+
+
+def _paste(windows: np.ndarray, top: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """(m, 28, 28): square window i at (top[i] - 2, left[i] - 2) of a zero image, clipped."""
+    m, size = windows.shape[:2]
+    offsets = np.arange(size)
+    canvas = np.zeros((m, 32, 32), dtype=windows.dtype)  # 28x28 with a 2-pixel margin
+    canvas[
+        np.arange(m)[:, None, None],
+        (top[:, None] + offsets)[:, :, None],
+        (left[:, None] + offsets)[:, None, :],
+    ] = windows
+    return canvas[:, 2:30, 2:30]
 
 
 def _conv2_unit(
@@ -403,15 +392,12 @@ def _conv2_unit(
     x: np.ndarray,
     images: np.ndarray,
     rule: str,
-    canvas: np.ndarray,
 ) -> np.ndarray:
-    """One conv2 value per row through conv2^T, the ReLU, pool1's switches and conv1^T.
+    """(m, 14, 14): one conv2 value per row through conv2^T, the ReLU, pool1's switches, conv1^T.
 
-    conv2^T of one value is value * filter on pool1's 5x5 window from (y, x); the
-    mirror ReLU is taken there, before unpooling (they commute; the forward
-    activation under a switch is pool1's own value). Each value is spread over
-    the four switch phases, so one product with conv1's phase table gives every
-    6x6 window; the 25 overlapping windows then add up (rows innermost).
+    The mirror ReLU is taken on pool1's 5x5 window, before unpooling (they commute;
+    the forward activation under a switch is pool1's own value); docs/deconvnet.md
+    ("The switched step") gives the rest.
     """
     m = len(value)
     ci = np.arange(6)[:, None, None, None]
@@ -431,12 +417,4 @@ def _conv2_unit(
     for q in range(3):  # a loop over window offsets: window (i, j) lands on blocks i+q, j+r
         for r in range(3):
             small[:, :, q : q + 5, r : r + 5] += products[q, r]
-    small = small.transpose(4, 2, 0, 3, 1).reshape(m, 14, 14)
-    offsets = np.arange(14)
-    # Window pixel j is conv1^T output 2y + j - 2, i.e. canvas index 2y + j.
-    canvas[
-        np.arange(m)[:, None, None],
-        (2 * y[:, None] + offsets)[:, :, None],
-        (2 * x[:, None] + offsets)[:, None, :],
-    ] = small
-    return canvas[:, 2:30, 2:30]
+    return small.transpose(4, 2, 0, 3, 1).reshape(m, 14, 14)

@@ -39,12 +39,7 @@ def relu(x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
-    """x (..., in) @ weight.T (weight (out, in)) + bias, like F.linear.
-
-    Row i of each matrix of the stack x gets the same bits whatever the other
-    rows and matrices hold and however many there are: its result depends only
-    on its own values, the weight and i modulo ``row_block(in, out)``.
-    """
+    """x (..., in) @ weight.T (weight (out, in)) + bias, like F.linear."""
     check_float_array(x, "x", min_ndim=1)
     check_float_array(weight, "weight", ndim=2)
     check_same_dtype(x, "x", weight, "weight")

@@ -29,6 +29,14 @@ from .pool import max_pool2d
 DEFAULT_BATCH_SIZE = 1024
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (respects affinity masks and container limits)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def run_chunks(job: Callable[[int], None], starts: Sequence[int], workers: int | None) -> None:
     """Call ``job(start)`` for every start, on up to ``workers`` threads (None: one per CPU).
 
@@ -42,10 +50,7 @@ def run_chunks(job: Callable[[int], None], starts: Sequence[int], workers: int |
     thread runs it, how many run at once, or BLAS's thread count.
     """
     if workers is None:
-        if hasattr(os, "sched_getaffinity"):  # the CPUs this process may use (Linux)
-            workers = len(os.sched_getaffinity(0))
-        else:
-            workers = os.cpu_count() or 1
+        workers = available_cpus()
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     if workers == 1 or len(starts) < 2:

@@ -1,10 +1,6 @@
 """Which activations of a layer a projection keeps: the ``map``, ``max`` and ``unit`` modes.
 
-``plan_selection`` turns a request (layer, mode, channels or units) into a
-checked plan (plain Python, so the PyTorch deconvnet reads the very same one);
-``select`` applies it to recorded activations as S full copies of the layer.
-``live_selections``, ``selected_units`` and ``selections_differ`` read what the
-fast path and the cross-check need from the activations directly.
+A plan is plain Python, so the PyTorch deconvnet reads the very same one.
 """
 
 from __future__ import annotations
@@ -52,12 +48,9 @@ def plan_selection(
         if not units:
             raise ValueError(f"mode 'unit' needs at least one unit of layer {layer}")
         coords = [_check_unit(layer, tuple(int(i) for i in unit)) for unit in units]
-        if not is_spatial(layer):
-            return SelectionPlan(layer, mode, tuple(c[0] for c in coords), (0,) * len(coords))
-        width = shape[2]
-        return SelectionPlan(
-            layer, mode, tuple(c for c, _, _ in coords), tuple(y * width + x for _, y, x in coords)
-        )
+        # A unit (c, y, x) is at y * W + x in channel c; an fc unit (j,) is channel j alone.
+        positions = tuple(c[1] * shape[2] + c[2] if len(c) == 3 else 0 for c in coords)
+        return SelectionPlan(layer, mode, tuple(c[0] for c in coords), positions)
     if units is not None:
         raise ValueError(f"mode {mode!r} takes channels, not units")
     if channels is None:

@@ -1,13 +1,5 @@
 """The one checked opener every read of a user's file goes through (docs/safety.md).
 
-Only regular files are opened: a FIFO, a device node, a socket or a folder is
-refused from its ``stat`` before any ``open`` (a FIFO's open waits for a
-writer, for ever), and the open itself cannot block either (``O_NONBLOCK``,
-then the type checked again on the open file). The size is checked against
-the reader's limit and the header against its magic bytes before the caller
-reads anything. What readers of archives raise on damaged data is named here
-once (``DAMAGED``), for each reader to turn into one line.
-
 This module imports neither torch nor anything of the tool: every reader uses it.
 """
 

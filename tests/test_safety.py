@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from lenet_deconv.cli import main
-from numpy_lenet.atomic import atomic_path
+from numpy_lenet.atomic import OutputError, atomic_path, check_output_folder
 from numpy_lenet.params import load_npz, save_npz
 from torch_lenet.checkpoint import write_json
 
@@ -166,6 +166,13 @@ def test_gallery_and_all_folders_are_not_replaced_without_force(work, capsys, da
         argv = [command, "--weights", str(work / "w.npz"), "--data-dir", str(data_dir)]
         assert "--force" in refused([*argv, "--out", str(work / "gallery")], work, capsys)
         assert "not a folder" in refused([*argv, "--out", str(work / "file")], work, capsys)
+
+
+def test_an_empty_output_folder_is_refused_not_read_as_the_current_one():
+    # Path("") is Path("."): the argument itself must be tested, before it becomes a Path.
+    with pytest.raises(OutputError, match="--out is empty"):
+        check_output_folder("")
+    assert check_output_folder(".") == Path(".")
 
 
 def test_atomic_write_that_fails_leaves_no_temp_and_no_new_folders(tmp_path):
