@@ -91,12 +91,6 @@ def is_spatial(layer: str) -> bool:
     return len(LAYER_SHAPES[layer]) == 3
 
 
-def num_channels(layer: str) -> int:
-    """The number of channels (feature maps, or units for an fc layer) of a layer."""
-    check_layer(layer)
-    return LAYER_SHAPES[layer][0]
-
-
 def check_layer(layer: str) -> None:
     """Raise ValueError unless ``layer`` is one of LAYER_NAMES."""
     if layer not in LAYER_SHAPES:

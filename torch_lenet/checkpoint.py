@@ -84,8 +84,6 @@ class RunDir:
     @classmethod
     def at(cls, out: str | os.PathLike[str]) -> RunDir:
         """The run directory ``out``; OutputError if it is empty or exists as a non-folder."""
-        if str(out) == "":  # Path("") is Path("."): an empty --out would mean the current folder
-            raise OutputError("--out is empty; name a folder for the run")
         return cls(check_output_folder(out))
 
     def is_ours(self) -> bool:

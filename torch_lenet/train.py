@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from numpy_lenet.atomic import atomic_path, sweep_temps
+from numpy_lenet.model import available_cpus
 
 from .batches import float_split, train_batches
 from .checkpoint import CheckpointError, RunDir, load_checkpoint, save_checkpoint, write_json
@@ -98,14 +99,6 @@ class TrainResult:
 
     run_dir: RunDir
     metrics: list[dict[str, float]]
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (respects affinity masks and container limits)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def resolve_threads(requested: int | None) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
@@ -59,11 +58,8 @@ def build_files(args: argparse.Namespace) -> dict[str, bytes]:
 def run(args: argparse.Namespace) -> int:
     """Build the site and write it into --out."""
     check_at_least(args, 0, "sample")
-    if not args.out:
-        raise ValueError("--out is empty; name a folder")
-    out = Path(args.out)
     # The output policy: a folder, and none of the site's files replaced without --force.
-    check_output_folder(out)
+    out = check_output_folder(args.out)
     present = [name for name in site_file_names() if (out / name).exists()]
     if present and not args.force:
         raise OutputError(f"{out} already holds {present[0]} (a site?); pass --force to replace it")

@@ -9,7 +9,6 @@ import dataclasses
 import functools
 import itertools
 import math
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import torch
 
 from numpy_lenet.architecture import LAYER_NAMES, is_spatial
 from numpy_lenet.deconv import LiveProjections
+from numpy_lenet.model import available_cpus
 from numpy_lenet.rules import DEFAULT_RULE, check_rule
 from numpy_lenet.selection import selections_differ
 
@@ -243,7 +243,7 @@ def crosscheck(
     check_rule(rule)
     jobs = jobs_for(layers)
     if workers is None:
-        workers = os.cpu_count() or 1
+        workers = available_cpus()
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     if drift_images is not None and drift_images < 1:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numpy_lenet.architecture import LAYER_NAMES, num_channels
+from numpy_lenet.architecture import LAYER_NAMES, LAYER_SHAPES
 from numpy_lenet.params import Params
 from torch_lenet.data import images_to_float
 
@@ -58,7 +58,7 @@ def shown_channels(final: Mapping[str, TopK]) -> dict[str, list[int]]:
         layer: (
             [int(c) for c in most_active_units(final[layer], FC_UNITS)]
             if layer in ("fc1", "fc2")
-            else list(range(num_channels(layer)))
+            else list(range(LAYER_SHAPES[layer][0]))
         )
         for layer in LAYER_NAMES
     }
