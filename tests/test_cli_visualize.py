@@ -34,7 +34,6 @@ def test_every_figure_is_written_and_on_the_page(gallery):
         "curves.png",
         "filters-conv1.png",
         "filters-conv2.png",
-        "numpy-vs-torch.png",
         "rules.png",
         *(f"activations-{i}.png" for i in (4, 2)),
         *(f"projections-{i}-{m}.png" for i in (4, 2) for m in ("map", "max")),

@@ -36,8 +36,8 @@ them with captions: conv filters; every layer's activations and map/max
 projections of a few chosen images; the three backward rules side by side;
 Zeiler & Fergus's Figure 2 for every layer (the 9 images of the set that
 excite each channel most, projected and cropped to the receptive field), found
-by one streaming pass over the set; NumPy vs PyTorch projections of one image;
-and training curves when a metrics.json is given or sits beside the weight file.
+by one streaming pass over the set; and training curves when a metrics.json is
+given or sits beside the weight file. Whether the backends agree is `compare`'s job.
 """
 
 
@@ -50,7 +50,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="indices (in the set) of the images shown one by one, e.g. 0,7,42 "
         "(default: the first three images of the set)",
     )
-    add_backend(parser, " traces and projections (the NumPy vs PyTorch figure uses both)")
+    add_backend(parser, " traces and projections")
     parser.add_argument(
         "--metrics",
         type=Path,

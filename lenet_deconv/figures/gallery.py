@@ -14,7 +14,6 @@ from torch_lenet.data import images_to_float
 from torch_lenet.progress import progress_over
 
 from ..backends import Engine, make_engine
-from ..crosscheck.agreement import relative_error
 from ..images import check_indices
 from ..rule_comparison import ink_share, project_strongest
 from ..top_activations import TOP_K, TopK, image_batches, most_active_units, top_activations
@@ -22,7 +21,7 @@ from .activations import plot_activations
 from .curves import load_metrics, plot_curves
 from .filters import plot_filters
 from .page import Entry, write_index
-from .projections import plot_backend_difference, plot_projections
+from .projections import plot_projections
 from .rules import RULE_LINES, RULE_TITLES, plot_rule_grid
 from .tiles import crop_fields
 from .top9 import plot_top9
@@ -103,8 +102,6 @@ def make_gallery(
     for layer in LAYER_NAMES:
         say(f"top-{TOP_K} figure of {layer}")
         entries.append(_top9(engine, images, topk[layer], layer, all_units, set_name, out, rule))
-    say("NumPy against PyTorch")
-    entries.append(_backends(params, picked[0], f"{image_name} {chosen[0]}", out, rule, device))
     # Figures already in ``out`` (the study's); a function is called only now, as `all`
     # computes the study in another process meanwhile.
     entries += extra_entries() if callable(extra_entries) else extra_entries
@@ -255,38 +252,4 @@ def _rules(
         "sends signal through units the forward pass switched off, the gradient keeps "
         "negative signal, and guided backprop keeps only positive evidence that the forward "
         f"pass used. Share of each fc3 map on the digit's ink here: {shares}.",
-    )
-
-
-def _backends(
-    params: Mapping[str, np.ndarray],
-    image: np.ndarray,
-    name: str,
-    out: Path,
-    rule: str = DEFAULT_RULE,
-    device: str = "cpu",
-) -> Entry:
-    """One image's max-mode projections from each layer's most active channel, by both backends."""
-    reference = make_engine(params, "numpy", np.float64)
-    other = make_engine(params, "torch", np.float32, device)
-    mine, theirs = reference.trace(image[None]), other.trace(image[None])
-    rows = []
-    for layer in LAYER_NAMES:
-        values = mine.activations[layer][0]
-        channel = int(np.argmax(values.reshape(len(values), -1).max(axis=1)))
-        a = reference.project(mine, layer, "max", [channel], rule=rule)[0, 0, 0]
-        b = other.project(theirs, layer, "max", [channel], rule=rule)[0, 0, 0]
-        rows.append((layer, channel, a, b))
-    worst = max(relative_error(b, a) for _, _, a, b in rows)
-    file = "numpy-vs-torch.png"
-    title = f"{name}: NumPy (float64) against PyTorch (float32)"
-    plot_backend_difference(rows, image, title, out / file)
-    return Entry(
-        "NumPy against PyTorch",
-        file,
-        f"{name}: for every layer, its most active channel projected in max mode by the NumPy "
-        "backend in float64 and by PyTorch in float32, and their difference on its own scale. "
-        f"The largest relative error here is {worst:.1e}: float32 rounding, which "
-        "docs/agreement.md bounds; the float64 backends agree within 1e-12."
-        + ("" if rule == DEFAULT_RULE else f" Rule: {RULE_TITLES[rule]}."),
     )
