@@ -76,8 +76,8 @@ def test_visualize_draws_the_asked_rule(tmp_path, data_dir, monkeypatch):
         monkeypatch.setattr(Engine, name, spy)
     out = tmp_path / "guided"
     assert visualize(data_dir, out, "--rule", "guided") == 0
-    # Per-image projections (7 layers x 2 modes) and NumPy vs PyTorch (7 x 2 engines): guided.
-    assert seen["project"] == Counter({"guided": 28})
+    # Per-image projections (7 layers x 2 modes x 1 image): guided.
+    assert seen["project"] == Counter({"guided": 14})
     # Top-9 (7 layers) under the rule; the rules section (7 layers) under each rule.
     assert seen["project_each"] == Counter({"guided": 14, "deconvnet": 7, "gradient": 7})
     page = (out / "index.html").read_text()
